@@ -1,0 +1,1 @@
+"""Compiled (numba) kernels. Pure array code only: no pandas, no I/O."""
