@@ -1,0 +1,288 @@
+"""The block engine behind :func:`pairmap.average_precision` (pure arrays, no pandas).
+
+How it works
+------------
+Rows are bucketed by the ``"all"`` sameby columns of each rule (a bucket is
+every row when there are none), so the candidates of a query under a rule are
+the rows of its bucket. Queries are processed in blocks whose buffer size is
+bounded by ``max_memory``; candidate pairs are never materialized for the
+whole data set.
+
+Within a block, for each rule:
+
+* queries whose bucket is large are *dense*: queries sharing a bucket and the
+  same values in the frequent ``"all"`` diffby columns form a group, the
+  group's candidate columns are the bucket minus the rows those values exclude
+  (for the phenotypic-activity setup: the control wells), and the
+  similarities come from one matrix product (BLAS) per group;
+* the other queries are *sparse*: a compiled loop scans their (small) bucket
+  and computes the similarity of each match directly.
+
+Either way the exact rule is checked for every (query, candidate) entry, so
+the grouping only decides speed, never the result. A per-query kernel then
+ranks positives against negatives without a global sort: it sorts the two
+lists and counts the negatives above each positive.
+
+Block sizes and thread counts do not change results: every AP is computed
+from the same similarities by the same sequential code (similarities from a
+matrix product may differ from the direct loop in the last bits, which is
+documented in :func:`pairmap.average_precision`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import retrieval as K
+from .pairing import Buckets, EncodedRule, group_keys
+from .similarity import PreparedFeatures, dense_block
+
+logger = logging.getLogger(__name__)
+
+#: buckets at least this large are handled by matrix products
+DENSE_MIN_BUCKET = 128
+#: a diffby value shared by at least this many bucket rows is excluded group-wise
+FREQUENT_VALUE = 32
+#: bytes per buffered similarity
+_ITEM = 8
+
+
+@dataclass
+class RulePlan:
+    """Per-rule arrays prepared once for the whole run."""
+
+    rule: EncodedRule
+    buckets: Buckets
+    bucket_size: np.ndarray  # per row
+    signature: np.ndarray  # (n, n_all_diff) code of frequent diffby values, -1 otherwise
+    capacity: np.ndarray  # per row upper bound of list length
+
+    @classmethod
+    def build(cls, codes: np.ndarray, rule: EncodedRule) -> RulePlan:
+        keys = group_keys(codes, rule.all_same)
+        buckets = Buckets.build(keys)
+        size = buckets.sizes()[keys]
+        n = codes.shape[0]
+        sig = np.full((n, len(rule.all_diff)), -1, dtype=np.int64)
+        excluded = np.zeros(n, dtype=np.int64)
+        for a, c in enumerate(rule.all_diff):
+            k2 = group_keys(codes, np.concatenate([rule.all_same, [c]]).astype(np.int64))
+            freq = np.bincount(k2)[k2]
+            frequent = freq >= FREQUENT_VALUE
+            sig[frequent, a] = codes[frequent, c]
+            excluded = np.maximum(excluded, np.where(frequent, freq, 0))
+        capacity = np.maximum(size - excluded, 0)
+        return cls(rule, buckets, size, sig, capacity)
+
+
+@dataclass
+class _Group:
+    slots: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+def _dense_groups(plan: RulePlan, codes, rows, slots):
+    """Split dense rows into groups with a shared candidate column set."""
+    keys = plan.buckets.keys[rows]
+    table = np.column_stack([keys, plan.signature[rows]])
+    uniq, inverse = np.unique(table, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+    groups = []
+    b = plan.buckets
+    for g in range(len(uniq)):
+        members = order[bounds[g] : bounds[g + 1]]
+        key = uniq[g, 0]
+        cols = b.order[b.starts[key] : b.starts[key + 1]]
+        keep = np.ones(len(cols), dtype=bool)
+        for a, c in enumerate(plan.rule.all_diff):
+            v = uniq[g, 1 + a]
+            if v >= 0:
+                keep &= codes[cols, c] != v
+        groups.append(_Group(slots[members], rows[members], cols[keep]))
+    return groups
+
+
+class _GatherCache:
+    """Reuse the gathered candidate features when consecutive groups share columns."""
+
+    def __init__(self, X):
+        self.X = X
+        self.cols = None
+        self.Xc = None
+
+    def get(self, cols):
+        if self.cols is None or len(cols) != len(self.cols) or not np.array_equal(cols, self.cols):
+            self.cols = cols
+            self.Xc = np.ascontiguousarray(self.X[cols])
+        return self.Xc
+
+
+def _collect(plan, other, check_other, prep, codes, rows, budget, gather, conflict, callable_chunk):
+    """Fill the similarity lists of one rule for one block; return (values, offsets, counts)."""
+    n_rows = len(rows)
+    slots = np.arange(n_rows, dtype=np.int64)
+    caps = plan.bucket_size[rows].astype(np.int64)
+    dense = (caps >= DENSE_MIN_BUCKET) & (prep.func is None)
+    groups = _dense_groups(plan, codes, rows[dense], slots[dense]) if dense.any() else []
+    for g in groups:
+        caps[g.slots] = len(g.cols)
+    offsets = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(caps, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), dtype=np.float64)
+    counts = np.zeros(n_rows, dtype=np.int64)
+    r = plan.rule
+    o = other.rule
+    b = plan.buckets
+    sparse = ~dense
+    if prep.func is not None:
+        _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict, callable_chunk)
+        return values, offsets, counts
+    if sparse.any():
+        K.collect_sparse(
+            slots[sparse], rows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
+            b.keys, b.order, b.starts, *r.as_tuple(), *o.as_tuple(), check_other,
+            offsets, counts, values, conflict,
+        )
+    kernel_metric = prep.metric if prep.gemm else K.PRECOMPUTED
+    for g in groups:
+        if len(g.cols) == 0:
+            continue
+        Xc = gather.get(g.cols)
+        step = max(1, budget // max(1, len(g.cols) * _ITEM))
+        for start in range(0, len(g.rows), step):
+            qrows = g.rows[start : start + step]
+            S = dense_block(prep, prep.X[qrows], Xc)
+            K.collect_dense(
+                g.slots[start : start + step], qrows, g.cols, S, prep.inv_norm, prep.sq_norm,
+                kernel_metric, codes, *r.as_tuple(), *o.as_tuple(), check_other,
+                offsets, counts, values, conflict,
+            )
+    return values, offsets, counts
+
+
+def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict, chunk):
+    """Sparse enumeration of partners, then the user's similarity in chunks of row pairs."""
+    n_rows = len(rows)
+    slots = np.arange(n_rows, dtype=np.int64)
+    partners = np.empty(len(values), dtype=np.int64)
+    b = plan.buckets
+    K.collect_partners(
+        slots, rows, codes, b.keys, b.order, b.starts, *plan.rule.as_tuple(), *other.rule.as_tuple(),
+        check_other, offsets, counts, partners, conflict,
+    )
+    owner = np.repeat(rows, counts)
+    starts = np.cumsum(counts) - counts
+    pos = np.repeat(offsets[:-1], counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
+    partner_rows = partners[pos]
+    X = prep.X
+    for start in range(0, len(pos), chunk):
+        a = owner[start : start + chunk]
+        bb = partner_rows[start : start + chunk]
+        sims = np.asarray(prep.func(X[a], X[bb]), dtype=np.float64).reshape(-1)
+        if sims.shape[0] != len(a):
+            raise ValueError(
+                f"the distance callable returned {sims.shape[0]} values for {len(a)} row pairs; "
+                f"it must return one similarity per row pair"
+            )
+        if not np.all(np.isfinite(sims)):
+            raise ValueError("the distance callable returned NaN or infinite similarities")
+        values[pos[start : start + chunk]] = sims
+
+
+def compute_average_precision(
+    prep: PreparedFeatures,
+    codes: np.ndarray,
+    pos_rule: EncodedRule,
+    neg_rule: EncodedRule,
+    *,
+    ties_expected: bool = False,
+    max_memory: int = 1 << 30,
+    batch_size: int | None = None,
+    progress=None,
+):
+    """AP, positive count and list length for every row.
+
+    Parameters
+    ----------
+    prep : PreparedFeatures
+    codes : numpy.ndarray
+        (n, n_columns) int64 group codes.
+    pos_rule, neg_rule : EncodedRule
+    ties_expected : bool
+        Expected AP over random tie orders instead of positives-first.
+    max_memory : int
+        Bound, in bytes, on the block buffers (similarity lists and matrix
+        product blocks). Input features are not counted.
+    batch_size : int, optional
+        Maximum number of queries per block (default: set by ``max_memory``).
+    progress : callable, optional
+        Called with the number of queries finished after each block.
+
+    Returns
+    -------
+    ap : numpy.ndarray (float64), n_pos : numpy.ndarray (int64), n_total : numpy.ndarray (int64)
+    pos_pairs_found, neg_pairs_found : int
+        Totals over all scored lists (before the NaN rule), for error reporting.
+    """
+    n = codes.shape[0]
+    ap = np.full(n, np.nan)
+    n_pos = np.zeros(n, dtype=np.int64)
+    n_total = np.zeros(n, dtype=np.int64)
+    pos = RulePlan.build(codes, pos_rule)
+    neg = RulePlan.build(codes, neg_rule)
+    candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
+    totals = {"pos": 0, "neg": 0}
+    if len(candidates) == 0:
+        return ap, n_pos, n_total, totals
+    sort_keys = [candidates]
+    sort_keys += [pos.buckets.keys[candidates]]
+    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
+    sort_keys += [neg.buckets.keys[candidates]]
+    queries = candidates[np.lexsort(sort_keys)]
+
+    buffer_budget = max(1 << 20, max_memory // 2)
+    gemm_budget = max(1 << 20, max_memory // 4)
+    if prep.func is None:
+        est = (pos.capacity + neg.capacity)[queries] * _ITEM + 64
+    else:  # callables scan whole buckets and keep partner indices too
+        est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
+    csum = np.cumsum(est)
+    gather = _GatherCache(prep.X)
+    callable_chunk = 65536
+    start = 0
+    while start < len(queries):
+        base = csum[start - 1] if start else 0
+        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
+        stop = max(stop, start + 1)
+        if batch_size is not None:
+            stop = min(stop, start + batch_size)
+        rows = queries[start:stop]
+        conflict = np.full(len(rows), -1, dtype=np.int64)
+        pv, po, pc = _collect(pos, neg, False, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
+        nv, no, nc = _collect(neg, pos, True, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
+        bad = np.flatnonzero(conflict >= 0)
+        if len(bad):
+            i, j = int(rows[bad[0]]), int(conflict[bad[0]])
+            raise ValueError(
+                f"rows {i} and {j} satisfy both the positive and the negative rule; a pair cannot be "
+                f"both. Make the rules exclusive, e.g. put the pos_sameby columns in neg_diffby"
+            )
+        totals["pos"] += int(pc.sum())
+        totals["neg"] += int(nc.sum())
+        b_ap = np.empty(len(rows))
+        b_np = np.empty(len(rows), dtype=np.int64)
+        b_nt = np.empty(len(rows), dtype=np.int64)
+        K.score_block(pv, po, pc, nv, no, nc, ties_expected, b_ap, b_np, b_nt)
+        ap[rows] = b_ap
+        n_pos[rows] = b_np
+        n_total[rows] = b_nt
+        if progress is not None:
+            progress(len(rows))
+        start = stop
+    return ap, n_pos, n_total, totals

@@ -1,0 +1,173 @@
+"""Similarity measures between profiles (pure array code).
+
+Built-in measures (names as in copairs):
+
+========================  =============================================
+``"cosine"`` (default)    x.y / (|x| |y|)
+``"abs_cosine"``          |cosine|
+``"correlation"``         Pearson correlation (cosine of row-centred data)
+``"euclidean"``           1 / (1 + ||x - y||_2)
+``"manhattan"``           1 / (1 + ||x - y||_1)
+``"chebyshev"``           1 / (1 + ||x - y||_inf)
+========================  =============================================
+
+A callable ``f(X, Y) -> s`` taking two equally shaped row blocks and returning
+one similarity per row pair is accepted too.
+
+Cosine, abs_cosine, correlation and (for float64 data) euclidean are computed
+with blocked matrix products (BLAS); the others with compiled loops. Rows
+with zero norm (cosine, abs_cosine) or zero variance (correlation) have no
+direction: their similarity to every profile is defined as 0, and a warning
+says how many there are.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import retrieval as K
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["METRICS", "PreparedFeatures", "prepare_features", "similarity_matrix"]
+
+METRICS = {
+    "cosine": K.COSINE,
+    "abs_cosine": K.ABS_COSINE,
+    "correlation": K.CORRELATION,
+    "euclidean": K.EUCLIDEAN,
+    "manhattan": K.MANHATTAN,
+    "chebyshev": K.CHEBYSHEV,
+}
+
+
+@dataclass
+class PreparedFeatures:
+    """Features ready for the kernels.
+
+    ``X`` is the array the kernels read (the input itself, except for
+    correlation where it is a row-centred copy). ``inv_norm`` and ``sq_norm``
+    are per-row helpers (empty when unused). ``gemm`` tells whether dense
+    blocks use a matrix product; ``func`` is a user callable, if any.
+    """
+
+    X: np.ndarray
+    metric: int
+    inv_norm: np.ndarray
+    sq_norm: np.ndarray
+    gemm: bool
+    func: Callable | None = None
+    name: str = ""
+
+
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    out = np.empty(X.shape[0], dtype=np.float64)
+    step = max(1, (1 << 22) // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step].astype(np.float64, copy=False)
+        out[start : start + step] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
+def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
+    """Validate ``distance`` and compute per-row helpers for it.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        (n, d) float32 or float64 array, finite.
+    distance : str or callable
+        See the module documentation.
+
+    Returns
+    -------
+    PreparedFeatures
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prep = prepare_features(np.eye(3), "cosine")
+    >>> prep.inv_norm.tolist()
+    [1.0, 1.0, 1.0]
+    """
+    empty = np.empty(0, dtype=np.float64)
+    if callable(distance):
+        return PreparedFeatures(X, K.PRECOMPUTED, empty, empty, False, distance, getattr(distance, "__name__", "callable"))
+    if not isinstance(distance, str) or distance not in METRICS:
+        raise ValueError(
+            f"distance={distance!r} is not supported; use one of {sorted(METRICS)} or a callable "
+            f"f(X, Y) returning one similarity per row pair"
+        )
+    metric = METRICS[distance]
+    if metric in (K.COSINE, K.ABS_COSINE, K.CORRELATION):
+        if metric == K.CORRELATION:
+            X = X - X.mean(axis=1, keepdims=True, dtype=np.float64).astype(X.dtype)
+        sq = _row_norms(X)
+        zero = sq == 0.0
+        if zero.any():
+            what = "zero variance" if metric == K.CORRELATION else "zero norm"
+            first = np.flatnonzero(zero)[:5].tolist()
+            msg = (
+                f"{int(zero.sum())} profile(s) have {what} (rows {first}...); their {distance} "
+                f"similarity to every profile is set to 0"
+            )
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            logger.warning(msg)
+        with np.errstate(divide="ignore"):
+            inv = np.where(zero, 0.0, 1.0 / np.sqrt(sq))
+        return PreparedFeatures(X, metric, inv, empty, True, None, distance)
+    if metric == K.EUCLIDEAN and X.dtype == np.float64:
+        return PreparedFeatures(X, metric, empty, _row_norms(X), True, None, distance)
+    return PreparedFeatures(X, metric, empty, empty, False, None, distance)
+
+
+def dense_block(prep: PreparedFeatures, Xq: np.ndarray, Xc: np.ndarray) -> np.ndarray:
+    """Raw block for the dense kernel: dot products (GEMM metrics) or similarities."""
+    if prep.gemm:
+        return Xq @ Xc.T
+    out = np.empty((Xq.shape[0], Xc.shape[0]), dtype=np.float64)
+    K.dense_distance_similarity(Xq, Xc, prep.metric, out)
+    return out
+
+
+def similarity_matrix(X: np.ndarray, Y: np.ndarray | None = None, distance="cosine") -> np.ndarray:
+    """All-by-all similarities between the rows of ``X`` and ``Y`` (small inputs, for inspection).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    Y : array_like, shape (m, d), optional
+        Defaults to ``X``.
+    distance : str or callable
+        As for :func:`pairmap.average_precision`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, m)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> similarity_matrix(np.array([[1.0, 0.0], [0.0, 2.0]])).round(3).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    Y = X if Y is None else np.ascontiguousarray(Y, dtype=np.float64)
+    both = np.vstack([X, Y])
+    prep = prepare_features(both, distance)
+    n = X.shape[0]
+    if prep.func is not None:
+        ii, jj = np.meshgrid(np.arange(n), np.arange(Y.shape[0]), indexing="ij")
+        vals = np.asarray(prep.func(X[ii.ravel()], Y[jj.ravel()]), dtype=np.float64)
+        return vals.reshape(n, Y.shape[0])
+    raw = dense_block(prep, prep.X[:n], prep.X[n:])
+    out = np.empty_like(raw)
+    for a in range(n):
+        for b in range(Y.shape[0]):
+            out[a, b] = K._from_dot(raw[a, b], a, n + b, prep.inv_norm, prep.sq_norm, prep.metric)
+    return out
