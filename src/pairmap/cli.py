@@ -1,0 +1,514 @@
+"""Command line interface: ``pairmap demo``, ``pairmap run``, ``pairmap cache``.
+
+Bad input (a missing file, an invalid config, a wrong column name) ends with
+one ``pairmap: error: ...`` line on stderr and exit code 2; pass
+``--log-level DEBUG`` to see the full traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger("pairmap.cli")
+
+__all__ = ["build_parser", "main", "run_demo"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+_EPILOG = """\
+examples:
+  pairmap demo                      simulate a screen and analyze it (no input needed)
+  pairmap run analysis.yaml         run the analysis a config file describes
+  pairmap cache --help              manage the on-disk null distribution cache
+
+docs: docs/cli.md (commands and config format)
+"""
+
+_DEMO_EPILOG = """\
+example:
+  pairmap demo --out demo-results --seed 3
+
+The demo simulates a plate-based screen (perturbations with replicates on
+different plates, negative controls on every plate; background features
+N(0, 1), active perturbations with some features drawn from N(1, 1)),
+computes phenotypic activity AP (each perturbation's replicates vs the
+controls), mAP with permutation p-values (BH-corrected) and compares the
+significant perturbations with the simulated truth. It writes
+ap_scores.{parquet,csv}, map_results.{parquet,csv}, profiles.parquet and
+map_plot.png into the output folder, which must not exist yet.
+"""
+
+_RUN_EPILOG = """\
+example config (activity of each compound against DMSO controls):
+
+  data:
+    path: profiles.csv.gz          # .csv, .csv.gz, .tsv or .parquet
+    metadata_regex: "^Metadata"    # default
+  preprocessing:
+    - type: assign_reference
+      params:
+        condition: "Metadata_broad_sample == 'DMSO'"
+        reference_col: Metadata_reference_index
+  average_precision:
+    params:
+      pos_sameby: [Metadata_broad_sample, Metadata_reference_index]
+      pos_diffby: []
+      neg_sameby: []
+      neg_diffby: [Metadata_broad_sample, Metadata_reference_index]
+  mean_average_precision:
+    params:
+      sameby: [Metadata_broad_sample]
+      null_size: 10000
+      threshold: 0.05
+      seed: 0
+  output:
+    directory: results
+    name: activity                 # results/activity_map_results.csv ...
+
+  pairmap run activity.yaml --n-jobs 2
+
+Sections and keys follow the copairs example runner; an unknown section, key
+or preprocessing step is an error. Preprocessing steps: filter,
+assign_reference (alias apply_assign_reference), dropna, remove_nan_features,
+aggregate_replicates, filter_single_replicates, add_column.
+Relative paths are read from the current folder. Outputs of one run are
+written atomically: a failing run leaves no result files. See docs/cli.md.
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the epilog's layout and show every option's default."""
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 is not valid: use a positive count or -1 for all CPUs")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _version() -> str:
+    try:
+        from pairmap import __version__
+
+        return __version__
+    except ImportError:  # pragma: no cover
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``pairmap`` argument parser with all subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each subcommand sets ``func`` (called with the parsed
+        arguments, returns an exit code).
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["demo", "--seed", "3"])
+    >>> args.seed
+    3
+    """
+    parser = argparse.ArgumentParser(
+        prog="pairmap",
+        description=(
+            "Mean average precision (mAP) for biological profiles: how strong "
+            "(phenotypic activity) and how reproducible (phenotypic consistency) "
+            "are your perturbations' profiles, with permutation p-values."
+        ),
+        epilog=_EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pairmap {_version()}")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging detail on stderr; DEBUG also shows tracebacks of errors",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    demo = sub.add_parser(
+        "demo",
+        help="simulate a screen, compute AP/mAP and write results + a plot",
+        description=(
+            "Simulate a screen with a known truth, compute phenotypic activity "
+            "(AP of each perturbation's replicates against negative controls), "
+            "mAP with p-values, and write tables (Parquet and CSV) and a plot. "
+            "Needs no input and no network."
+        ),
+        epilog=_DEMO_EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    demo.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="output folder to create (must not exist); default: a new "
+        "./pairmap-demo-YYYYmmdd-HHMMSS folder",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed of simulation and null")
+    demo.add_argument(
+        "--null-size",
+        type=_positive_int,
+        default=10000,
+        help="number of null AP draws per p-value (smallest p is 1/(null_size+1))",
+    )
+    demo.add_argument("--n-perturbations", type=_positive_int, default=100,
+                      help="simulated perturbations")
+    demo.add_argument("--n-replicates", type=_positive_int, default=4,
+                      help="replicate wells per perturbation (each on another plate)")
+    demo.add_argument("--n-features", type=_positive_int, default=200, help="features per profile")
+    demo.add_argument("--n-active-features", type=int, default=20,
+                      help="features shifted (drawn from N(1,1)) for active perturbations")
+    demo.add_argument("--fraction-active", type=float, default=0.5,
+                      help="share of perturbations that are active")
+    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=None,
+        help="threads to use; default all available CPUs, -1 all, -2 all but one",
+    )
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser(
+        "run",
+        help="run an analysis described by a YAML/JSON config file",
+        description=(
+            "Load a CSV/Parquet table of profiles, preprocess it, compute AP and "
+            "(optionally) mAP with p-values, and write the results, as the config "
+            "file says. The config format follows the copairs example runner."
+        ),
+        epilog=_RUN_EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    run.add_argument("config", metavar="CONFIG.yaml", help="analysis config (YAML or JSON)")
+    run.add_argument("--n-jobs", type=_n_jobs, default=None,
+                     help="threads to use (overrides n_jobs in the config)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="hide progress bars (overrides progress_bar in the config)")
+    run.add_argument("--check", action="store_true",
+                     help="only validate the config (no data is read, nothing is written)")
+    run.set_defaults(func=_cmd_run)
+
+    try:
+        from pairmap.cache.commands import add_cache_subcommand
+    except ImportError as exc:  # the cache commands are optional until they land
+        logger.debug("cache subcommand unavailable: %s", exc)
+    else:
+        add_cache_subcommand(sub)
+    return parser
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _default_demo_dir() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path.cwd() / f"pairmap-demo-{stamp}"
+    candidate, k = base, 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{k}")
+        k += 1
+    return candidate
+
+
+def run_demo(
+    out: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    null_size: int = 10000,
+    n_jobs: int | None = None,
+    progress_bar: bool = True,
+    n_perturbations: int = 100,
+    n_replicates: int = 4,
+    n_features: int = 200,
+    n_active_features: int = 20,
+    fraction_active: float = 0.5,
+) -> dict:
+    """Simulate a screen, compute activity AP/mAP and write the results.
+
+    Parameters
+    ----------
+    out : path or None
+        Output folder to create (must not exist); None makes
+        ``./pairmap-demo-YYYYmmdd-HHMMSS``.
+    seed : int, default 0
+        Seed of the simulation and of the null distribution.
+    null_size : int, default 10000
+        Null draws per p-value.
+    n_jobs : int or None
+        Threads (None = all available CPUs).
+    progress_bar : bool, default True
+        Show progress bars.
+    n_perturbations, n_replicates, n_features, n_active_features, fraction_active
+        Simulation settings (see :func:`pairmap.simulate_screen`).
+
+    Returns
+    -------
+    dict
+        Summary: ``out`` (Path), ``n_profiles``, ``n_perturbations``,
+        ``n_active`` (truth), ``n_significant``, ``true_positives``, ``recall``,
+        ``precision``, ``files`` (list of Path).
+
+    Examples
+    --------
+    >>> summary = run_demo("demo-out", null_size=1000)  # doctest: +SKIP
+    >>> summary["recall"]  # doctest: +SKIP
+    0.96
+    """
+    import pandas as pd
+
+    import pairmap
+    from pairmap._io import atomic_output_dir
+    from pairmap.plotting import plot_map_scatter
+
+    out = _default_demo_dir() if out is None else Path(out)
+    if out.exists():
+        raise FileExistsError(f"output folder {str(out)!r} already exists; choose a new --out")
+
+    meta, feats = pairmap.simulate_screen(
+        n_perturbations=n_perturbations,
+        n_replicates=n_replicates,
+        n_features=n_features,
+        n_active_features=n_active_features,
+        fraction_active=fraction_active,
+        seed=seed,
+    )
+    ref = "Metadata_Reference_Index"
+    meta = pairmap.assign_reference_index(meta, "Metadata_Control", reference_col=ref)
+    keys = ["Metadata_Perturbation", ref]
+    ap = pairmap.average_precision(
+        meta,
+        feats,
+        pos_sameby=keys,
+        pos_diffby=[],
+        neg_sameby=[],
+        neg_diffby=keys,
+        n_jobs=n_jobs,
+        progress_bar=progress_bar,
+    )
+    ap_treated = ap[~ap["Metadata_Control"].to_numpy(dtype=bool)].reset_index(drop=True)
+    threshold = 0.05
+    maps = pairmap.mean_average_precision(
+        ap_treated,
+        ["Metadata_Perturbation"],
+        null_size=null_size,
+        threshold=threshold,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress_bar=progress_bar,
+    )
+    truth = meta.loc[~meta["Metadata_Control"], ["Metadata_Perturbation", "Metadata_Active"]]
+    truth = truth.drop_duplicates("Metadata_Perturbation")
+    maps = maps.merge(truth, on="Metadata_Perturbation", how="left", validate="one_to_one")
+
+    significant = maps["below_corrected_p"].to_numpy(dtype=bool)
+    active = maps["Metadata_Active"].to_numpy(dtype=bool)
+    tp = int((significant & active).sum())
+    recall = tp / active.sum() if active.any() else math.nan
+    precision = tp / significant.sum() if significant.any() else math.nan
+
+    fig = plot_map_scatter(
+        maps,
+        threshold=threshold,
+        truth_col="Metadata_Active",
+        null_size=null_size,
+        title=f"pairmap demo: {len(maps)} simulated perturbations (seed {seed})",
+    )
+    profiles = pd.concat(
+        [meta, pd.DataFrame(feats, columns=[f"feature_{j:03d}" for j in range(feats.shape[1])])],
+        axis=1,
+    )
+    names = []
+    with atomic_output_dir(out) as tmp:
+        for stem, table in (("ap_scores", ap), ("map_results", maps)):
+            table.to_parquet(tmp / f"{stem}.parquet", index=False)
+            table.to_csv(tmp / f"{stem}.csv", index=False)
+            names += [f"{stem}.parquet", f"{stem}.csv"]
+        profiles.to_parquet(tmp / "profiles.parquet", index=False)
+        fig.savefig(tmp / "map_plot.png", dpi=110, bbox_inches="tight")
+        names += ["profiles.parquet", "map_plot.png"]
+    return {
+        "out": out,
+        "n_profiles": len(meta),
+        "n_controls": int(meta["Metadata_Control"].sum()),
+        "n_perturbations": len(maps),
+        "n_active": int(active.sum()),
+        "n_significant": int(significant.sum()),
+        "true_positives": tp,
+        "recall": recall,
+        "precision": precision,
+        "files": [out / n for n in names],
+    }
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.fraction_active <= 1.0:
+        raise ValueError(f"--fraction-active must be between 0 and 1, got {args.fraction_active}")
+    start = time.perf_counter()
+    s = run_demo(
+        args.out,
+        seed=args.seed,
+        null_size=args.null_size,
+        n_jobs=args.n_jobs,
+        progress_bar=not args.no_progress,
+        n_perturbations=args.n_perturbations,
+        n_replicates=args.n_replicates,
+        n_features=args.n_features,
+        n_active_features=args.n_active_features,
+        fraction_active=args.fraction_active,
+    )
+    lines = [
+        f"pairmap demo (seed {args.seed}, null size {args.null_size}, "
+        f"{time.perf_counter() - start:.1f} s)",
+        f"  profiles:       {s['n_profiles']} ({s['n_perturbations']} perturbations x "
+        f"{args.n_replicates} replicates + {s['n_controls']} controls)",
+        f"  significant:    {s['n_significant']} of {s['n_perturbations']} perturbations "
+        f"(corrected p < 0.05); {s['n_active']} are truly active",
+        f"  vs truth:       recall {_fmt(s['recall'])}, precision {_fmt(s['precision'])} "
+        f"({s['true_positives']} true positives)",
+        f"  results in:     {s['out']}",
+    ]
+    lines += [f"    {f.name}" for f in s["files"]]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pairmap.config import load_config, run_config, validate_config
+
+    if args.check:
+        validate_config(load_config(args.config))
+        print(f"{args.config}: config is valid")
+        return EXIT_OK
+    start = time.perf_counter()
+    result = run_config(
+        args.config,
+        n_jobs=args.n_jobs,
+        progress_bar=False if args.no_progress else None,
+    )
+    ap = result.ap_scores
+    n_scored = int(ap["average_precision"].notna().sum())
+    lines = [
+        f"pairmap run {args.config} ({time.perf_counter() - start:.1f} s)",
+        f"  profiles:       {len(ap)} ({n_scored} with an AP score), {result.n_features} features",
+    ]
+    if result.map_results is not None:
+        m = result.map_results
+        n_sig = int(m["below_corrected_p"].sum()) if "below_corrected_p" in m else 0
+        lines.append(f"  groups:         {len(m)}, significant (corrected p): {n_sig}")
+    lines.append("  wrote:")
+    lines += [f"    {p}" for p in result.written]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ValueError, TypeError, KeyError, OSError]
+    try:
+        from pairmap.config import ConfigError
+
+        errors.insert(0, ConfigError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = " ".join(text.split()) or type(exc).__name__
+    if isinstance(exc, KeyError):
+        text = f"missing key or column {text}"
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pairmap`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code: 0 success, 2 bad input (one error line on stderr), 1 an
+        unexpected failure.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +SKIP
+    pairmap 0.1.0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    debug = args.log_level == "DEBUG"
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        print("pairmap: interrupted", file=sys.stderr)
+        return 130
+    except _input_errors() as exc:
+        if debug:
+            logger.exception("failed")
+        print(f"pairmap: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            logger.exception("unexpected failure")
+        print(
+            f"pairmap: unexpected {type(exc).__name__}: {_one_line(exc)} "
+            f"(run with --log-level DEBUG for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
