@@ -1,0 +1,422 @@
+"""p-values of AP and mAP scores against permutation nulls, with FDR control.
+
+Two entry points:
+
+* :func:`p_values` -- one p-value per profile, from the null of its own list
+  shape ``(n_pos_pairs, n_total_pairs)``;
+* :func:`mean_average_precision` -- mAP per group of profiles, a p-value from a
+  group null (``"shared"`` or ``"independent"``), and Benjamini-Hochberg or
+  hierarchical FDR correction.
+
+A p-value is ``(1 + #{null >= observed}) / (1 + null_size)`` for a sampled
+null and the exact tail probability ``P(null >= observed)`` when the null is
+enumerated exactly (see :mod:`pairmap.nulls`). Comparisons are done in float64;
+observed and null group means are computed by the same function
+(:func:`pairmap._kernels.nulls.sorted_mean`) so ties are exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from pairmap._ap_math import normalize_ap
+from pairmap._parallel import thread_limits
+from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
+from pairmap.nulls import _as_int, _open_cache, exact_size, exact_values, sampled_draws
+
+__all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
+
+logger = logging.getLogger(__name__)
+
+#: Group null models accepted by :func:`mean_average_precision`.
+NULL_MODELS = ("shared", "independent")
+
+_REQUIRED = ("average_precision", "n_pos_pairs", "n_total_pairs")
+#: Memory for the component draws of one group null before it is chunked.
+_GROUP_BUDGET_BYTES = 256 * 2**20
+#: Memory kept for per-configuration draws reused across groups.
+_LRU_BUDGET_BYTES = 512 * 2**20
+#: Below this many observed values, counting beats sorting the null.
+_DIRECT_COUNT_MAX = 8
+
+
+def _progress(iterable, *, total, desc, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def _check_ap_frame(ap_scores) -> None:
+    if not isinstance(ap_scores, pd.DataFrame):
+        raise TypeError(
+            f"ap_scores must be a pandas DataFrame (the output of average_precision), "
+            f"got {type(ap_scores).__name__}"
+        )
+    missing = [c for c in _REQUIRED if c not in ap_scores.columns]
+    if missing:
+        raise ValueError(
+            f"ap_scores is missing column(s) {missing}; it needs {list(_REQUIRED)} as "
+            "produced by pairmap.average_precision"
+        )
+
+
+def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ap = pd.to_numeric(df["average_precision"], errors="raise").to_numpy(np.float64)
+    k = pd.to_numeric(df["n_pos_pairs"], errors="raise").to_numpy(np.float64)
+    n = pd.to_numeric(df["n_total_pairs"], errors="raise").to_numpy(np.float64)
+    valid = ~np.isnan(ap) & ~np.isnan(k) & ~np.isnan(n) & (k > 0)
+    bad = valid & (n < k)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"ap_scores row {i} has n_total_pairs ({n[i]:g}) < n_pos_pairs ({k[i]:g}); "
+            "n_total_pairs must count positives and negatives"
+        )
+    ki = np.where(valid, k, 0).astype(np.int64)
+    ni = np.where(valid, n, 0).astype(np.int64)
+    return valid, ap, ki, ni
+
+
+def _tail_counts(null_sorted: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """#{null >= obs} for each observed value (null sorted ascending)."""
+    return null_sorted.shape[0] - np.searchsorted(null_sorted, observed, side="left")
+
+
+def _counts_ge(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    if observed.shape[0] <= _DIRECT_COUNT_MAX:
+        return np.array([np.count_nonzero(null >= o) for o in observed], dtype=np.int64)
+    return _tail_counts(np.sort(null), observed)
+
+
+def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
+             progress_bar=True) -> np.ndarray:
+    """p-value of every profile's AP against random rankings of its own list.
+
+    Parameters
+    ----------
+    ap_scores : pandas.DataFrame
+        Output of :func:`pairmap.average_precision`: columns
+        ``average_precision``, ``n_pos_pairs`` and ``n_total_pairs``.
+    null_size : int, default 10000
+        Draws per null; list shapes with at most ``null_size`` possible
+        rankings are enumerated exactly.
+    seed : int, default 0
+        Base seed of the nulls.
+    cache : None, str, path, False or NullCache, default None
+        Null cache (``False`` disables it).
+    n_jobs : int or None, default None
+        Threads (never changes results).
+    progress_bar : bool, default True
+        Show a tqdm progress bar over list shapes.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 p-values, one per row; NaN where AP is NaN or there are no
+        positive pairs.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"average_precision": [1.0, 0.5, float("nan")],
+    ...                    "n_pos_pairs": [1, 1, 0], "n_total_pairs": [4, 4, 0]})
+    >>> p_values(df, cache=False, progress_bar=False)  # exact: ranks 1..4 equally likely
+    array([0.25, 0.5 ,  nan])
+    """
+    _check_ap_frame(ap_scores)
+    null_size = _as_int("null_size", null_size, 1)
+    seed = _as_int("seed", seed, 0)
+    valid, ap, k, n = _valid_mask(ap_scores)
+    out = np.full(len(ap_scores), np.nan)
+    if not valid.any():
+        return out
+    idx = np.flatnonzero(valid)
+    confs, inv = np.unique(np.stack([k[idx], n[idx]], axis=1), axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.searchsorted(inv[order], np.arange(len(confs) + 1))
+    cache_obj = _open_cache(cache)
+    logger.info("p-values for %d profiles over %d list shapes (null_size=%d)",
+                idx.size, len(confs), null_size)
+    with thread_limits(n_jobs) as n_threads:
+        for c in _progress(range(len(confs)), total=len(confs), desc="AP nulls",
+                           enabled=progress_bar):
+            kc, nc = int(confs[c, 0]), int(confs[c, 1])
+            rows = idx[order[bounds[c] : bounds[c + 1]]]
+            obs = ap[rows]
+            exact = exact_values(kc, nc, null_size, seed, cache_obj=cache_obj)
+            if exact is not None:
+                out[rows] = _counts_ge(exact, obs) / exact.shape[0]
+            else:
+                null = sampled_draws(kc, nc, null_size, seed, cache_obj=cache_obj,
+                                     n_threads=n_threads)
+                out[rows] = (1.0 + _counts_ge(null, obs)) / (1.0 + null_size)
+    return out
+
+
+class _DrawStore:
+    """Per-configuration draws reused across groups, bounded by a byte budget (LRU)."""
+
+    def __init__(self, null_size, seed, cache_obj, n_threads, budget=_LRU_BUDGET_BYTES):
+        self.null_size = null_size
+        self.seed = seed
+        self.cache_obj = cache_obj
+        self.n_threads = n_threads
+        self.budget = budget
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+
+    def _remember(self, key, arr):
+        self._items[key] = arr
+        self._bytes += arr.nbytes
+        while self._bytes > self.budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= old.nbytes
+        return arr
+
+    def sampled(self, k, n, ordinal):
+        key = ("s", k, n, ordinal)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        arr = sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
+                            cache_obj=self.cache_obj, n_threads=self.n_threads)
+        return self._remember(key, arr)
+
+    def exact(self, k, n):
+        key = ("e", k, n)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        arr = exact_values(k, n, self.null_size, self.seed, cache_obj=self.cache_obj)
+        return self._remember(key, arr)
+
+
+def _components(signature, confs, model):
+    """(k, n, ordinal, multiplicity) of each independent source of draws of a group."""
+    comps = []
+    for c, count in signature:
+        k, n = int(confs[c, 0]), int(confs[c, 1])
+        if model == "shared":
+            comps.append((k, n, 0, count))
+        else:
+            comps.extend((k, n, j, 1) for j in range(count))
+    return comps
+
+
+def _group_pvalues(signature, observed, confs, model, store, n_threads):
+    """p-values of the observed group means of all groups sharing ``signature``."""
+    from pairmap._kernels.nulls import group_null_means
+
+    comps = _components(signature, confs, model)
+    null_size = store.null_size
+    mult = np.array([c[3] for c in comps], dtype=np.int64)
+    n_blocks = 4 * n_threads
+
+    # exact enumeration of the joint null when it is small enough
+    sizes = [exact_size(k, n, null_size) for k, n, _, _ in comps]
+    if all(s is not None for s in sizes) and math.prod(sizes) <= null_size:
+        values = [store.exact(k, n) for k, n, _, _ in comps]
+        grid = np.indices(sizes).reshape(len(comps), -1)
+        mat = np.stack([v[g] for v, g in zip(values, grid, strict=True)])
+        null = group_null_means(mat, mult, n_blocks)
+        return _counts_ge(null, observed) / null.shape[0]
+
+    if len(comps) == 1 and mult[0] == 1:
+        k, n, j, _ = comps[0]
+        null = store.sampled(k, n, j)
+    elif len(comps) * null_size * 8 <= _GROUP_BUDGET_BYTES:
+        mat = np.stack([store.sampled(k, n, j) for k, n, j, _ in comps])
+        null = group_null_means(mat, mult, n_blocks)
+    else:  # bounded memory: draw the components chunk by chunk
+        null = np.empty(null_size)
+        step = max(1, _GROUP_BUDGET_BYTES // (8 * len(comps)))
+        for start in range(0, null_size, step):
+            stop = min(null_size, start + step)
+            mat = np.stack([
+                sampled_draws(k, n, null_size, store.seed, ordinal=j, n_threads=n_threads,
+                              start=start, stop=stop)
+                for k, n, j, _ in comps
+            ])
+            null[start:stop] = group_null_means(mat, mult, n_blocks)
+    return (1.0 + _counts_ge(null, observed)) / (1.0 + null_size)
+
+
+def _as_columns(name, value, df) -> list:
+    cols = [value] if isinstance(value, str) else list(value) if value is not None else None
+    if not cols:
+        raise ValueError(f"{name} must name at least one column of ap_scores, got {value!r}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{name} column(s) {missing} are not in ap_scores; available columns: "
+            f"{list(df.columns)}"
+        )
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"{name} lists a column more than once: {cols}")
+    return cols
+
+
+def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05, seed=0,
+                           null="shared", hierarchical_by=None, cache=None, n_jobs=None,
+                           progress_bar=True) -> pd.DataFrame:
+    """Mean average precision per group with permutation p-values and FDR control.
+
+    Parameters
+    ----------
+    ap_scores : pandas.DataFrame
+        Output of :func:`pairmap.average_precision`: metadata plus
+        ``average_precision``, ``n_pos_pairs``, ``n_total_pairs`` (and
+        optionally ``normalized_average_precision``).
+    sameby : str or list of str
+        Columns defining the groups (e.g. the compound id).
+    null_size : int, default 10000
+        Draws of each null (``>= 1``). Group nulls with at most ``null_size``
+        possible outcomes are enumerated exactly.
+    threshold : float, default 0.05
+        Level for ``below_p`` / ``below_corrected_p`` (strict ``<``) and the
+        stage-1 FDR level of the hierarchical correction.
+    seed : int, default 0
+        Base seed (``>= 0``); results are bit-identical for equal inputs.
+    null : {"shared", "independent"}, default "shared"
+        Group null model. ``"shared"``: the group null is the element-wise
+        mean of the members' per-shape nulls with aligned draws, members of
+        equal shape sharing draws (the model of copairs and of the published
+        analyses; conservative). ``"independent"``: every member contributes
+        its own independent draws (calibrated for independent profiles).
+    hierarchical_by : str or list of str, optional
+        A proper subset of ``sameby`` for two-stage hierarchical FDR (e.g.
+        compound when ``sameby`` is compound and dose). Default: plain BH.
+    cache : None, str, path, False or NullCache, default None
+        Null cache (``False`` disables it).
+    n_jobs : int or None, default None
+        Threads (never changes results).
+    progress_bar : bool, default True
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (sorted by ``sameby``): the ``sameby`` columns,
+        ``mean_average_precision``, ``mean_normalized_average_precision``,
+        ``n_profiles`` (members with a valid AP), ``p_value``,
+        ``corrected_p_value``, ``below_p``, ``below_corrected_p``, plus
+        ``stage1_p_value``, ``stage1_corrected_p_value`` and
+        ``stage1_significant`` when ``hierarchical_by`` is given. Groups
+        without any valid AP have NaN scores and p-values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ap = pd.DataFrame({"cpd": ["a", "a", "b", "b"],
+    ...                    "average_precision": [1.0, 1.0, 0.25, 0.5],
+    ...                    "n_pos_pairs": [1, 1, 1, 1], "n_total_pairs": [4, 4, 4, 4]})
+    >>> res = mean_average_precision(ap, "cpd", cache=False, progress_bar=False)
+    >>> res[["cpd", "mean_average_precision", "p_value"]].to_dict("list")
+    {'cpd': ['a', 'b'], 'mean_average_precision': [1.0, 0.375], 'p_value': [0.25, 0.5]}
+    """
+    _check_ap_frame(ap_scores)
+    sameby = _as_columns("sameby", sameby, ap_scores)
+    null_size = _as_int("null_size", null_size, 1)
+    seed = _as_int("seed", seed, 0)
+    if null not in NULL_MODELS:
+        raise ValueError(f"null must be one of {NULL_MODELS}, got {null!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+        raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if hierarchical_by is not None:
+        hierarchical_by = _as_columns("hierarchical_by", hierarchical_by, ap_scores)
+        if not set(hierarchical_by) < set(sameby):
+            raise ValueError(
+                f"hierarchical_by {hierarchical_by} must be a proper subset of sameby "
+                f"{sameby} (e.g. sameby=['compound', 'dose'], hierarchical_by=['compound']); "
+                "omit hierarchical_by for plain Benjamini-Hochberg"
+            )
+
+    df = ap_scores.reset_index(drop=True)
+    valid, ap, k, n = _valid_mask(df)
+    if "normalized_average_precision" in df.columns:
+        nap = pd.to_numeric(df["normalized_average_precision"]).to_numpy(np.float64)
+    else:
+        with np.errstate(invalid="ignore"):
+            nap = normalize_ap(ap, np.maximum(k, 1), np.maximum(n, 1))
+
+    gid = df.groupby(sameby, sort=True, observed=True, dropna=False).ngroup().to_numpy()
+    n_groups = int(gid.max()) + 1 if gid.size else 0
+    _, first = np.unique(gid, return_index=True)
+    result = df.loc[first, sameby].reset_index(drop=True)
+
+    vidx = np.flatnonzero(valid)
+    vg = gid[vidx]
+    counts = np.bincount(vg, minlength=n_groups)
+    nap_v = nap[vidx]
+    nap_ok = ~np.isnan(nap_v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_nap = np.bincount(vg[nap_ok], weights=nap_v[nap_ok], minlength=n_groups) / (
+            np.bincount(vg[nap_ok], minlength=n_groups)
+        )
+
+    cache_obj = _open_cache(cache)
+    pvals = np.full(n_groups, np.nan)
+    with thread_limits(n_jobs) as n_threads:
+        from pairmap._kernels.nulls import segment_sorted_means
+
+        # observed mAP: members sorted ascending within each group, summed in order
+        order = np.lexsort((ap[vidx], vg))
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        map_scores = segment_sorted_means(ap[vidx][order], starts, 4 * n_threads)
+
+        # configuration multiset ("signature") of each group
+        if vidx.size:
+            confs, cinv = np.unique(np.stack([k[vidx], n[vidx]], axis=1), axis=0,
+                                    return_inverse=True)
+            cinv = cinv.reshape(-1)
+            pair, pair_count = np.unique(vg.astype(np.int64) * len(confs) + cinv,
+                                         return_counts=True)
+            pair_g, pair_c = np.divmod(pair, len(confs))
+            splits = np.searchsorted(pair_g, np.arange(1, n_groups))
+            by_sig: dict[tuple, list[int]] = {}
+            for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits),
+                                             np.split(pair_count, splits), strict=True)):
+                if cs.size:
+                    by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)),
+                                      []).append(g)
+        else:
+            confs, by_sig = np.empty((0, 2), np.int64), {}
+        logger.info(
+            "mAP for %d groups (%d profiles, %d list shapes, %d distinct group nulls, "
+            "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), null,
+            null_size,
+        )
+        store = _DrawStore(null_size, seed, cache_obj, n_threads)
+        for sig in _progress(sorted(by_sig), total=len(by_sig), desc="mAP nulls",
+                             enabled=progress_bar):
+            groups = np.asarray(by_sig[sig])
+            pvals[groups] = _group_pvalues(sig, map_scores[groups], confs, null, store,
+                                           n_threads)
+
+    result["mean_average_precision"] = map_scores
+    result["mean_normalized_average_precision"] = mean_nap
+    result["n_profiles"] = counts.astype(np.int64)
+    result["p_value"] = pvals
+    if hierarchical_by is None:
+        result["corrected_p_value"] = benjamini_hochberg(pvals)
+    else:
+        hid = result.groupby(hierarchical_by, sort=True, observed=True,
+                             dropna=False).ngroup().to_numpy()
+        hier = hierarchical_fdr(pvals, hid, alpha=float(threshold))
+        result["corrected_p_value"] = hier["corrected_p_value"]
+    result["below_p"] = result["p_value"] < threshold
+    result["below_corrected_p"] = result["corrected_p_value"] < threshold
+    if hierarchical_by is not None:
+        for col in ("stage1_p_value", "stage1_corrected_p_value", "stage1_significant"):
+            result[col] = hier[col]
+    return result
