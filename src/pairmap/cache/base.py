@@ -1,0 +1,266 @@
+"""The small interface every null-cache backend implements.
+
+One interface, several backends (as fsspec does for file systems):
+:class:`~pairmap.cache.FilesystemCache` for the shared on-disk cache and
+:class:`~pairmap.cache.MemoryCache` for tests and one-off sessions.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import logging
+import os
+import re
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from .keys import NullKey, as_null_array
+
+__all__ = ["CacheWarning", "NullCache", "parse_size"]
+
+logger = logging.getLogger("pairmap.cache")
+
+
+class CacheWarning(UserWarning):
+    """A cache problem that pairmap worked around (results stay correct).
+
+    Emitted when an entry was corrupt and is recomputed, or when the cache
+    cannot be written or read (read-only file system, full disk, quota,
+    I/O error) and values are computed without caching.
+    """
+
+
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?)(b?)\s*", re.IGNORECASE)
+_SIZE_POW = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def parse_size(value) -> int | None:
+    """Parse a byte count such as ``500MB``, ``2GiB``, ``1.5G`` or ``1000000``.
+
+    Decimal units (``kB``, ``MB``, ``GB``, ``TB``; the ``B`` is optional) are
+    powers of 1000; binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) are
+    powers of 1024. ``None`` stays ``None`` (no bound).
+
+    Parameters
+    ----------
+    value : int, str or None
+        The size.
+
+    Returns
+    -------
+    int or None
+        Number of bytes.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a size or the size is negative.
+
+    Examples
+    --------
+    >>> parse_size("500MB"), parse_size("1KiB"), parse_size(42), parse_size(None)
+    (500000000, 1024, 42, None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"max_bytes must be a size such as 500MB, got {value!r}")
+    if isinstance(value, int | np.integer):
+        if value < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {value}")
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    match = _SIZE_RE.fullmatch(str(value))
+    if match is None:
+        raise ValueError(
+            f"cannot read {value!r} as a size; use bytes or a unit, e.g. 500MB, 2GiB, 1000000"
+        )
+    number, unit, binary, _ = match.groups()
+    if binary and not unit:
+        raise ValueError(f"cannot read {value!r} as a size; 'i' needs a unit such as MiB")
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** _SIZE_POW[unit.lower()])
+
+
+class _KeyLocks:
+    """Per-key locks so threads of one process compute each key once."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[NullKey, list] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: NullKey) -> Iterator[None]:
+        with self._guard:
+            entry = self._locks.get(key)
+            if entry is None:
+                entry = self._locks[key] = [threading.Lock(), 0]
+            entry[1] += 1
+        entry[0].acquire()
+        try:
+            yield
+        finally:
+            entry[0].release()
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+
+_LOCKS_GUARD = threading.Lock()
+_FORK_AWARE: weakref.WeakSet = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    # A lock held by another thread at fork time would stay held forever in the
+    # child; give every live cache fresh locks there.
+    global _LOCKS_GUARD
+    _LOCKS_GUARD = threading.Lock()
+    for cache in list(_FORK_AWARE):
+        cache.__dict__.pop("_pm_key_locks", None)
+        cache._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+def _check_key(key) -> NullKey:
+    if not isinstance(key, NullKey):
+        raise TypeError(
+            f"cache key must be a pairmap.cache.NullKey, got {type(key).__name__}"
+        )
+    return key
+
+
+class NullCache(abc.ABC):
+    """Where null distributions are kept between runs.
+
+    Backends implement :meth:`get`, :meth:`put`, :meth:`info`,
+    :meth:`verify`, :meth:`prune` and :meth:`clear`; :meth:`get_or_compute`
+    is shared. No method raises because of a storage problem: the worst case
+    is a recomputation and a :class:`CacheWarning`.
+
+    Examples
+    --------
+    >>> from pairmap.cache import MemoryCache, NullKey
+    >>> cache = MemoryCache()
+    >>> key = NullKey("sampled", 0, 3, 10, 2, 1)
+    >>> cache.get_or_compute(key, lambda: np.array([0.1, 0.2, 0.3]))
+    array([0.1, 0.2, 0.3])
+    >>> cache.get(key)
+    array([0.1, 0.2, 0.3])
+    """
+
+    @abc.abstractmethod
+    def get(self, key: NullKey) -> np.ndarray | None:
+        """Return the verified array stored for ``key``, or ``None``.
+
+        A missing, unreadable or corrupt entry gives ``None``; a corrupt entry
+        is also removed from use (and reported with a :class:`CacheWarning`).
+        """
+
+    @abc.abstractmethod
+    def put(self, key: NullKey, array) -> bool:
+        """Store ``array`` (1-D, float64) under ``key``; ``True`` if stored.
+
+        Never raises because of storage failure (warns once per cache
+        instance instead); raises ``ValueError``/``TypeError`` for a bad key
+        or array.
+        """
+
+    @abc.abstractmethod
+    def info(self) -> dict:
+        """Summary: location, number of entries, bytes used, bound."""
+
+    @abc.abstractmethod
+    def verify(self) -> dict:
+        """Check every entry; remove from use those that fail. Returns counts."""
+
+    @abc.abstractmethod
+    def prune(self, max_bytes=None) -> dict:
+        """Remove oldest entries until the cache holds at most ``max_bytes``."""
+
+    @abc.abstractmethod
+    def clear(self) -> int:
+        """Remove every entry; return how many files/entries were removed."""
+
+    def _key_locks(self) -> _KeyLocks:
+        locks = self.__dict__.get("_pm_key_locks")
+        if locks is None:
+            with _LOCKS_GUARD:
+                locks = self.__dict__.setdefault("_pm_key_locks", _KeyLocks())
+                _FORK_AWARE.add(self)
+        return locks
+
+    def _after_fork(self) -> None:
+        """Recreate process-local locks in a forked child (backends extend this)."""
+        return None
+
+    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the cached array for ``key``, computing and storing it if needed.
+
+        Within one process, threads asking for the same key wait for a single
+        computation. Across processes and hosts two computations of one key
+        may happen; both publish identical bytes, so this is harmless.
+
+        Parameters
+        ----------
+        key : NullKey
+            Identity of the null distribution.
+        compute : callable
+            ``compute()`` returns the 1-D array for ``key``; it must be
+            deterministic in ``key``.
+
+        Returns
+        -------
+        numpy.ndarray
+            1-D float64 array: the verified cached copy, or ``compute()``'s
+            result as float64.
+
+        Examples
+        --------
+        >>> from pairmap.cache import MemoryCache, NullKey
+        >>> key = NullKey("exact", 0, 0, 4, 1, 1)
+        >>> MemoryCache().get_or_compute(key, lambda: [0.25, 0.5, 0.75, 1.0])
+        array([0.25, 0.5 , 0.75, 1.  ])
+        """
+        _check_key(key)
+        with self._key_locks().hold(key):
+            cached = self.get(key)
+            if cached is not None:
+                return cached
+            values = as_null_array(compute(), name="compute() result")
+            self.put(key, values)
+            return values
+
+
+class _WarnOnce:
+    """Emit a CacheWarning the first time per (cache instance, kind); log afterwards."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+
+    def __call__(self, kind: str, message: str) -> None:
+        with self._lock:
+            first = kind not in self._seen
+            self._seen.add(kind)
+        if first:
+            logger.warning("%s", message)
+            warnings.warn(message, CacheWarning, stacklevel=4)
+        else:
+            logger.debug("%s", message)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._seen.clear()
