@@ -60,7 +60,7 @@ ENV_MAX_BYTES = "PAIRMAP_CACHE_MAX_BYTES"
 
 TMP_PREFIX = ".tmp_"
 QUARANTINE_DIR = "quarantine"
-_ENTRY_RE = re.compile(r"v\d+-[a-z][a-z0-9_]{0,15}-s\d+-ns\d+-n\d+-k\d+" + re.escape(SUFFIX))
+_ENTRY_RE = re.compile(r"v\d+-[a-z][a-z0-9_]{0,31}-s\d+-ns\d+-n\d+-k\d+" + re.escape(SUFFIX))
 _CACHEDIR_TAG = (
     b"Signature: 8a477f597d28d172789f06886806bc55\n"
     b"# This file is a cache directory tag created by pairmap (null distributions).\n"

@@ -5,7 +5,7 @@ seed, the number of draws and the list shape ``(n_total, n_pos)``, plus the
 version of the algorithm that produced the values. Every field that can change
 the stored numbers is part of the key, so a key maps to exactly one array.
 
-The encoding (``encode_entry`` / ``decode_entry``) is a fixed 112-byte
+The encoding (``encode_entry`` / ``decode_entry``) is a fixed 128-byte
 little-endian header followed by the raw little-endian float64 payload; no
 pickle and no ``np.load`` are involved. See ``docs/cache.md`` for the layout.
 """
@@ -45,12 +45,12 @@ DTYPE_F8_LE = 1
 
 # magic, format_version, header_size, method, algorithm_version, dtype_code,
 # flags, 6 pad bytes, seed, null_size, n_total, n_pos, length, checksum
-_HEADER = struct.Struct("<8sHH16sIBB6xQQQQQ32s")
-HEADER_SIZE = _HEADER.size  # 112
+_HEADER = struct.Struct("<8sHH32sIBB6xQQQQQ32s")
+HEADER_SIZE = _HEADER.size  # 128
 _PREFIX_SIZE = HEADER_SIZE - 32  # everything the checksum follows
 _U64_MAX = 2**64 - 1
 _U32_MAX = 2**32 - 1
-_METHOD_RE = re.compile(r"[a-z][a-z0-9_]{0,15}")
+_METHOD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 class CorruptEntryError(ValueError):
@@ -81,7 +81,7 @@ class NullKey:
     ----------
     method : str
         How the null was produced, ``"sampled"`` or ``"exact"`` (any lowercase
-        identifier of at most 16 characters is accepted for future methods).
+        identifier of at most 32 characters is accepted for future methods).
     seed : int
         Base seed, ``0 <= seed < 2**64``.
     null_size : int
@@ -117,7 +117,7 @@ class NullKey:
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or _METHOD_RE.fullmatch(self.method) is None:
             raise ValueError(
-                "NullKey.method must be a lowercase identifier of at most 16 characters "
+                "NullKey.method must be a lowercase identifier of at most 32 characters "
                 f"such as 'sampled' or 'exact', got {self.method!r}"
             )
         fields = {
@@ -217,13 +217,13 @@ def encode_entry(key: NullKey, values) -> tuple[bytes, bytes]:
     Returns
     -------
     tuple of bytes
-        The 112-byte header and the raw payload.
+        The 128-byte header and the raw payload.
 
     Examples
     --------
     >>> header, payload = encode_entry(NullKey("exact", 0, 2, 5, 1, 1), [0.2, 1.0])
     >>> len(header), len(payload)
-    (112, 16)
+    (128, 16)
     """
     arr = as_null_array(values)
     payload = np.ascontiguousarray(arr, dtype="<f8").tobytes()
