@@ -435,7 +435,7 @@ def required_dot_products(data: ScenarioData) -> int:
     Examples
     --------
     >>> required_dot_products(build("activity9k", scale=0.2))
-    439200
+    322400
     """
     s = data.spec
     return count_pairs(data.meta, s.pos_sameby, s.pos_diffby) + count_pairs(
