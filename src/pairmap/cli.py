@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-replicates", type=_positive_int, default=4,
                       help="replicate wells per perturbation (each on another plate)")
     demo.add_argument("--n-features", type=_positive_int, default=200, help="features per profile")
-    demo.add_argument("--n-active-features", type=int, default=20,
+    demo.add_argument("--n-active-features", type=int, default=30,
                       help="features shifted (drawn from N(1,1)) for active perturbations")
     demo.add_argument("--fraction-active", type=float, default=0.5,
                       help="share of perturbations that are active")
@@ -247,7 +247,7 @@ def run_demo(
     n_perturbations: int = 100,
     n_replicates: int = 4,
     n_features: int = 200,
-    n_active_features: int = 20,
+    n_active_features: int = 30,
     fraction_active: float = 0.5,
 ) -> dict:
     """Simulate a screen, compute activity AP/mAP and write the results.

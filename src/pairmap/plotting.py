@@ -112,8 +112,8 @@ def plot_map_scatter(
     ax = fig.add_subplot(1, 1, 1)
     colors = np.where(significant, _SIGNIFICANT, _NOT_SIGNIFICANT)
     handles = [
-        Line2D([], [], marker="o", ls="", color=_SIGNIFICANT, label=f"p < {threshold:g}"),
-        Line2D([], [], marker="o", ls="", color=_NOT_SIGNIFICANT, label=f"p >= {threshold:g}"),
+        Line2D([], [], marker="o", ls="", color=_SIGNIFICANT, label=f"corrected p < {threshold:g}"),
+        Line2D([], [], marker="o", ls="", color=_NOT_SIGNIFICANT, label=f"corrected p >= {threshold:g}"),
     ]
     if truth_col is not None:
         if truth_col not in data.columns:

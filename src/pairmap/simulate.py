@@ -48,7 +48,7 @@ def simulate_screen(
     n_plates: int | None = None,
     n_controls_per_plate: int = 16,
     n_features: int = 200,
-    n_active_features: int = 20,
+    n_active_features: int = 30,
     fraction_active: float = 0.5,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -75,7 +75,7 @@ def simulate_screen(
         Negative-control wells on every plate (label ``"negcon"``).
     n_features : int, default 200
         Number of features per profile.
-    n_active_features : int, default 20
+    n_active_features : int, default 30
         Number of features shifted for an active perturbation
         (``0 <= n_active_features <= n_features``).
     fraction_active : float, default 0.5
