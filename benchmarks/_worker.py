@@ -140,14 +140,16 @@ def _ap_call(tool: str):
 
 
 def _map_call(tool: str, tmp: Path):
-    """mAP callable; both tools get a fresh, empty null cache so nothing is reused."""
+    """mAP callable; every call gets a fresh, empty on-disk null cache (cold cache for
+    both tools: nothing is reused between runs, writing the cache is timed)."""
     counter = iter(range(1_000_000))
     if tool == "pairmap":
         import pairmap
 
         def run(ap, kw):
+            cache_dir = tmp / f"pairmap_null_{next(counter)}"
             return pairmap.mean_average_precision(
-                ap, **kw, cache=None, progress_bar=False
+                ap, **kw, cache=str(cache_dir), progress_bar=False
             )
 
     else:

@@ -238,6 +238,11 @@ def compute_average_precision(
     neg = RulePlan.build(codes, neg_rule)
     candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
     totals = {"pos": 0, "neg": 0}
+    # Pairs cannot satisfy both rules when a column must be equal in one and differ in the other.
+    disjoint = bool(
+        set(pos_rule.all_same.tolist()) & set(neg_rule.all_diff.tolist())
+        or set(neg_rule.all_same.tolist()) & set(pos_rule.all_diff.tolist())
+    )
     if len(candidates) == 0:
         return ap, n_pos, n_total, totals
     sort_keys = [candidates]
@@ -265,7 +270,7 @@ def compute_average_precision(
         rows = queries[start:stop]
         conflict = np.full(len(rows), -1, dtype=np.int64)
         pv, po, pc = _collect(pos, neg, False, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
-        nv, no, nc = _collect(neg, pos, True, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
+        nv, no, nc = _collect(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
             i, j = int(rows[bad[0]]), int(conflict[bad[0]])

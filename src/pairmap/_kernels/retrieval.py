@@ -178,18 +178,30 @@ def score_list(pos, neg, ties_expected, ranks):
     k = pos.shape[0]
     m = neg.shape[0]
     pos.sort()
-    neg.sort()
-    # walk from the highest similarity downwards
     if not ties_expected:
-        above = 0  # negatives strictly more similar than the current positive
-        jn = m - 1
+        # No sort of the negatives: for each negative find, by binary search in
+        # the ascending positives, how many positives it beats (strictly), then
+        # a suffix sum gives the negatives ranked above each positive.
+        beats = np.zeros(k + 1, dtype=np.int64)
+        for b in range(m):
+            v = neg[b]
+            lo = 0
+            hi = k
+            while lo < hi:  # first index with pos[idx] >= v
+                mid = (lo + hi) >> 1
+                if pos[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            beats[lo] += 1  # v > pos[0..lo-1]
+        above = 0
+        # positives in descending order: pos[k-1] is the best
         for a in range(k):
-            s = pos[k - 1 - a]
-            while jn >= 0 and neg[jn] > s:
-                above += 1
-                jn -= 1
+            idx = k - 1 - a
+            above += beats[idx + 1]
             ranks[a] = a + 1 + above
         return ap_from_ranks(ranks, k)
+    neg.sort()
     total = 0.0
     a = k - 1  # next positive (descending)
     jn = m - 1
