@@ -192,3 +192,21 @@ def test_type_errors():
         null_distribution(True, 5, cache=False)
     with pytest.raises(TypeError, match="null_size"):
         null_distribution(2, 5, null_size=10.5, cache=False)
+
+
+def test_parallel_and_serial_kernels_identical():
+    from pairmap._kernels import nulls as kern
+
+    key = key_seed(0, 50000, 1003, 3)
+    serial = kern.sample_null_aps_serial(key, 1003, 3, 0, 50000, 1)
+    for blocks in (1, 3, 7, 64):
+        assert kern.sample_null_aps(key, 1003, 3, 0, 50000, blocks).tobytes() == serial.tobytes()
+    big = null_distribution(3, 1003, null_size=50000, seed=0, cache=False, n_jobs=2)
+    assert big.tobytes() == serial.tobytes()
+    key = key_seed(0, 3000, 400, 60)  # marker-array path
+    serial = kern.sample_null_aps_serial(key, 400, 60, 0, 3000, 1)
+    assert kern.sample_null_aps(key, 400, 60, 0, 3000, 5).tobytes() == serial.tobytes()
+    mat = np.stack([serial, serial[::-1], serial[::2].repeat(2)])
+    mult = np.array([2, 1, 3])
+    assert (kern.group_null_means(mat, mult, 6).tobytes()
+            == kern.group_null_means_serial(mat, mult, 1).tobytes())

@@ -176,10 +176,6 @@ def _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute,
     return arr
 
 
-def _n_blocks(n_threads: int) -> int:
-    return 4 * max(1, n_threads)
-
-
 def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
                   n_threads=1, start=0, stop=None) -> np.ndarray:
     """Draws ``start..stop-1`` of the sampled null (no enumeration shortcut).
@@ -188,13 +184,13 @@ def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
     goes through the cache; a partial range is always computed directly (and is
     bit-identical to the same slice of the full array).
     """
-    from pairmap._kernels.nulls import sample_null_aps
+    from pairmap._kernels.nulls import run_sample_null_aps
 
     stop = null_size if stop is None else stop
     key = key_seed(seed, null_size, n_total, n_pos, ordinal)
 
     def compute():
-        return sample_null_aps(key, n_total, n_pos, start, stop - start, _n_blocks(n_threads))
+        return run_sample_null_aps(key, n_total, n_pos, start, stop - start, n_threads)
 
     if start != 0 or stop != null_size:
         return compute()

@@ -213,12 +213,11 @@ def _components(signature, confs, model):
 
 def _group_pvalues(signature, observed, confs, model, store, n_threads):
     """p-values of the observed group means of all groups sharing ``signature``."""
-    from pairmap._kernels.nulls import group_null_means
+    from pairmap._kernels.nulls import run_group_null_means
 
     comps = _components(signature, confs, model)
     null_size = store.null_size
     mult = np.array([c[3] for c in comps], dtype=np.int64)
-    n_blocks = 4 * n_threads
 
     # exact enumeration of the joint null when it is small enough
     sizes = [exact_size(k, n, null_size) for k, n, _, _ in comps]
@@ -226,7 +225,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         values = [store.exact(k, n) for k, n, _, _ in comps]
         grid = np.indices(sizes).reshape(len(comps), -1)
         mat = np.stack([v[g] for v, g in zip(values, grid, strict=True)])
-        null = group_null_means(mat, mult, n_blocks)
+        null = run_group_null_means(mat, mult, n_threads)
         return _counts_ge(null, observed) / null.shape[0]
 
     if len(comps) == 1 and mult[0] == 1:
@@ -234,7 +233,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         null = store.sampled(k, n, j)
     elif len(comps) * null_size * 8 <= _GROUP_BUDGET_BYTES:
         mat = np.stack([store.sampled(k, n, j) for k, n, j, _ in comps])
-        null = group_null_means(mat, mult, n_blocks)
+        null = run_group_null_means(mat, mult, n_threads)
     else:  # bounded memory: draw the components chunk by chunk
         null = np.empty(null_size)
         step = max(1, _GROUP_BUDGET_BYTES // (8 * len(comps)))
@@ -245,7 +244,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
                               start=start, stop=stop)
                 for k, n, j, _ in comps
             ])
-            null[start:stop] = group_null_means(mat, mult, n_blocks)
+            null[start:stop] = run_group_null_means(mat, mult, n_threads)
     return (1.0 + _counts_ge(null, observed)) / (1.0 + null_size)
 
 
@@ -367,12 +366,12 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
     cache_obj = _open_cache(cache)
     pvals = np.full(n_groups, np.nan)
     with thread_limits(n_jobs) as n_threads:
-        from pairmap._kernels.nulls import segment_sorted_means
+        from pairmap._kernels.nulls import run_segment_sorted_means
 
         # observed mAP: members sorted ascending within each group, summed in order
         order = np.lexsort((ap[vidx], vg))
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        map_scores = segment_sorted_means(ap[vidx][order], starts, 4 * n_threads)
+        map_scores = run_segment_sorted_means(ap[vidx][order], starts, n_threads)
 
         # configuration multiset ("signature") of each group
         if vidx.size:

@@ -121,8 +121,7 @@ def _sample_block(key, n, k, d_start, d_stop, out, out_offset):
         out[d - out_offset] = ap_from_ranks(buf, k)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def sample_null_aps(key, n, k, d_start, n_draws, n_blocks):
+def _sample_null_aps(key, n, k, d_start, n_draws, n_blocks):
     """AP of draws ``d_start .. d_start + n_draws - 1`` of the null keyed by ``key``.
 
     Parameters
@@ -207,8 +206,7 @@ def sorted_mean(values):
     return _sorted_sum_mean(values.astype(np.float64), mult, m, order)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def segment_sorted_means(values, starts, n_blocks):
+def _segment_sorted_means(values, starts, n_blocks):
     """:func:`sorted_mean` of each segment ``values[starts[g]:starts[g + 1]]``."""
     n_groups = starts.shape[0] - 1
     out = np.empty(n_groups, dtype=np.float64)
@@ -224,8 +222,7 @@ def segment_sorted_means(values, starts, n_blocks):
     return out
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def group_null_means(comp_draws, mult, n_blocks):
+def _group_null_means(comp_draws, mult, n_blocks):
     """Per-draw group means of component draws (columns are draws).
 
     ``comp_draws[c, d]`` is draw ``d`` of component ``c``; component ``c`` stands
@@ -251,3 +248,39 @@ def group_null_means(comp_draws, mult, n_blocks):
                 vals[c] = comp_draws[c, d]
             out[d] = _sorted_sum_mean(vals, mult, m, order)
     return out
+
+
+# Each parallel kernel also exists as a serial build: small jobs skip the thread
+# barrier (costly on busy machines). Both builds give identical values.
+_PARALLEL = numba.njit(cache=True, nogil=True, parallel=True)
+_SERIAL = numba.njit(cache=True, nogil=True)
+sample_null_aps = _PARALLEL(_sample_null_aps)
+sample_null_aps_serial = _SERIAL(_sample_null_aps)
+segment_sorted_means = _PARALLEL(_segment_sorted_means)
+segment_sorted_means_serial = _SERIAL(_segment_sorted_means)
+group_null_means = _PARALLEL(_group_null_means)
+group_null_means_serial = _SERIAL(_group_null_means)
+
+#: Below this amount of work (draws x positives, or values) kernels run serially.
+SERIAL_WORK = 200_000
+
+
+def run_sample_null_aps(key, n, k, d_start, n_draws, n_threads):
+    """Dispatch :func:`sample_null_aps` to the serial build for small jobs or one thread."""
+    if n_threads <= 1 or n_draws * max(k, 4) < SERIAL_WORK:
+        return sample_null_aps_serial(key, n, k, d_start, n_draws, 1)
+    return sample_null_aps(key, n, k, d_start, n_draws, 4 * n_threads)
+
+
+def run_group_null_means(comp_draws, mult, n_threads):
+    """Dispatch :func:`group_null_means` (serial for small jobs or one thread)."""
+    if n_threads <= 1 or comp_draws.size < SERIAL_WORK:
+        return group_null_means_serial(comp_draws, mult, 1)
+    return group_null_means(comp_draws, mult, 4 * n_threads)
+
+
+def run_segment_sorted_means(values, starts, n_threads):
+    """Dispatch :func:`segment_sorted_means` (serial for small jobs or one thread)."""
+    if n_threads <= 1 or values.size < SERIAL_WORK:
+        return segment_sorted_means_serial(values, starts, 1)
+    return segment_sorted_means(values, starts, 4 * n_threads)
