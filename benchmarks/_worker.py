@@ -228,8 +228,7 @@ def _measure(args, cache: Path, tmp: Path) -> dict:
         out = _result(t0, c0, baseline, len(res))
         if args.save:
             keys = res[list(spec.map_sameby)].astype(str).agg("|".join, axis=1)
-            pv = res.assign(_k=keys).sort_values("_k")["p_value"].to_numpy(np.float64)
-            np.save(args.save, pv)
+            _save(args.save, keys.to_numpy(str), res["p_value"].to_numpy(np.float64))
         return out
 
     data = load_inputs(args.scenario, args.scale, args.seed, cache)
@@ -246,8 +245,13 @@ def _measure(args, cache: Path, tmp: Path) -> dict:
     res = run(data.meta, data.feats, kw)
     out = _result(t0, c0, baseline, len(res))
     if args.save:
-        np.save(args.save, res["average_precision"].to_numpy(np.float64))
+        _save(args.save, np.arange(len(res)).astype(str), res["average_precision"].to_numpy(float))
     return out
+
+
+def _save(path: Path, keys: np.ndarray, values: np.ndarray) -> None:
+    """Keyed result values (row number or group key) for the runner's cross-check."""
+    pd.DataFrame({"key": keys, "value": values}).to_parquet(path)
 
 
 def _result(t0: float, c0: float, baseline_kb: int, n_rows: int | None) -> dict:
@@ -276,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save", type=Path, default=None, help="save AP (or p-values) as .npy")
+    p.add_argument("--save", type=Path, default=None, help="save AP (or group p-values) as parquet")
     p.add_argument("--no-warmup", dest="warmup", action="store_false")
     p.add_argument("--selftest-gb", type=float, default=1.0)
     args = p.parse_args(argv)

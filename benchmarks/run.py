@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from benchmarks.scenarios import SCENARIOS
 
@@ -190,18 +191,17 @@ def _tool_cells(runs: list[dict]) -> tuple[str, dict]:
     return "", med
 
 
-def _compare(scenario: str, saved: dict[str, Path]) -> str:
-    """Max |difference| between the two tools' saved AP (or p-value) arrays."""
+def _compare(saved: dict[str, Path]) -> str:
+    """Max |difference| between the two tools' saved AP (or group p-value) values."""
     if len(saved) < 2 or not all(p.exists() for p in saved.values()):
         return "-"
-    a, b = (np.load(p) for p in saved.values())
-    if a.shape != b.shape:
-        return f"shape {a.shape} vs {b.shape}"
-    nan_mismatch = int((np.isnan(a) != np.isnan(b)).sum())
-    both = ~np.isnan(a) & ~np.isnan(b)
-    diff = float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0
+    a, b = (pd.read_parquet(p).set_index("key")["value"] for p in saved.values())
+    a, b = a[a.notna()], b[b.notna()]
+    common = a.index.intersection(b.index)
+    only = len(a) + len(b) - 2 * len(common)
+    diff = float((a[common] - b[common]).abs().max()) if len(common) else float("nan")
     text = f"{diff:.1e}"
-    return text + (f" ({nan_mismatch} NaN mismatches)" if nan_mismatch else "")
+    return text + (f" ({only} non-NaN rows in one tool only)" if only else "")
 
 
 def summarize(prep: dict, runs: dict, diffs: dict, tools: list[str]) -> list[dict]:
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # OOM/timeout/error once: do not repeat
                 wargs = ["--scenario", name, "--tool", tool, *common]
                 if rep == 0:
-                    saved[tool] = tmp / f"{name}_{tool}.npy"
+                    saved[tool] = tmp / f"{name}_{tool}.parquet"
                     saved[tool].unlink(missing_ok=True)
                     wargs += ["--save", str(saved[tool])]
                 r = run_worker(wargs, env, args.memory_limit_gb, args.timeout, tmp / "run.json")
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                     if r["status"] == "ok" else f"{r['status']} {r.get('error', '')}"
                 )
                 _out(f"[{name}] {tool} run {rep + 1}/{args.repeat}: {msg}")
-        diffs[name] = _compare(name, saved)
+        diffs[name] = _compare(saved)
         _write_runs(runs_csv, run_rows)
 
     for t in tools:

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 DENSE_MIN_BUCKET = 128
 #: a diffby value shared by at least this many bucket rows is excluded group-wise
 FREQUENT_VALUE = 32
+#: queries per block unless batch_size says otherwise (progress granularity)
+DEFAULT_BLOCK_QUERIES = 16384
 #: bytes per buffered similarity
 _ITEM = 8
 
@@ -123,57 +125,106 @@ class _GatherCache:
         return self.Xc
 
 
-def _collect(plan, other, check_other, prep, codes, rows, budget, gather, conflict, callable_chunk):
-    """Fill the similarity lists of one rule for one block; return (values, offsets, counts)."""
+def _split(plan, prep, codes, rows, slots):
+    """Sparse rows (small buckets) and dense groups for one rule in one block."""
+    dense = (plan.bucket_size[rows] >= DENSE_MIN_BUCKET) & (prep.func is None)
+    groups = _dense_groups(plan, codes, rows[dense], slots[dense]) if dense.any() else []
+    return ~dense, groups
+
+
+def _dense_steps(prep, gather, group, budget):
+    """Yield (slots, rows, S) blocks of one dense group, each within ``budget`` bytes."""
+    Xc = gather.get(group.cols)
+    step = max(1, budget // max(1, len(group.cols) * prep.X.itemsize))
+    for start in range(0, len(group.rows), step):
+        qrows = group.rows[start : start + step]
+        yield group.slots[start : start + step], qrows, dense_block(prep, prep.X[qrows], Xc)
+
+
+def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
+    """Similarities of every query's positives, sorted ascending per query (CSR layout)."""
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64)
     caps = plan.bucket_size[rows].astype(np.int64)
-    dense = (caps >= DENSE_MIN_BUCKET) & (prep.func is None)
-    groups = _dense_groups(plan, codes, rows[dense], slots[dense]) if dense.any() else []
+    sparse, groups = _split(plan, prep, codes, rows, slots)
     for g in groups:
         caps[g.slots] = len(g.cols)
     offsets = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(caps, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.float64)
     counts = np.zeros(n_rows, dtype=np.int64)
-    r = plan.rule
-    o = other.rule
+    no_conflict = np.full(n_rows, -1, dtype=np.int64)
+    r = plan.rule.as_tuple()
     b = plan.buckets
-    sparse = ~dense
     if prep.func is not None:
-        _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict, callable_chunk)
-        return values, offsets, counts
-    if sparse.any():
-        K.collect_sparse(
-            slots[sparse], rows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
-            b.keys, b.order, b.starts, *r.as_tuple(), *o.as_tuple(), check_other,
-            offsets, counts, values, conflict,
-        )
-    kernel_metric = prep.metric if prep.gemm else K.PRECOMPUTED
-    for g in groups:
-        if len(g.cols) == 0:
-            continue
-        Xc = gather.get(g.cols)
-        step = max(1, budget // max(1, len(g.cols) * _ITEM))
-        for start in range(0, len(g.rows), step):
-            qrows = g.rows[start : start + step]
-            S = dense_block(prep, prep.X[qrows], Xc)
-            K.collect_dense(
-                g.slots[start : start + step], qrows, g.cols, S, prep.inv_norm, prep.sq_norm,
-                kernel_metric, codes, *r.as_tuple(), *o.as_tuple(), check_other,
-                offsets, counts, values, conflict,
+        _collect_callable(plan, plan, False, prep, codes, rows, offsets, counts, values, no_conflict, callable_chunk)
+    else:
+        if sparse.any():
+            K.collect_sparse(
+                slots[sparse], rows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
+                b.keys, b.order, b.starts, *r, *r, False, offsets, counts, values, no_conflict,
             )
+        metric = prep.metric if prep.gemm else K.PRECOMPUTED
+        for g in groups:
+            for g_slots, qrows, S in _dense_steps(prep, gather, g, budget):
+                K.collect_dense(
+                    g_slots, qrows, g.cols, S, prep.inv_norm, prep.sq_norm, metric, codes, *r, *r,
+                    False, offsets, counts, values, no_conflict,
+                )
+    K.sort_segments(values, offsets, counts)
     return values, offsets, counts
 
 
-def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict, chunk):
+def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather, conflict, positives, callable_chunk):
+    """Tally every query's negatives against its sorted positives (no negative is stored)."""
+    pos_values, pos_offsets, pos_counts = positives
+    n_rows = len(rows)
+    gt = np.zeros(len(pos_values) + n_rows, dtype=np.int64)
+    eq = np.zeros_like(gt)
+    neg_counts = np.zeros(n_rows, dtype=np.int64)
+    active = np.flatnonzero(pos_counts > 0)
+    if len(active) == 0:
+        return gt, eq, neg_counts
+    arows = rows[active]
+    r = plan.rule.as_tuple()
+    o = other.rule.as_tuple()
+    b = plan.buckets
+    if prep.func is not None:
+        caps = np.zeros(n_rows, dtype=np.int64)
+        caps[active] = plan.bucket_size[arows]
+        offsets = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(caps, out=offsets[1:])
+        values = np.empty(int(offsets[-1]), dtype=np.float64)
+        _collect_callable(plan, other, check_other, prep, codes, rows, offsets, neg_counts, values,
+                          conflict, callable_chunk, only=active)
+        K.rank_values(values, offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq)
+        return gt, eq, neg_counts
+    sparse, groups = _split(plan, prep, codes, arows, active)
+    common = (pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict)
+    if sparse.any():
+        K.rank_sparse(
+            active[sparse], arows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
+            b.keys, b.order, b.starts, *r, *o, check_other, *common,
+        )
+    metric = prep.metric if prep.gemm else K.PRECOMPUTED
+    for g in groups:
+        for g_slots, qrows, S in _dense_steps(prep, gather, g, budget):
+            K.rank_dense(
+                g_slots, qrows, g.cols, S, prep.inv_norm, prep.sq_norm, metric, codes, *r, *o,
+                check_other, *common,
+            )
+    return gt, eq, neg_counts
+
+
+def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict,
+                      chunk, only=None):
     """Sparse enumeration of partners, then the user's similarity in chunks of row pairs."""
     n_rows = len(rows)
-    slots = np.arange(n_rows, dtype=np.int64)
+    slots = np.arange(n_rows, dtype=np.int64) if only is None else only
     partners = np.empty(len(values), dtype=np.int64)
     b = plan.buckets
     K.collect_partners(
-        slots, rows, codes, b.keys, b.order, b.starts, *plan.rule.as_tuple(), *other.rule.as_tuple(),
+        slots, rows[slots], codes, b.keys, b.order, b.starts, *plan.rule.as_tuple(), *other.rule.as_tuple(),
         check_other, offsets, counts, partners, conflict,
     )
     owner = np.repeat(rows, counts)
@@ -254,7 +305,7 @@ def compute_average_precision(
     buffer_budget = max(1 << 20, max_memory // 2)
     gemm_budget = max(1 << 20, max_memory // 4)
     if prep.func is None:
-        est = (pos.capacity + neg.capacity)[queries] * _ITEM + 64
+        est = pos.capacity[queries] * (3 * _ITEM) + 64
     else:  # callables scan whole buckets and keep partner indices too
         est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
     csum = np.cumsum(est)
@@ -265,12 +316,13 @@ def compute_average_precision(
         base = csum[start - 1] if start else 0
         stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
         stop = max(stop, start + 1)
-        if batch_size is not None:
-            stop = min(stop, start + batch_size)
+        stop = min(stop, start + (batch_size or DEFAULT_BLOCK_QUERIES))
         rows = queries[start:stop]
         conflict = np.full(len(rows), -1, dtype=np.int64)
-        pv, po, pc = _collect(pos, neg, False, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
-        nv, no, nc = _collect(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather, conflict, callable_chunk)
+        positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, callable_chunk)
+        gt, eq, nc = _rank_negatives(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather,
+                                     conflict, positives, callable_chunk)
+        pv, po, pc = positives
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
             i, j = int(rows[bad[0]]), int(conflict[bad[0]])
@@ -283,7 +335,7 @@ def compute_average_precision(
         b_ap = np.empty(len(rows))
         b_np = np.empty(len(rows), dtype=np.int64)
         b_nt = np.empty(len(rows), dtype=np.int64)
-        K.score_block(pv, po, pc, nv, no, nc, ties_expected, b_ap, b_np, b_nt)
+        K.score_block(pv, po, pc, gt, eq, nc, ties_expected, b_ap, b_np, b_nt)
         ap[rows] = b_ap
         n_pos[rows] = b_np
         n_total[rows] = b_nt

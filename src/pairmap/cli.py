@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,8 +84,29 @@ written atomically: a failing run leaves no result files. See docs/cli.md.
 """
 
 
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the epilog's layout and show every option's default."""
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the layout of descriptions/epilogs; append meaningful defaults to option help.
+
+    ``None`` and ``False`` defaults are not shown (the help text says what
+    happens when the option is not given).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), width=79)
 
 
 def _n_jobs(text: str) -> int:
@@ -133,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="pairmap",
-        description=(
+        description=_wrap(
             "Mean average precision (mAP) for biological profiles: how strong "
             "(phenotypic activity) and how reproducible (phenotypic consistency) "
             "are your perturbations' profiles, with permutation p-values."
@@ -154,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="simulate a screen, compute AP/mAP and write results + a plot",
-        description=(
+        description=_wrap(
             "Simulate a screen with a known truth, compute phenotypic activity "
             "(AP of each perturbation's replicates against negative controls), "
             "mAP with p-values, and write tables (Parquet and CSV) and a plot. "
@@ -167,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         default=None,
-        help="output folder to create (must not exist); default: a new "
-        "./pairmap-demo-YYYYmmdd-HHMMSS folder",
+        help="output folder to create; it must not exist (default: a new "
+        "./pairmap-demo-YYYYmmdd-HHMMSS folder)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed of simulation and null")
     demo.add_argument(
@@ -186,19 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="features shifted (drawn from N(1,1)) for active perturbations")
     demo.add_argument("--fraction-active", type=float, default=0.5,
                       help="share of perturbations that are active")
-    demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    demo.add_argument("--no-progress", action="store_true",
+                      help="hide progress bars (default: shown)")
     demo.add_argument(
         "--n-jobs",
         type=_n_jobs,
         default=None,
-        help="threads to use; default all available CPUs, -1 all, -2 all but one",
+        help="threads to use: a count, -1 for all CPUs, -2 for all but one "
+        "(default: all available CPUs)",
     )
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser(
         "run",
         help="run an analysis described by a YAML/JSON config file",
-        description=(
+        description=_wrap(
             "Load a CSV/Parquet table of profiles, preprocess it, compute AP and "
             "(optionally) mAP with p-values, and write the results, as the config "
             "file says. The config format follows the copairs example runner."
@@ -208,9 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", metavar="CONFIG.yaml", help="analysis config (YAML or JSON)")
     run.add_argument("--n-jobs", type=_n_jobs, default=None,
-                     help="threads to use (overrides n_jobs in the config)")
+                     help="threads to use, overriding n_jobs in the config (default: the "
+                     "config's value, else all available CPUs)")
     run.add_argument("--no-progress", action="store_true",
-                     help="hide progress bars (overrides progress_bar in the config)")
+                     help="hide progress bars, overriding progress_bar in the config "
+                     "(default: shown)")
     run.add_argument("--check", action="store_true",
                      help="only validate the config (no data is read, nothing is written)")
     run.set_defaults(func=_cmd_run)
@@ -428,7 +454,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.map_results is not None:
         m = result.map_results
         n_sig = int(m["below_corrected_p"].sum()) if "below_corrected_p" in m else 0
-        lines.append(f"  groups:         {len(m)}, significant (corrected p): {n_sig}")
+        n_tested = int(m["p_value"].notna().sum()) if "p_value" in m else len(m)
+        untested = f" ({len(m) - n_tested} without a score)" if n_tested < len(m) else ""
+        lines.append(
+            f"  groups:         {n_tested} tested{untested}, significant (corrected p): {n_sig}"
+        )
     lines.append("  wrote:")
     lines += [f"    {p}" for p in result.written]
     print("\n".join(lines))

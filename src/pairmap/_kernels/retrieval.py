@@ -148,92 +148,165 @@ def collect_dense(
         counts[s] = c
 
 
+@numba.njit(cache=True, inline="always", nogil=True)
+def _tally(v, pos_values, p0, k, gt, eq, t0):
+    """Record negative similarity ``v`` against the ascending positives ``pos_values[p0:p0+k]``.
+
+    With ``lo`` = number of positives strictly below ``v``: a tie with
+    ``pos[lo]`` goes to ``eq[t0 + lo]``, otherwise ``gt[t0 + lo]`` (v beats
+    exactly the positives below ``lo``).
+    """
+    lo = 0
+    hi = k
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if pos_values[p0 + mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < k and pos_values[p0 + lo] == v:
+        eq[t0 + lo] += 1
+    else:
+        gt[t0 + lo] += 1
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def count_sparse(rows, codes, keys, order, starts, all_same, any_same, all_diff, any_diff, out):
-    """Number of rule matches of each query row within its bucket."""
+def sort_segments(values, offsets, counts):
+    """Sort each query's positive similarities ascending, in place."""
+    for s in numba.prange(counts.shape[0]):
+        values[offsets[s]:offsets[s] + counts[s]].sort()
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def rank_sparse(
+    slots, rows, X, inv_norm, sq_norm, metric, codes,
+    keys, order, starts, all_same, any_same, all_diff, any_diff,
+    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
+    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
+):
+    """Scan each query's negative bucket and tally every negative against its positives."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
-        k = keys[i]
+        s = slots[q]
+        k = pos_counts[s]
+        if k == 0:
+            continue
+        p0 = pos_offsets[s]
+        t0 = p0 + s
+        kb = keys[i]
         c = 0
-        for idx in range(starts[k], starts[k + 1]):
+        for idx in range(starts[kb], starts[kb + 1]):
             j = order[idx]
-            if j != i and rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                c += 1
-        out[q] = c
+            if j == i:
+                continue
+            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
+                continue
+            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
+                conflict[s] = j
+            v = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
+            _tally(v, pos_values, p0, k, gt, eq, t0)
+            c += 1
+        neg_counts[s] += c
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def rank_dense(
+    slots, rows, cols, S, inv_norm, sq_norm, metric, codes,
+    all_same, any_same, all_diff, any_diff,
+    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
+    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
+):
+    """Like :func:`rank_sparse` with similarities from the block ``S[q, c]``."""
+    for q in numba.prange(rows.shape[0]):
+        i = rows[q]
+        s = slots[q]
+        k = pos_counts[s]
+        if k == 0:
+            continue
+        p0 = pos_offsets[s]
+        t0 = p0 + s
+        c = 0
+        for b in range(cols.shape[0]):
+            j = cols[b]
+            if j == i:
+                continue
+            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
+                continue
+            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
+                conflict[s] = j
+            v = _from_dot(S[q, b], i, j, inv_norm, sq_norm, metric)
+            _tally(v, pos_values, p0, k, gt, eq, t0)
+            c += 1
+        neg_counts[s] += c
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def rank_values(neg_values, neg_offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq):
+    """Tally precomputed negative similarities (used with similarity callables)."""
+    for s in numba.prange(pos_counts.shape[0]):
+        k = pos_counts[s]
+        if k == 0:
+            continue
+        p0 = pos_offsets[s]
+        for b in range(neg_offsets[s], neg_offsets[s] + neg_counts[s]):
+            _tally(neg_values[b], pos_values, p0, k, gt, eq, p0 + s)
 
 
 @numba.njit(cache=True, nogil=True)
 def _expected_group_sum(p_before, t_before, p, t):
-    """Sum over the tie group's positives of their expected precision (McSherry & Najork)."""
+    """Sum over a tie group's positives of their expected precision (McSherry & Najork).
+
+    The group holds ``p`` positives among ``t`` tied items, after ``t_before``
+    items of which ``p_before`` are positives. A positive at position ``r`` of
+    the group has, in expectation, ``(r-1)(p-1)/(t-1)`` positives before it in
+    the group; precision is linear in that count.
+    """
     acc = 0.0
     frac = (p - 1.0) / (t - 1.0) if t > 1 else 0.0
-    for pos in range(1, t + 1):
-        acc += (p_before + 1.0 + (pos - 1) * frac) / (t_before + pos)
+    for r in range(1, t + 1):
+        acc += (p_before + 1.0 + (r - 1) * frac) / (t_before + r)
     return acc * p / t
 
 
 @numba.njit(cache=True, nogil=True)
-def score_list(pos, neg, ties_expected, ranks):
-    """AP of one ranked list from its positive and negative similarities (both sorted here)."""
+def score_tallies(pos, gt, eq, ties_expected, ranks):
+    """AP of one list from its ascending positives and the negative tallies.
+
+    ``gt[L]``: negatives strictly between ``pos[L-1]`` and ``pos[L]``;
+    ``eq[L]``: negatives equal to ``pos[L]`` (``L`` first of its tie group).
+    """
     k = pos.shape[0]
-    m = neg.shape[0]
-    pos.sort()
     if not ties_expected:
-        # No sort of the negatives: for each negative find, by binary search in
-        # the ascending positives, how many positives it beats (strictly), then
-        # a suffix sum gives the negatives ranked above each positive.
-        beats = np.zeros(k + 1, dtype=np.int64)
-        for b in range(m):
-            v = neg[b]
-            lo = 0
-            hi = k
-            while lo < hi:  # first index with pos[idx] >= v
-                mid = (lo + hi) >> 1
-                if pos[mid] < v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            beats[lo] += 1  # v > pos[0..lo-1]
         above = 0
-        # positives in descending order: pos[k-1] is the best
-        for a in range(k):
+        for a in range(k):  # the a-th best positive is pos[k-1-a]
             idx = k - 1 - a
-            above += beats[idx + 1]
+            above += gt[idx + 1] + eq[idx + 1]
             ranks[a] = a + 1 + above
         return ap_from_ranks(ranks, k)
-    neg.sort()
     total = 0.0
-    a = k - 1  # next positive (descending)
-    jn = m - 1
-    p_before = 0
-    n_before = 0
-    while a >= 0:
-        s = pos[a]
-        while jn >= 0 and neg[jn] > s:
-            n_before += 1
-            jn -= 1
-        p = 0
-        while a >= 0 and pos[a] == s:
-            p += 1
-            a -= 1
-        n = 0
-        while jn >= 0 and neg[jn] == s:
-            n += 1
-            jn -= 1
-        total += _expected_group_sum(p_before, p_before + n_before, p, p + n)
-        p_before += p
-        n_before += n
+    above = gt[k]  # negatives strictly above the current group
+    hi = k  # the current tie group is pos[lo:hi]
+    while hi > 0:
+        v = pos[hi - 1]
+        lo = hi - 1
+        while lo > 0 and pos[lo - 1] == v:
+            lo -= 1
+        p = hi - lo
+        p_before = k - hi
+        total += _expected_group_sum(p_before, p_before + above, p, p + eq[lo])
+        for L in range(lo, hi):
+            above += gt[L] + eq[L]
+        hi = lo
     return total / k
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def score_block(
-    pos_values, pos_offsets, pos_counts, neg_values, neg_offsets, neg_counts,
+    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
     ties_expected, out_ap, out_npos, out_ntot,
 ):
     """AP per query slot; NaN and zero counts where a list lacks positives or negatives."""
-    nq = pos_counts.shape[0]
-    for s in numba.prange(nq):
+    for s in numba.prange(pos_counts.shape[0]):
         k = pos_counts[s]
         m = neg_counts[s]
         if k == 0 or m == 0:
@@ -241,10 +314,12 @@ def score_block(
             out_npos[s] = 0
             out_ntot[s] = 0
             continue
-        pos = pos_values[pos_offsets[s]:pos_offsets[s] + k]
-        neg = neg_values[neg_offsets[s]:neg_offsets[s] + m]
+        p0 = pos_offsets[s]
+        t0 = p0 + s
         ranks = np.empty(k, dtype=np.float64)
-        out_ap[s] = score_list(pos, neg, ties_expected, ranks)
+        out_ap[s] = score_tallies(
+            pos_values[p0:p0 + k], gt[t0:t0 + k + 1], eq[t0:t0 + k + 1], ties_expected, ranks
+        )
         out_npos[s] = k
         out_ntot[s] = k + m
 
