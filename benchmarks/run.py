@@ -276,7 +276,7 @@ def markdown(rows: list[dict], tools: list[str], limit_gb: float) -> str:
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
-def _environment(threads: int, limit_gb: float, repeat: int) -> str:
+def _environment(threads: int, limit_gb: float, repeat: str) -> str:
     import importlib.metadata as md
 
     def ver(pkg):
@@ -319,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS))
     p.add_argument("--tools", default="pairmap,copairs")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--repeat-heavy", type=int, default=None,
+        help="repeats for heavy scenarios (ctrl100k, activity110k, plates1m, null1m); "
+        "default: --repeat",
+    )
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--memory-limit-gb", type=float, default=20.0)
     p.add_argument("--timeout", type=float, default=None, help="seconds per worker run")
@@ -336,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = [t for t in tools if t not in ("pairmap", "copairs")]
     if bad:
         p.error(f"unknown tool(s) {bad}; use pairmap and/or copairs")
-    if args.repeat < 1:
-        p.error("--repeat must be at least 1")
+    if args.repeat < 1 or (args.repeat_heavy is not None and args.repeat_heavy < 1):
+        p.error("--repeat and --repeat-heavy must be at least 1")
 
     threads = args.threads or len(os.sched_getaffinity(0))
     env = _worker_env(threads)
@@ -371,7 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         prep[name] = info
         saved: dict[str, Path] = {}
-        for rep in range(args.repeat):
+        n_rep = args.repeat
+        if SCENARIOS[name].heavy and args.repeat_heavy is not None:
+            n_rep = args.repeat_heavy
+        for rep in range(n_rep):
             for tool in tools:
                 key = (name, tool)
                 done = runs.setdefault(key, [])
@@ -392,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['wall_s']:.2f} s, working {r['working_gb']:.2f} GB"
                     if r["status"] == "ok" else f"{r['status']} {r.get('error', '')}"
                 )
-                _out(f"[{name}] {tool} run {rep + 1}/{args.repeat}: {msg}")
+                _out(f"[{name}] {tool} run {rep + 1}/{n_rep}: {msg}")
         diffs[name] = _compare(saved)
         _write_runs(runs_csv, run_rows)
 
@@ -402,7 +410,10 @@ def main(argv: list[str] | None = None) -> int:
                 runs[(name, t)] = [{"status": "not installed"}]
     rows = summarize(prep, runs, diffs, tools)
     table = markdown(rows, tools, args.memory_limit_gb)
-    header = _environment(threads, args.memory_limit_gb, args.repeat)
+    reps = f"{args.repeat}" + (
+        f" ({args.repeat_heavy} for heavy scenarios)" if args.repeat_heavy is not None else ""
+    )
+    header = _environment(threads, args.memory_limit_gb, reps)
     text = f"# pairmap vs copairs\n\n{header}\n\n{table}\n"
     (out / "summary.md").write_text(text)
     _write_runs(out / "summary.csv", rows)
