@@ -9,7 +9,7 @@ Usage::
 Every measurement runs in its own subprocess (``benchmarks/_worker.py``), one at a time.
 The parent polls the worker's resident memory every 20 ms and kills it when it exceeds
 ``--memory-limit-gb`` (reported as ``OOM (> X GB)``) or when the machine's available
-memory drops under 0.5 GB, and kills it after ``--timeout`` seconds (``timeout``).
+memory drops under 1.5 GB (to protect other processes), and kills it after ``--timeout`` seconds (``timeout``).
 Results go to ``<out>/runs.csv`` (one row per run), ``<out>/summary.csv`` and
 ``<out>/summary.md`` (the table that is also printed).
 """
@@ -37,7 +37,7 @@ from benchmarks.scenarios import SCENARIOS
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIOS = ["lincs", "activity9k", "orf72k", "ctrl100k", "activity110k", "plates1m", "null1m"]
 POLL_S = 0.02
-MIN_AVAILABLE_GB = 0.5
+MIN_AVAILABLE_GB = 1.5
 
 
 def _out(msg: str = "") -> None:
