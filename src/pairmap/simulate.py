@@ -109,7 +109,7 @@ def simulate_screen(
     (104, 30)
     >>> int(meta["Metadata_Control"].sum())
     64
-    >>> meta.groupby("Metadata_Perturbation")["Metadata_Plate"].nunique().max()
+    >>> int(meta.groupby("Metadata_Perturbation")["Metadata_Plate"].nunique().max())
     4
     """
     n_perturbations = _check_int("n_perturbations", n_perturbations, 1)
