@@ -23,6 +23,12 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "activity_lincs.yam
 KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 
 
+@pytest.fixture(autouse=True)
+def _private_null_cache(tmp_path_factory, monkeypatch):
+    """Keep the on-disk null cache of these runs out of the user's cache folder."""
+    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
+
+
 @pytest.fixture(scope="module")
 def screen_csv(tmp_path_factory) -> Path:
     meta, feats = simulate_screen(
