@@ -313,6 +313,17 @@ def test_info_verify_clear(tmp_path):
     assert (tmp_path / "keep-me.txt").exists()
 
 
+def test_cache_path_that_is_a_file(tmp_path):
+    path = tmp_path / "a-file"
+    path.write_text("x")
+    cache = FilesystemCache(path)
+    assert cache.info()["entries"] == 0 and cache.verify()["checked"] == 0
+    with pytest.warns(CacheWarning, match="cannot write"):
+        got = cache.get_or_compute(make_key(), lambda: reference(make_key()))
+    np.testing.assert_array_equal(got, reference(make_key()))
+    assert path.read_text() == "x"
+
+
 def test_threads_share_one_computation_per_key(tmp_path):
     cache = FilesystemCache(tmp_path)
     keys = [make_key(i) for i in range(4)]

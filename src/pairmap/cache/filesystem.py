@@ -74,6 +74,7 @@ _WRITE_FLAGS = (
 )
 _AUTO_PRUNE_FRACTION = 0.9
 _RESCAN_EVERY = 64
+_SWEEP_EVERY = 256
 
 
 def _host_token() -> str:
@@ -128,7 +129,7 @@ def _scan(path: Path):
     try:
         with os.scandir(path) as it:
             return list(it)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
 
 
@@ -205,6 +206,7 @@ class FilesystemCache(NullCache):
         self._swept = False
         self._approx_bytes: int | None = None
         self._puts_since_scan = 0
+        self._puts = 0
         _FORK_AWARE.add(self)
 
     def __repr__(self) -> str:
@@ -474,7 +476,9 @@ class FilesystemCache(NullCache):
 
     def _after_put(self, size: int) -> None:
         with self._state:
-            sweep = not self._swept
+            self._puts += 1
+            # sweep crashed writers' temp files on the first write, then now and then
+            sweep = not self._swept or self._puts % _SWEEP_EVERY == 0
             self._swept = True
             check = False
             if self.max_bytes is not None:
