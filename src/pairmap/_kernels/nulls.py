@@ -16,6 +16,8 @@ for observed scores.
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
@@ -251,15 +253,26 @@ def _group_null_means(comp_draws, mult, n_blocks):
 
 
 # Each parallel kernel also exists as a serial build: small jobs skip the thread
-# barrier (costly on busy machines). Both builds give identical values.
-_PARALLEL = numba.njit(cache=True, nogil=True, parallel=True)
-_SERIAL = numba.njit(cache=True, nogil=True)
-sample_null_aps = _PARALLEL(_sample_null_aps)
-sample_null_aps_serial = _SERIAL(_sample_null_aps)
-segment_sorted_means = _PARALLEL(_segment_sorted_means)
-segment_sorted_means_serial = _SERIAL(_segment_sorted_means)
-group_null_means = _PARALLEL(_group_null_means)
-group_null_means_serial = _SERIAL(_group_null_means)
+# barrier (costly on busy machines). Both builds give identical values. The
+# serial build compiles a renamed clone: numba's on-disk cache is keyed by the
+# function's name and signature, not by the ``parallel`` flag.
+def _parallel_build(func):
+    return numba.njit(cache=True, nogil=True, parallel=True)(func)
+
+
+def _serial_build(func):
+    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
+                               func.__defaults__, func.__closure__)
+    clone.__qualname__ = func.__qualname__ + "_serial"
+    clone.__module__ = func.__module__
+    return numba.njit(cache=True, nogil=True)(clone)
+
+sample_null_aps = _parallel_build(_sample_null_aps)
+sample_null_aps_serial = _serial_build(_sample_null_aps)
+segment_sorted_means = _parallel_build(_segment_sorted_means)
+segment_sorted_means_serial = _serial_build(_segment_sorted_means)
+group_null_means = _parallel_build(_group_null_means)
+group_null_means_serial = _serial_build(_group_null_means)
 
 #: Below this amount of work (draws x positives, or values) kernels run serially.
 SERIAL_WORK = 200_000
