@@ -357,3 +357,26 @@ def test_lincs_activity_matches_copairs(lincs_ap, tmp_path):
     differs = m["below_corrected_p_c"].to_numpy() != m["below_corrected_p_p"].to_numpy()
     assert not np.any(differs & ~near)
     assert m["below_corrected_p_p"].sum() >= 20  # the plate has many active compounds
+
+
+def test_calibration_feature_level_shared_is_conservative():
+    """Random features, replicates vs DMSO: the shared null keeps P(p <= 0.05) below 0.05.
+
+    (Replicate APs are positively correlated through their symmetric
+    similarities, so the independent null is anti-conservative here; see
+    docs/significance.md.)
+    """
+    engine = pytest.importorskip("pairmap.engine")
+    rng = np.random.default_rng(0)
+    n_cpd, n_rep, n_ctl = 300, 4, 48
+    cpd = np.concatenate([np.repeat([f"c{i}" for i in range(n_cpd)], n_rep), ["DMSO"] * n_ctl])
+    meta = pd.DataFrame({"cpd": cpd})
+    meta["ref"] = np.where(meta["cpd"] == "DMSO", np.arange(len(meta)), -1)
+    by = ["cpd", "ref"]
+    ap = engine.average_precision(meta, rng.normal(size=(len(meta), 30)), by, [], [], by,
+                                  progress_bar=False)
+    res = mean_average_precision(ap, "cpd", null_size=5000, null="shared", cache=False,
+                                 progress_bar=False)
+    res = res[res["n_profiles"] > 0]
+    assert len(res) == n_cpd
+    assert (res["p_value"] <= 0.05).mean() < 0.05
