@@ -289,7 +289,9 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
         mean of the members' per-shape nulls with aligned draws, members of
         equal shape sharing draws (the model of copairs and of the published
         analyses; conservative). ``"independent"``: every member contributes
-        its own independent draws (calibrated for independent profiles).
+        its own independent draws (calibrated when member APs are
+        independent; anti-conservative when replicates rank each other, as in
+        most replicate designs -- see ``docs/significance.md``).
     hierarchical_by : str or list of str, optional
         A proper subset of ``sameby`` for two-stage hierarchical FDR (e.g.
         compound when ``sameby`` is compound and dose). Default: plain BH.
