@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: buckets at least this large are handled by matrix products
 DENSE_MIN_BUCKET = 128
+#: dense groups with fewer (query, candidate) entries are scanned directly, not by BLAS
+GEMM_MIN_ENTRIES = 1 << 16
 #: a diffby value shared by at least this many bucket rows is excluded group-wise
 FREQUENT_VALUE = 32
 #: queries per block unless batch_size says otherwise (progress granularity)
@@ -96,10 +98,10 @@ def _dense_groups(plan: RulePlan, codes, rows, slots):
     order = np.argsort(inverse, kind="stable")
     bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
     groups = []
-    b = plan.buckets
     for g in range(len(uniq)):
         members = order[bounds[g] : bounds[g + 1]]
         key = uniq[g, 0]
+        b = plan.buckets
         cols = b.order[b.starts[key] : b.starts[key + 1]]
         keep = np.ones(len(cols), dtype=bool)
         for a, c in enumerate(plan.rule.all_diff):
@@ -126,10 +128,41 @@ class _GatherCache:
 
 
 def _split(plan, prep, codes, rows, slots):
-    """Sparse rows (small buckets) and dense groups for one rule in one block."""
-    dense = (plan.bucket_size[rows] >= DENSE_MIN_BUCKET) & (prep.func is None)
-    groups = _dense_groups(plan, codes, rows[dense], slots[dense]) if dense.any() else []
-    return ~dense, groups
+    """Plan one rule for one block.
+
+    Returns ``direct`` parts ``(slots, rows, lo, hi, index)`` -- query ``q``
+    scans ``index[lo[q]:hi[q]]`` in a compiled loop -- and the large dense
+    groups that go through a matrix product. Small buckets are scanned
+    directly; dense groups too small to pay for a BLAS call are scanned over
+    their candidate columns.
+    """
+    b = plan.buckets
+    big = (plan.bucket_size[rows] >= DENSE_MIN_BUCKET) & (prep.func is None)
+    direct = []
+    small = ~big
+    if small.any():
+        keys = b.keys[rows[small]]
+        direct.append((slots[small], rows[small], b.starts[keys], b.starts[keys + 1], b.order))
+    gemm_groups = []
+    if big.any():
+        pieces, g_slots, g_rows, g_lo, g_hi = [], [], [], [], []
+        used = 0
+        for g in _dense_groups(plan, codes, rows[big], slots[big]):
+            if len(g.rows) * len(g.cols) >= GEMM_MIN_ENTRIES and prep.gemm:
+                gemm_groups.append(g)
+                continue
+            pieces.append(g.cols)
+            g_slots.append(g.slots)
+            g_rows.append(g.rows)
+            g_lo.append(np.full(len(g.rows), used, dtype=np.int64))
+            g_hi.append(np.full(len(g.rows), used + len(g.cols), dtype=np.int64))
+            used += len(g.cols)
+        if pieces:
+            direct.append((
+                np.concatenate(g_slots), np.concatenate(g_rows), np.concatenate(g_lo),
+                np.concatenate(g_hi), np.concatenate(pieces),
+            ))
+    return direct, gemm_groups
 
 
 def _dense_steps(prep, gather, group, budget):
@@ -146,7 +179,9 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64)
     caps = plan.bucket_size[rows].astype(np.int64)
-    sparse, groups = _split(plan, prep, codes, rows, slots)
+    direct, groups = _split(plan, prep, codes, rows, slots)
+    for d_slots, _, lo, hi, _ in direct:
+        caps[d_slots] = hi - lo
     for g in groups:
         caps[g.slots] = len(g.cols)
     offsets = np.zeros(n_rows + 1, dtype=np.int64)
@@ -155,14 +190,13 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     counts = np.zeros(n_rows, dtype=np.int64)
     no_conflict = np.full(n_rows, -1, dtype=np.int64)
     r = plan.rule.as_tuple()
-    b = plan.buckets
     if prep.func is not None:
         _collect_callable(plan, plan, False, prep, codes, rows, offsets, counts, values, no_conflict, callable_chunk)
     else:
-        if sparse.any():
-            K.collect_sparse(
-                slots[sparse], rows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
-                b.keys, b.order, b.starts, *r, *r, False, offsets, counts, values, no_conflict,
+        for d_slots, d_rows, lo, hi, index in direct:
+            K.collect_direct(
+                d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
+                codes, *r, *r, False, offsets, counts, values, no_conflict,
             )
         metric = prep.metric if prep.gemm else K.PRECOMPUTED
         for g in groups:
@@ -188,7 +222,6 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
     arows = rows[active]
     r = plan.rule.as_tuple()
     o = other.rule.as_tuple()
-    b = plan.buckets
     if prep.func is not None:
         caps = np.zeros(n_rows, dtype=np.int64)
         caps[active] = plan.bucket_size[arows]
@@ -199,12 +232,12 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
                           conflict, callable_chunk, only=active)
         K.rank_values(values, offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq)
         return gt, eq, neg_counts
-    sparse, groups = _split(plan, prep, codes, arows, active)
+    direct, groups = _split(plan, prep, codes, arows, active)
     common = (pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict)
-    if sparse.any():
-        K.rank_sparse(
-            active[sparse], arows[sparse], prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
-            b.keys, b.order, b.starts, *r, *o, check_other, *common,
+    for d_slots, d_rows, lo, hi, index in direct:
+        K.rank_direct(
+            d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
+            *r, *o, check_other, *common,
         )
     metric = prep.metric if prep.gemm else K.PRECOMPUTED
     for g in groups:

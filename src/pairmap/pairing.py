@@ -218,10 +218,14 @@ def group_keys(codes: np.ndarray, cols: np.ndarray) -> np.ndarray:
     n = codes.shape[0]
     if len(cols) == 0:
         return np.zeros(n, dtype=np.int64)
-    if len(cols) == 1:
-        return codes[:, cols[0]].copy()
-    _, inverse = np.unique(codes[:, cols], axis=0, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64)
+    key = codes[:, cols[0]].copy()
+    for c in cols[1:]:
+        # keep keys dense (0..n_groups-1) so the product never overflows
+        width = int(codes[:, c].max()) + 1
+        key = key * width + codes[:, c]
+        _, key = np.unique(key, return_inverse=True)
+        key = key.reshape(-1).astype(np.int64)
+    return key
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,14 @@ def _from_dot(dot, i, j, inv_norm, sq_norm, metric):
     return dot
 
 
-@numba.njit(cache=True, inline="always", nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def pair_similarity(X, i, j, inv_norm, sq_norm, metric):
-    """Similarity of rows i and j computed directly (sparse path)."""
+    """Similarity of rows i and j computed directly (direct-scan path).
+
+    ``fastmath`` lets LLVM vectorize the feature loop (float64 accumulation);
+    inputs are checked finite beforehand, so only the summation order
+    changes (last-bit differences, like a BLAS product).
+    """
     d = X.shape[1]
     if metric == EUCLIDEAN:
         acc = 0.0
@@ -91,13 +96,13 @@ def dense_distance_similarity(Xq, Xc, metric, out):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def collect_sparse(
-    slots, rows, X, inv_norm, sq_norm, metric, codes,
-    keys, order, starts, all_same, any_same, all_diff, any_diff,
+def collect_direct(
+    slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
+    all_same, any_same, all_diff, any_diff,
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     offsets, counts, values, conflict,
 ):
-    """For each query ``rows[q]`` scan its bucket, keep rule matches, compute similarities.
+    """For each query ``rows[q]`` scan ``index[lo[q]:hi[q]]``, keep rule matches, compute similarities.
 
     Results go to ``values[offsets[slots[q]] + counts[slots[q]] ...]``. With
     ``check_other`` a match that also satisfies the other rule is recorded in
@@ -106,11 +111,10 @@ def collect_sparse(
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
-        k = keys[i]
         base = offsets[s]
         c = counts[s]
-        for idx in range(starts[k], starts[k + 1]):
-            j = order[idx]
+        for idx in range(lo[q], hi[q]):
+            j = index[idx]
             if j == i:
                 continue
             if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
@@ -129,7 +133,7 @@ def collect_dense(
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     offsets, counts, values, conflict,
 ):
-    """Like :func:`collect_sparse` but reads dot products / similarities from ``S[q, c]``."""
+    """Like :func:`collect_direct` but reads dot products / similarities from ``S[q, c]``."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -178,13 +182,13 @@ def sort_segments(values, offsets, counts):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def rank_sparse(
-    slots, rows, X, inv_norm, sq_norm, metric, codes,
-    keys, order, starts, all_same, any_same, all_diff, any_diff,
+def rank_direct(
+    slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
+    all_same, any_same, all_diff, any_diff,
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
 ):
-    """Scan each query's negative bucket and tally every negative against its positives."""
+    """Scan each query's candidates ``index[lo[q]:hi[q]]``; tally every negative against its positives."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -193,10 +197,9 @@ def rank_sparse(
             continue
         p0 = pos_offsets[s]
         t0 = p0 + s
-        kb = keys[i]
         c = 0
-        for idx in range(starts[kb], starts[kb + 1]):
-            j = order[idx]
+        for idx in range(lo[q], hi[q]):
+            j = index[idx]
             if j == i:
                 continue
             if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
@@ -216,7 +219,7 @@ def rank_dense(
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
 ):
-    """Like :func:`rank_sparse` with similarities from the block ``S[q, c]``."""
+    """Like :func:`rank_direct` with similarities from the block ``S[q, c]``."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -330,15 +333,14 @@ def collect_partners(
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     offsets, counts, partners, conflict,
 ):
-    """Like :func:`collect_sparse` but records partner rows (for user similarity callables)."""
+    """Like :func:`collect_direct` but records partner rows (for user similarity callables)."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
-        k = keys[i]
         base = offsets[s]
         c = counts[s]
-        for idx in range(starts[k], starts[k + 1]):
-            j = order[idx]
+        for idx in range(lo[q], hi[q]):
+            j = index[idx]
             if j == i:
                 continue
             if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
