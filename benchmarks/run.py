@@ -45,19 +45,18 @@ def _out(msg: str = "") -> None:
     sys.stdout.flush()
 
 
-def _tool_available(tool: str) -> bool:
+def _tool_available(tool: str, env: dict[str, str]) -> bool:
     code = {
         "pairmap": "import pairmap; pairmap.average_precision",
         "copairs": "import copairs.map",
     }[tool]
-    env = _worker_env(os.cpu_count() or 1)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, cwd=ROOT)
     return r.returncode == 0
 
 
-def _worker_env(threads: int) -> dict[str, str]:
+def _worker_env(threads: int, pairmap_src: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    src = str(ROOT / "src")
+    src = str(pairmap_src or ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), src, *filter(None, [env.get("PYTHONPATH")])]
     )
@@ -331,6 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=1.0, help="shrink synthetic scenarios")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-warmup", action="store_true", help="time first calls (JIT) too")
+    p.add_argument(
+        "--pairmap-src", type=Path, default=None,
+        help="directory holding the pairmap package to time (default: <repo>/src); e.g. a "
+        "'git archive <rev> src' export, to benchmark a fixed revision",
+    )
+    p.add_argument(
+        "--merge-previous", action="store_true",
+        help="keep the runs of tools not in --tools from <out>/runs.csv in the table",
+    )
     args = p.parse_args(argv)
 
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -345,14 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--repeat and --repeat-heavy must be at least 1")
 
     threads = args.threads or len(os.sched_getaffinity(0))
-    env = _worker_env(threads)
+    env = _worker_env(threads, args.pairmap_src)
     out = args.out.resolve()
     cache = out / "cache"
     tmp = out / "tmp"
     for d in (out, cache, tmp):
         d.mkdir(parents=True, exist_ok=True)
 
-    available = [t for t in tools if _tool_available(t)]
+    available = [t for t in tools if _tool_available(t, env)]
     for t in set(tools) - set(available):
         _out(f"[skip] {t} is not importable; its columns will read 'not installed'")
     common = ["--cache", str(cache), "--scale", f"{args.scale:g}", "--seed", str(args.seed)]
@@ -364,6 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     diffs: dict[str, str] = {}
     runs_csv = out / "runs.csv"
     run_rows: list[dict] = []
+    if args.merge_previous and runs_csv.exists():
+        for r in pd.read_csv(runs_csv).to_dict("records"):
+            if r["tool"] not in tools and r["scenario"] in names:
+                r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                run_rows.append(r)
+                runs.setdefault((r["scenario"], r["tool"]), []).append(r)
+    requested = list(tools)
+    merged = {t for (_, t) in runs} - set(requested)
+    tools = [t for t in ("pairmap", "copairs") if t in requested or t in merged]
     for name in names:
         _out(f"[{name}] preparing inputs")
         info = run_worker(
@@ -375,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
             prep[name] = {"n_profiles": None}
             continue
         prep[name] = info
-        saved: dict[str, Path] = {}
+        saved: dict[str, Path] = {
+            t: tmp / f"{name}_{t}.parquet"
+            for t in merged
+            if (tmp / f"{name}_{t}.parquet").exists()
+        }
         n_rep = args.repeat
         if SCENARIOS[name].heavy and args.repeat_heavy is not None:
             n_rep = args.repeat_heavy
@@ -404,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         diffs[name] = _compare(saved)
         _write_runs(runs_csv, run_rows)
 
-    for t in tools:
+    for t in requested:
         if t not in available:
             for name in names:
                 runs[(name, t)] = [{"status": "not installed"}]
@@ -414,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         f" ({args.repeat_heavy} for heavy scenarios)" if args.repeat_heavy is not None else ""
     )
     header = _environment(threads, args.memory_limit_gb, reps)
+    if args.pairmap_src:
+        header += f"; pairmap imported from {args.pairmap_src}"
+    if merged:
+        header += f"; {', '.join(sorted(merged))} runs merged from an earlier invocation"
     text = f"# pairmap vs copairs\n\n{header}\n\n{table}\n"
     (out / "summary.md").write_text(text)
     _write_runs(out / "summary.csv", rows)

@@ -32,6 +32,8 @@ documented in :func:`pairmap.average_precision`).
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,12 @@ DENSE_MIN_BUCKET = 128
 GEMM_MIN_ENTRIES = 1 << 16
 #: a diffby value shared by at least this many bucket rows is excluded group-wise
 FREQUENT_VALUE = 32
+#: positive lists longer than this are sorted by NumPy
+LONG_LIST = 512
+#: smallest automatic block (per-block planning costs a few array passes)
+MIN_BLOCK_QUERIES = 256
+#: row pairs per call of a user similarity callable
+CALLABLE_CHUNK = 65536
 #: queries per block unless batch_size says otherwise (progress granularity)
 DEFAULT_BLOCK_QUERIES = 16384
 #: bytes per buffered similarity
@@ -205,7 +213,11 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
                     g_slots, qrows, g.cols, S, prep.inv_norm, prep.sq_norm, metric, codes, *r, *r,
                     False, offsets, counts, values, no_conflict,
                 )
-    K.sort_segments(values, offsets, counts)
+    # short lists in one compiled pass; long ones with NumPy's (SIMD) sort
+    K.sort_segments(values, offsets, counts, LONG_LIST)
+    for slot in np.flatnonzero(counts > LONG_LIST):
+        seg = values[offsets[slot] : offsets[slot] + counts[slot]]
+        seg.sort()
     return values, offsets, counts
 
 
@@ -256,9 +268,11 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
     slots = np.arange(n_rows, dtype=np.int64) if only is None else only
     partners = np.empty(len(values), dtype=np.int64)
     b = plan.buckets
+    qrows = rows[slots]
+    keys = b.keys[qrows]
     K.collect_partners(
-        slots, rows[slots], codes, b.keys, b.order, b.starts, *plan.rule.as_tuple(), *other.rule.as_tuple(),
-        check_other, offsets, counts, partners, conflict,
+        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, codes, *plan.rule.as_tuple(),
+        *other.rule.as_tuple(), check_other, offsets, counts, partners, conflict,
     )
     owner = np.repeat(rows, counts)
     starts = np.cumsum(counts) - counts
@@ -288,6 +302,7 @@ def compute_average_precision(
     ties_expected: bool = False,
     max_memory: int = 1 << 30,
     batch_size: int | None = None,
+    n_workers: int = 1,
     progress=None,
 ):
     """AP, positive count and list length for every row.
@@ -305,6 +320,9 @@ def compute_average_precision(
         product blocks). Input features are not counted.
     batch_size : int, optional
         Maximum number of queries per block (default: set by ``max_memory``).
+    n_workers : int
+        Threads processing blocks concurrently (kernels are serial and BLAS
+        is held to one thread by the caller, so there is no oversubscription).
     progress : callable, optional
         Called with the number of queries finished after each block.
 
@@ -335,27 +353,46 @@ def compute_average_precision(
     sort_keys += [neg.buckets.keys[candidates]]
     queries = candidates[np.lexsort(sort_keys)]
 
-    buffer_budget = max(1 << 20, max_memory // 2)
-    gemm_budget = max(1 << 20, max_memory // 4)
+    workers = 1 if prep.func is not None else max(1, int(n_workers))
+    # every worker holds one block: split the memory bound between them
+    per_worker = max(1 << 22, max_memory // workers)
+    buffer_budget = per_worker // 2
+    gemm_budget = per_worker // 4
     if prep.func is None:
         est = pos.capacity[queries] * (3 * _ITEM) + 64
     else:  # callables scan whole buckets and keep partner indices too
         est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
     csum = np.cumsum(est)
-    gather = _GatherCache(prep.X)
-    callable_chunk = 65536
-    start = 0
-    while start < len(queries):
+    # enough blocks to keep every worker busy, few enough to amortize per-block work
+    per_block = batch_size or int(
+        min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-len(queries) // (4 * workers))))
+    )
+    bounds = [0]
+    while bounds[-1] < len(queries):
+        start = bounds[-1]
         base = csum[start - 1] if start else 0
         stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
-        stop = max(stop, start + 1)
-        stop = min(stop, start + (batch_size or DEFAULT_BLOCK_QUERIES))
-        rows = queries[start:stop]
+        bounds.append(min(max(stop, start + 1), start + per_block))
+    local = threading.local()
+
+    def run_block(b):
+        rows = queries[bounds[b] : bounds[b + 1]]
+        gather = getattr(local, "gather", None)
+        if gather is None:
+            gather = local.gather = _GatherCache(prep.X)
         conflict = np.full(len(rows), -1, dtype=np.int64)
-        positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, callable_chunk)
+        positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK)
         gt, eq, nc = _rank_negatives(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather,
-                                     conflict, positives, callable_chunk)
+                                     conflict, positives, CALLABLE_CHUNK)
         pv, po, pc = positives
+        b_ap = np.empty(len(rows))
+        b_np = np.empty(len(rows), dtype=np.int64)
+        b_nt = np.empty(len(rows), dtype=np.int64)
+        K.score_block(pv, po, pc, gt, eq, nc, ties_expected, b_ap, b_np, b_nt)
+        return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict
+
+    def consume(result):
+        rows, b_ap, b_np, b_nt, n_p, n_n, conflict = result
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
             i, j = int(rows[bad[0]]), int(conflict[bad[0]])
@@ -363,16 +400,28 @@ def compute_average_precision(
                 f"rows {i} and {j} satisfy both the positive and the negative rule; a pair cannot be "
                 f"both. Make the rules exclusive, e.g. put the pos_sameby columns in neg_diffby"
             )
-        totals["pos"] += int(pc.sum())
-        totals["neg"] += int(nc.sum())
-        b_ap = np.empty(len(rows))
-        b_np = np.empty(len(rows), dtype=np.int64)
-        b_nt = np.empty(len(rows), dtype=np.int64)
-        K.score_block(pv, po, pc, gt, eq, nc, ties_expected, b_ap, b_np, b_nt)
         ap[rows] = b_ap
         n_pos[rows] = b_np
         n_total[rows] = b_nt
+        totals["pos"] += n_p
+        totals["neg"] += n_n
         if progress is not None:
             progress(len(rows))
-        start = stop
+
+    n_blocks = len(bounds) - 1
+    if workers == 1 or n_blocks == 1:
+        for b in range(n_blocks):
+            consume(run_block(b))
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pairmap") as pool:
+            pending = set()
+            next_block = 0
+            # keep at most `workers` blocks in flight so memory stays bounded
+            while next_block < n_blocks or pending:
+                while next_block < n_blocks and len(pending) < workers:
+                    pending.add(pool.submit(run_block, next_block))
+                    next_block += 1
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    consume(fut.result())
     return ap, n_pos, n_total, totals

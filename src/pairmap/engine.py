@@ -234,9 +234,10 @@ def average_precision(
     prep = prepare_features(X, distance)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
 
+    from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
-    with thread_limits(n_jobs) as threads, tqdm(
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
         total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
         leave=False,
     ) as bar:
@@ -249,6 +250,7 @@ def average_precision(
             ties_expected=ties == "expected",
             max_memory=budget,
             batch_size=batch_size,
+            n_workers=threads,
             progress=bar.update,
         )
     if totals["pos"] == 0:

@@ -71,7 +71,7 @@ def pair_similarity(X, i, j, inv_norm, sq_norm, metric):
     return _from_dot(acc, i, j, inv_norm, sq_norm, metric)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def dense_distance_similarity(Xq, Xc, metric, out):
     """Similarities 1/(1+d) for manhattan/chebyshev/euclidean between all rows of Xq and Xc."""
     nq, d = Xq.shape
@@ -95,7 +95,7 @@ def dense_distance_similarity(Xq, Xc, metric, out):
             out[a, b] = 1.0 / (1.0 + acc)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def collect_direct(
     slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
     all_same, any_same, all_diff, any_diff,
@@ -126,7 +126,7 @@ def collect_direct(
         counts[s] = c
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def collect_dense(
     slots, rows, cols, S, inv_norm, sq_norm, metric, codes,
     all_same, any_same, all_diff, any_diff,
@@ -174,14 +174,15 @@ def _tally(v, pos_values, p0, k, gt, eq, t0):
         gt[t0 + lo] += 1
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def sort_segments(values, offsets, counts):
-    """Sort each query's positive similarities ascending, in place."""
+@numba.njit(cache=True, nogil=True)
+def sort_segments(values, offsets, counts, max_len):
+    """Sort each query's positive similarities ascending, in place (segments up to ``max_len``)."""
     for s in numba.prange(counts.shape[0]):
-        values[offsets[s]:offsets[s] + counts[s]].sort()
+        if counts[s] <= max_len:
+            values[offsets[s]:offsets[s] + counts[s]].sort()
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def rank_direct(
     slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
     all_same, any_same, all_diff, any_diff,
@@ -212,7 +213,7 @@ def rank_direct(
         neg_counts[s] += c
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def rank_dense(
     slots, rows, cols, S, inv_norm, sq_norm, metric, codes,
     all_same, any_same, all_diff, any_diff,
@@ -243,7 +244,7 @@ def rank_dense(
         neg_counts[s] += c
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def rank_values(neg_values, neg_offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq):
     """Tally precomputed negative similarities (used with similarity callables)."""
     for s in numba.prange(pos_counts.shape[0]):
@@ -303,7 +304,7 @@ def score_tallies(pos, gt, eq, ties_expected, ranks):
     return total / k
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def score_block(
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
     ties_expected, out_ap, out_npos, out_ntot,
@@ -327,9 +328,9 @@ def score_block(
         out_ntot[s] = k + m
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def collect_partners(
-    slots, rows, codes, keys, order, starts, all_same, any_same, all_diff, any_diff,
+    slots, rows, lo, hi, index, codes, all_same, any_same, all_diff, any_diff,
     o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
     offsets, counts, partners, conflict,
 ):
