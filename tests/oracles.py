@@ -38,6 +38,13 @@ METRICS = ("cosine", "abs_cosine", "correlation", "euclidean", "manhattan", "che
 TIE_RTOL = 1e-12
 
 
+#: The contract raises ValueError only when there are no positive pairs at all or no
+#: negative pairs at all. The engine (8594cb0) also raises when pairs of both kinds
+#: exist but no single profile has both (every AP would be NaN). Flip this to True
+#: if the contract is amended to that stricter rule.
+RAISE_WHEN_NO_PROFILE_HAS_BOTH = False
+
+
 class OracleError(ValueError):
     """The input is invalid under the contract (the engine must raise ValueError)."""
 
@@ -328,6 +335,8 @@ def brute_force_ap(
         raise OracleError("no positive pairs")
     if not any_neg:
         raise OracleError("no negative pairs")
+    if RAISE_WHEN_NO_PROFILE_HAS_BOTH and not (n_pos > 0).any():
+        raise OracleError("no profile has both positives and negatives")
 
     out = meta.copy()
     out["average_precision"] = ap

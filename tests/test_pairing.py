@@ -54,7 +54,7 @@ def pairing_cases(draw):
     return meta, sameby, diffby
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=pairing_cases())
 def test_find_pairs_matches_brute_force(case):
     meta, sameby, diffby = case
