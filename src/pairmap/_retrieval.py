@@ -95,6 +95,30 @@ class _Group:
     slots: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
+    excluded: np.ndarray  # per all_diff column: already excluded from cols group-wide
+
+
+def _rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, excluded=None):
+    """Vectorized (len(qrows), len(cols)) boolean mask of the pairs that satisfy ``rule``.
+
+    ``bucketed``: every pair already shares the "all" sameby columns;
+    ``excluded[a]``: the a-th "all" diffby column already differs for every pair.
+    """
+    mask = qrows[:, None] != cols[None, :]
+    if not bucketed:
+        for c in rule.all_same:
+            mask &= codes[qrows, c][:, None] == codes[cols, c][None, :]
+    for a, c in enumerate(rule.all_diff):
+        if excluded is None or not excluded[a]:
+            mask &= codes[qrows, c][:, None] != codes[cols, c][None, :]
+    for cols_any, same in ((rule.any_same, True), (rule.any_diff, False)):
+        if len(cols_any):
+            hit = np.zeros_like(mask)
+            for c in cols_any:
+                left, right = codes[qrows, c][:, None], codes[cols, c][None, :]
+                hit |= (left == right) if same else (left != right)
+            mask &= hit
+    return mask
 
 
 def _dense_groups(plan: RulePlan, codes, rows, slots):
@@ -116,7 +140,8 @@ def _dense_groups(plan: RulePlan, codes, rows, slots):
             v = uniq[g, 1 + a]
             if v >= 0:
                 keep &= codes[cols, c] != v
-        groups.append(_Group(slots[members], rows[members], cols[keep]))
+        excluded = uniq[g, 1:] >= 0
+        groups.append(_Group(slots[members], rows[members], cols[keep], excluded))
     return groups
 
 
@@ -173,13 +198,19 @@ def _split(plan, prep, codes, rows, slots):
     return direct, gemm_groups
 
 
-def _dense_steps(prep, gather, group, budget):
-    """Yield (slots, rows, S) blocks of one dense group, each within ``budget`` bytes."""
+def _dense_steps(prep, gather, group, budget, plan, codes):
+    """Yield (slots, rows, S, M) blocks of one dense group, each within ``budget`` bytes.
+
+    ``S`` holds dot products (or similarities), ``M`` marks the entries that
+    satisfy the rule.
+    """
     Xc = gather.get(group.cols)
-    step = max(1, budget // max(1, len(group.cols) * prep.X.itemsize))
+    step = max(1, budget // max(1, len(group.cols) * (prep.X.itemsize + 1)))
     for start in range(0, len(group.rows), step):
         qrows = group.rows[start : start + step]
-        yield group.slots[start : start + step], qrows, dense_block(prep, prep.X[qrows], Xc)
+        mask = _rule_mask(plan.rule, codes, qrows, group.cols, bucketed=True,
+                          excluded=group.excluded)
+        yield group.slots[start : start + step], qrows, dense_block(prep, prep.X[qrows], Xc), mask
 
 
 def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
@@ -208,10 +239,10 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
             )
         metric = prep.metric if prep.gemm else K.PRECOMPUTED
         for g in groups:
-            for g_slots, qrows, S in _dense_steps(prep, gather, g, budget):
+            for g_slots, qrows, S, M in _dense_steps(prep, gather, g, budget, plan, codes):
                 K.collect_dense(
-                    g_slots, qrows, g.cols, S, prep.inv_norm, prep.sq_norm, metric, codes, *r, *r,
-                    False, offsets, counts, values, no_conflict,
+                    g_slots, qrows, g.cols, S, M, prep.inv_norm, prep.sq_norm, metric,
+                    offsets, counts, values,
                 )
     # short lists in one compiled pass; long ones with NumPy's (SIMD) sort
     K.sort_segments(values, offsets, counts, LONG_LIST)
@@ -253,10 +284,15 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
         )
     metric = prep.metric if prep.gemm else K.PRECOMPUTED
     for g in groups:
-        for g_slots, qrows, S in _dense_steps(prep, gather, g, budget):
+        for g_slots, qrows, S, M in _dense_steps(prep, gather, g, budget, plan, codes):
+            if check_other:
+                both = M & _rule_mask(other.rule, codes, qrows, g.cols)
+                hit = np.argwhere(both)
+                if len(hit):
+                    conflict[g_slots[hit[0, 0]]] = g.cols[hit[0, 1]]
             K.rank_dense(
-                g_slots, qrows, g.cols, S, prep.inv_norm, prep.sq_norm, metric, codes, *r, *o,
-                check_other, *common,
+                g_slots, qrows, g.cols, S, M, prep.inv_norm, prep.sq_norm, metric,
+                pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
             )
     return gt, eq, neg_counts
 
@@ -290,7 +326,7 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
             )
         if not np.all(np.isfinite(sims)):
             raise ValueError("the distance callable returned NaN or infinite similarities")
-        values[pos[start : start + chunk]] = sims
+        values[pos[start : start + chunk]] = np.floor(sims * K.SNAP + 0.5) / K.SNAP
 
 
 def compute_average_precision(

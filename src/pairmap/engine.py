@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -106,6 +107,35 @@ def _check_finite(X: np.ndarray, names) -> None:
                 f"feats contain {n_bad} NaN or infinite value(s); first at row {start + r}, feature "
                 f"{col!r} (value {block[r, c]}). Impute or drop those features/profiles first"
             )
+
+
+def _rule_has_pairs(codes, columns, rule) -> bool:
+    from ._kernels.pairs import count_rule_pairs
+    from .pairing import Buckets, group_keys
+
+    enc = EncodedRule.from_rule(rule, columns)
+    b = Buckets.build(group_keys(codes, enc.all_same))
+    return bool(count_rule_pairs(codes, b.keys, b.order, b.starts, *enc.as_tuple()).any())
+
+
+def _explain_unscored(meta, columns, codes, pos_rule, neg_rule) -> None:
+    """No profile has both positives and negatives: raise if a kind of pair is missing, else warn."""
+    if not _rule_has_pairs(codes, columns, pos_rule):
+        raise ValueError(
+            f"no positive pairs: no two profiles satisfy the positive rule ({pos_rule.describe()}). "
+            f"Check pos_sameby/pos_diffby and that groups have replicates"
+        )
+    if not _rule_has_pairs(codes, columns, neg_rule):
+        raise ValueError(
+            f"no negative pairs: no two profiles satisfy the negative rule ({neg_rule.describe()}). "
+            f"Check neg_sameby/neg_diffby and the controls"
+        )
+    msg = (
+        "positive and negative pairs exist, but no profile has both, so every AP is NaN; "
+        "check that the profiles with replicates also have negatives (e.g. controls on their plate)"
+    )
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    logger.warning(msg)
 
 
 def average_precision(
@@ -253,16 +283,8 @@ def average_precision(
             n_workers=threads,
             progress=bar.update,
         )
-    if totals["pos"] == 0:
-        raise ValueError(
-            f"no positive pairs: no two profiles satisfy the positive rule ({pos_rule.describe()}). "
-            f"Check pos_sameby/pos_diffby and that groups have replicates"
-        )
-    if totals["neg"] == 0:
-        raise ValueError(
-            f"no negative pairs: no profile with positives has a partner satisfying the negative "
-            f"rule ({neg_rule.describe()}). Check neg_sameby/neg_diffby and the controls"
-        )
+    if totals["pos"] == 0 or totals["neg"] == 0:
+        _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
     scored = int(np.isfinite(ap).sum())
     logger.info("average_precision: %d of %d profiles scored", scored, len(meta))
     out = meta.copy()

@@ -18,7 +18,9 @@ memory algorithms (no all-rows-by-all-rows join).
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +58,10 @@ class Rule:
         return "; ".join(parts) if parts else "no constraint"
 
 
+def _looks_like_query(entry: str) -> bool:
+    return bool(re.search(r"[<>=!~&|()]|\s(in|not|and|or)\s|@", entry))
+
+
 def _split_side(value, name: str, meta_columns: Iterable[str]):
     """Return (all_cols, any_cols, queries) for one side of a rule."""
     cols = set(meta_columns)
@@ -90,6 +96,14 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
             f"got {any_part}"
         )
     queries = [e for e in all_part if e not in cols]
+    for entry in queries:
+        if not _looks_like_query(entry):
+            close = difflib.get_close_matches(entry, [str(c) for c in cols], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"{name} entry {entry!r} is not a metadata column{hint} (entries that are not "
+                f"columns must be pandas query expressions such as 'Metadata_dose > 1')"
+            )
     for entry in any_part:
         if entry not in cols:
             raise ValueError(

@@ -23,19 +23,29 @@ from .pairs import rule_ok
 
 COSINE, ABS_COSINE, CORRELATION, EUCLIDEAN, MANHATTAN, CHEBYSHEV, PRECOMPUTED = range(7)
 
+#: similarities are snapped to multiples of 2**-36 (about 1.5e-11) before ranking, so values
+#: that are equal in exact arithmetic but differ by rounding error tie as they should
+SNAP = 2.0**36
+
+
+@numba.njit(cache=True, inline="always", nogil=True)
+def snap(v):
+    """Round a similarity to the tie grid (see ``SNAP``)."""
+    return math.floor(v * SNAP + 0.5) / SNAP
+
 
 @numba.njit(cache=True, inline="always", nogil=True)
 def _from_dot(dot, i, j, inv_norm, sq_norm, metric):
     if metric == COSINE or metric == CORRELATION:
-        return dot * inv_norm[i] * inv_norm[j]
+        return snap(dot * inv_norm[i] * inv_norm[j])
     if metric == ABS_COSINE:
-        return abs(dot * inv_norm[i] * inv_norm[j])
+        return snap(abs(dot * inv_norm[i] * inv_norm[j]))
     if metric == EUCLIDEAN:
         d2 = sq_norm[i] + sq_norm[j] - 2.0 * dot
         if d2 < 0.0:
             d2 = 0.0
-        return 1.0 / (1.0 + math.sqrt(d2))
-    return dot
+        return snap(1.0 / (1.0 + math.sqrt(d2)))
+    return snap(dot)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -52,19 +62,19 @@ def pair_similarity(X, i, j, inv_norm, sq_norm, metric):
         for f in range(d):
             t = X[i, f] - X[j, f]
             acc += t * t
-        return 1.0 / (1.0 + math.sqrt(acc))
+        return snap(1.0 / (1.0 + math.sqrt(acc)))
     if metric == MANHATTAN:
         acc = 0.0
         for f in range(d):
             acc += abs(X[i, f] - X[j, f])
-        return 1.0 / (1.0 + acc)
+        return snap(1.0 / (1.0 + acc))
     if metric == CHEBYSHEV:
         acc = 0.0
         for f in range(d):
             t = abs(X[i, f] - X[j, f])
             if t > acc:
                 acc = t
-        return 1.0 / (1.0 + acc)
+        return snap(1.0 / (1.0 + acc))
     acc = 0.0
     for f in range(d):
         acc += X[i, f] * X[j, f]
@@ -127,51 +137,53 @@ def collect_direct(
 
 
 @numba.njit(cache=True, nogil=True)
-def collect_dense(
-    slots, rows, cols, S, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff,
-    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
-    offsets, counts, values, conflict,
-):
-    """Like :func:`collect_direct` but reads dot products / similarities from ``S[q, c]``."""
+def collect_dense(slots, rows, cols, S, M, inv_norm, sq_norm, metric, offsets, counts, values):
+    """Like :func:`collect_direct` for a dense block: ``M[q, c]`` says which entries match."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
         base = offsets[s]
         c = counts[s]
         for b in range(cols.shape[0]):
-            j = cols[b]
-            if j == i:
-                continue
-            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                continue
-            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
-                conflict[s] = j
-            values[base + c] = _from_dot(S[q, b], i, j, inv_norm, sq_norm, metric)
-            c += 1
+            if M[q, b]:
+                values[base + c] = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
+                c += 1
         counts[s] = c
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
-def _tally(v, pos_values, p0, k, gt, eq, t0):
-    """Record negative similarity ``v`` against the ascending positives ``pos_values[p0:p0+k]``.
+def _tally(v, pos, k, gt, eq):
+    """Record negative similarity ``v`` against the ascending positives ``pos[:k]``.
 
     With ``lo`` = number of positives strictly below ``v``: a tie with
-    ``pos[lo]`` goes to ``eq[t0 + lo]``, otherwise ``gt[t0 + lo]`` (v beats
-    exactly the positives below ``lo``).
+    ``pos[lo]`` goes to ``eq[lo]``, otherwise ``gt[lo]`` (v beats exactly the
+    positives below ``lo``). ``pos``, ``gt`` and ``eq`` are per-query local
+    arrays (kept out of shared buffers so the compiler can keep them hot).
     """
-    lo = 0
-    hi = k
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if pos_values[p0 + mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo < k and pos_values[p0 + lo] == v:
-        eq[t0 + lo] += 1
+    if k <= 16:
+        lo = 0
+        for t in range(k):
+            lo += pos[t] < v
     else:
-        gt[t0 + lo] += 1
+        lo = 0
+        hi = k
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if pos[mid] < v:
+                lo = mid + 1
+            else:
+                hi = mid
+    if lo < k and pos[lo] == v:
+        eq[lo] += 1
+    else:
+        gt[lo] += 1
+
+
+@numba.njit(cache=True, inline="always", nogil=True)
+def _flush(gt_local, eq_local, gt, eq, t0):
+    for t in range(gt_local.shape[0]):
+        gt[t0 + t] += gt_local[t]
+        eq[t0 + t] += eq_local[t]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -197,7 +209,9 @@ def rank_direct(
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        t0 = p0 + s
+        pos = pos_values[p0:p0 + k].copy()
+        gt_local = np.zeros(k + 1, dtype=np.int64)
+        eq_local = np.zeros(k + 1, dtype=np.int64)
         c = 0
         for idx in range(lo[q], hi[q]):
             j = index[idx]
@@ -208,19 +222,18 @@ def rank_direct(
             if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
                 conflict[s] = j
             v = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
-            _tally(v, pos_values, p0, k, gt, eq, t0)
+            _tally(v, pos, k, gt_local, eq_local)
             c += 1
+        _flush(gt_local, eq_local, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
 @numba.njit(cache=True, nogil=True)
 def rank_dense(
-    slots, rows, cols, S, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff,
-    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
+    slots, rows, cols, S, M, inv_norm, sq_norm, metric,
+    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
 ):
-    """Like :func:`rank_direct` with similarities from the block ``S[q, c]``."""
+    """Like :func:`rank_direct` for a dense block: ``M[q, c]`` says which entries are negatives."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -228,19 +241,16 @@ def rank_dense(
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        t0 = p0 + s
+        pos = pos_values[p0:p0 + k].copy()
+        gt_local = np.zeros(k + 1, dtype=np.int64)
+        eq_local = np.zeros(k + 1, dtype=np.int64)
         c = 0
         for b in range(cols.shape[0]):
-            j = cols[b]
-            if j == i:
-                continue
-            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                continue
-            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
-                conflict[s] = j
-            v = _from_dot(S[q, b], i, j, inv_norm, sq_norm, metric)
-            _tally(v, pos_values, p0, k, gt, eq, t0)
-            c += 1
+            if M[q, b]:
+                v = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
+                _tally(v, pos, k, gt_local, eq_local)
+                c += 1
+        _flush(gt_local, eq_local, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
@@ -252,8 +262,12 @@ def rank_values(neg_values, neg_offsets, neg_counts, pos_values, pos_offsets, po
         if k == 0:
             continue
         p0 = pos_offsets[s]
+        pos = pos_values[p0:p0 + k].copy()
+        gt_local = np.zeros(k + 1, dtype=np.int64)
+        eq_local = np.zeros(k + 1, dtype=np.int64)
         for b in range(neg_offsets[s], neg_offsets[s] + neg_counts[s]):
-            _tally(neg_values[b], pos_values, p0, k, gt, eq, p0 + s)
+            _tally(neg_values[b], pos, k, gt_local, eq_local)
+        _flush(gt_local, eq_local, gt, eq, p0 + s)
 
 
 @numba.njit(cache=True, nogil=True)
