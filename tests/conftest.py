@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -94,3 +95,12 @@ def make_screen(
 def small_screen():
     """Factory fixture: ``small_screen(seed, **kw)`` -> (meta, feats); see :func:`make_screen`."""
     return make_screen
+
+
+@pytest.fixture(autouse=True)
+def _isolated_null_cache(tmp_path_factory, monkeypatch):
+    """Never let a test read or write the user's real null cache."""
+    if "PAIRMAP_CACHE_DIR" not in os.environ or not os.environ["PAIRMAP_CACHE_DIR"].startswith(
+        str(tmp_path_factory.getbasetemp())
+    ):
+        monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "null-cache"))
