@@ -12,6 +12,8 @@ average_precision
     AP per profile for any pairing rule (blocked, bounded memory).
 mean_average_precision
     mAP per group with p-values, BH or hierarchical FDR.
+p_values
+    Per-profile p-values of AP against the permutation null.
 find_pairs
     The pairs a rule defines, as an (n, 2) array of row positions.
 assign_reference_index
@@ -38,6 +40,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _API = {
     "average_precision": "pairmap.engine",
     "mean_average_precision": "pairmap.significance",
+    "p_values": "pairmap.significance",
     "find_pairs": "pairmap.pairing",
     "assign_reference_index": "pairmap.pairing",
     "null_distribution": "pairmap.nulls",
