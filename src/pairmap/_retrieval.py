@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 #: buckets at least this large are handled by matrix products
 DENSE_MIN_BUCKET = 128
 #: dense groups with fewer (query, candidate) entries are scanned directly, not by BLAS
-GEMM_MIN_ENTRIES = 1 << 16
+GEMM_MIN_ENTRIES = 1024
 #: a diffby value shared by at least this many bucket rows is excluded group-wise
 FREQUENT_VALUE = 32
 #: positive lists longer than this are sorted by NumPy
@@ -123,12 +123,21 @@ def _rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, exclude
 
 def _dense_groups(plan: RulePlan, codes, rows, slots):
     """Split dense rows into groups with a shared candidate column set."""
+    # one dense key per (bucket, signature) combination, via 1-D factorization
     keys = plan.buckets.keys[rows]
-    table = np.column_stack([keys, plan.signature[rows]])
-    uniq, inverse = np.unique(table, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+    _, group_of = np.unique(keys, return_inverse=True)
+    group_of = group_of.reshape(-1)
+    for a in range(plan.signature.shape[1]):
+        sig = plan.signature[rows, a] + 1  # -1 (not frequent) becomes 0
+        group_of = group_of * (int(sig.max()) + 1) + sig
+        _, group_of = np.unique(group_of, return_inverse=True)
+        group_of = group_of.reshape(-1)
+    order = np.argsort(group_of, kind="stable")
+    n_groups = int(group_of.max()) + 1 if len(group_of) else 0
+    bounds = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group_of, minlength=n_groups), out=bounds[1:])
+    first = order[bounds[:-1]]
+    uniq = np.column_stack([keys[first], plan.signature[rows[first]]])
     groups = []
     for g in range(len(uniq)):
         members = order[bounds[g] : bounds[g + 1]]

@@ -66,12 +66,8 @@ class PreparedFeatures:
 
 
 def _row_norms(X: np.ndarray) -> np.ndarray:
-    out = np.empty(X.shape[0], dtype=np.float64)
-    step = max(1, (1 << 22) // max(1, X.shape[1]))
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step].astype(np.float64, copy=False)
-        out[start : start + step] = np.einsum("ij,ij->i", block, block)
-    return out
+    """Squared row norms accumulated in float64 (no float64 copy of float32 input)."""
+    return K.row_sq_norms(X)
 
 
 def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
