@@ -308,7 +308,7 @@ def _environment(threads: int, limit_gb: float, repeat: str) -> str:
     return (
         f"{dt.datetime.now().isoformat(timespec='seconds')}; {cpu}; {threads} threads; "
         f"{mem} RAM; memory cap {limit_gb:g} GB; median of up to {repeat} runs; "
-        f"pairmap git {rev}; copairs {ver('copairs')}; numpy {ver('numpy')}; "
+        f"repository HEAD {rev}; copairs {ver('copairs')}; numpy {ver('numpy')}; "
         f"pandas {ver('pandas')}; python {platform.python_version()}"
     )
 
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = _environment(threads, args.memory_limit_gb, reps)
     if args.pairmap_src:
-        header += f"; pairmap imported from {args.pairmap_src}"
+        header += f"; pairmap imported from {args.pairmap_src} (not the working tree)"
     if merged:
         header += f"; {', '.join(sorted(merged))} runs merged from an earlier invocation"
     text = f"# pairmap vs copairs\n\n{header}\n\n{table}\n"
