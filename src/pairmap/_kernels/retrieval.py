@@ -26,12 +26,13 @@ COSINE, ABS_COSINE, CORRELATION, EUCLIDEAN, MANHATTAN, CHEBYSHEV, PRECOMPUTED = 
 #: similarities are snapped to multiples of 2**-36 (about 1.5e-11) before ranking, so values
 #: that are equal in exact arithmetic but differ by rounding error tie as they should
 SNAP = 2.0**36
+_INV_SNAP = 1.0 / SNAP  # exact: SNAP is a power of two
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
 def snap(v):
     """Round a similarity to the tie grid (see ``SNAP``)."""
-    return math.floor(v * SNAP + 0.5) / SNAP
+    return np.floor(v * SNAP + 0.5) * _INV_SNAP
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
