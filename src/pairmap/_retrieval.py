@@ -311,18 +311,19 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
     """Sparse enumeration of partners, then the user's similarity in chunks of row pairs."""
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64) if only is None else only
-    partners = np.empty(len(values), dtype=np.int64)
+    partners = np.empty(len(values), dtype=np.float64)  # row numbers, exact in float64
     b = plan.buckets
     qrows = rows[slots]
     keys = b.keys[qrows]
-    K.collect_partners(
-        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, codes, *plan.rule.as_tuple(),
-        *other.rule.as_tuple(), check_other, offsets, counts, partners, conflict,
+    K.collect_direct(
+        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, prep.X, prep.inv_norm,
+        prep.sq_norm, K.PARTNER, codes, *plan.rule.as_tuple(), *other.rule.as_tuple(),
+        check_other, offsets, counts, partners, conflict,
     )
     owner = np.repeat(rows, counts)
     starts = np.cumsum(counts) - counts
     pos = np.repeat(offsets[:-1], counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
-    partner_rows = partners[pos]
+    partner_rows = partners[pos].astype(np.int64)
     X = prep.X
     for start in range(0, len(pos), chunk):
         a = owner[start : start + chunk]

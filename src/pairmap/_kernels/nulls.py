@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from pairmap._kernels.ap import ap_from_ranks
+from pairmap._kernels.search import lower_bound
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64 increment
 _STREAM_GAMMA = np.uint64(0xD1B54A32D192ED03)  # odd constant separating draw streams
@@ -71,14 +72,7 @@ def _draw_small(state, n, k, buf):
     for j in range(n - k + 1, n + 1):
         state, r = _bounded(state, np.uint64(j))
         t = np.int64(r) + 1
-        lo = 0
-        hi = size
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if buf[mid] < t:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = lower_bound(buf, size, t)
         if lo < size and buf[lo] == t:
             t = j  # j is larger than everything chosen so far: append
             lo = size

@@ -20,8 +20,12 @@ import numpy as np
 
 from .ap import ap_from_ranks
 from .pairs import rule_ok
+from .search import lower_bound
 
 COSINE, ABS_COSINE, CORRELATION, EUCLIDEAN, MANHATTAN, CHEBYSHEV, PRECOMPUTED = range(7)
+#: pseudo-metric for :func:`collect_direct`: store the partner row instead of a similarity
+#: (used with user similarity callables, which are evaluated afterwards in Python)
+PARTNER = 7
 
 #: similarities are snapped to multiples of 2**-36 (about 1.5e-11) before ranking, so values
 #: that are equal in exact arithmetic but differ by rounding error tie as they should
@@ -144,7 +148,10 @@ def collect_direct(
                 continue
             if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
                 conflict[s] = j
-            values[base + c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
+            if metric == PARTNER:
+                values[base + c] = j
+            else:
+                values[base + c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
             c += 1
         counts[s] = c
 
@@ -178,14 +185,7 @@ def _tally(v, pos, k, gt, eq):
         for t in range(k):
             lo += pos[t] < v
     else:
-        lo = 0
-        hi = k
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if pos[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = lower_bound(pos, k, v)
     if lo < k and pos[lo] == v:
         eq[lo] += 1
     else:
@@ -353,28 +353,3 @@ def score_block(
         )
         out_npos[s] = k
         out_ntot[s] = k + m
-
-
-@numba.njit(cache=True, nogil=True)
-def collect_partners(
-    slots, rows, lo, hi, index, codes, all_same, any_same, all_diff, any_diff,
-    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
-    offsets, counts, partners, conflict,
-):
-    """Like :func:`collect_direct` but records partner rows (for user similarity callables)."""
-    for q in numba.prange(rows.shape[0]):
-        i = rows[q]
-        s = slots[q]
-        base = offsets[s]
-        c = counts[s]
-        for idx in range(lo[q], hi[q]):
-            j = index[idx]
-            if j == i:
-                continue
-            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                continue
-            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
-                conflict[s] = j
-            partners[base + c] = j
-            c += 1
-        counts[s] = c
