@@ -448,3 +448,66 @@ def test_expected_random_ap_matches_enumeration(L):
         ]
         assert len(aps) == math.comb(L, M)
         np.testing.assert_allclose(expected_random_ap(M, L), np.mean(aps), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("ties", ["positives_first", "expected"])
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_extra", [40, 300])  # 300: plate buckets go the dense (BLAS) way
+def test_long_positive_lists_match_oracle(ties, seed, n_extra):
+    """Lists with more positives than FEW_POSITIVES take the binary-search tally path."""
+    from pairmap._kernels.retrieval import FEW_POSITIVES
+
+    rng = np.random.default_rng(seed)
+    n = 2 * FEW_POSITIVES + n_extra
+    meta = pd.DataFrame(
+        {
+            # one big label (long positive lists) and a few small ones
+            "Metadata_label": np.where(
+                np.arange(n) < FEW_POSITIVES + 10, "big", rng.integers(0, 6, n).astype(str)
+            ),
+            "Metadata_plate": rng.integers(0, 2, n),
+        }
+    )
+    # integer features + manhattan: similarities are exact, so ties are real ties
+    feats = rng.integers(-2, 3, size=(n, 4)).astype(np.float64)
+    rules = (["Metadata_label"], [], ["Metadata_plate"], ["Metadata_label"])
+    got = pairmap.average_precision(
+        meta, feats, *rules, distance="manhattan", ties=ties, progress_bar=False
+    )
+    want = brute_force_ap(meta, feats, *rules, distance="manhattan", ties=ties)
+    assert (got["n_pos_pairs"].to_numpy() > FEW_POSITIVES).any()
+    np.testing.assert_allclose(
+        got["average_precision"].to_numpy(), want["average_precision"].to_numpy(), rtol=0, atol=1e-9
+    )
+    np.testing.assert_array_equal(got["n_total_pairs"].to_numpy(), want["n_total_pairs"].to_numpy())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("force_blas", [False, True])
+def test_long_positive_lists_dense_blas_path(seed, force_blas, monkeypatch):
+    """More than FEW_POSITIVES positives, with the BLAS block path forced or not (cosine)."""
+    import pairmap._retrieval as engine_core
+    from pairmap._kernels.retrieval import FEW_POSITIVES
+
+    if force_blas:  # every bucket dense, every dense group through a matrix product
+        monkeypatch.setattr(engine_core, "DENSE_MIN_BUCKET", 1)
+        monkeypatch.setattr(engine_core, "GEMM_MIN_ENTRIES", 0)
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    meta = pd.DataFrame(
+        {
+            "Metadata_label": np.where(
+                np.arange(n) < 3 * FEW_POSITIVES, "big", rng.integers(0, 40, n).astype(str)
+            ),
+            "Metadata_plate": rng.integers(0, 2, n),
+        }
+    )
+    feats = rng.standard_normal((n, 6))
+    rules = (["Metadata_label"], [], ["Metadata_plate"], ["Metadata_label"])
+    got = pairmap.average_precision(meta, feats, *rules, progress_bar=False)
+    want = brute_force_ap(meta, feats, *rules)
+    assert (got["n_pos_pairs"].to_numpy() > FEW_POSITIVES).any()
+    np.testing.assert_allclose(
+        got["average_precision"].to_numpy(), want["average_precision"].to_numpy(), rtol=0, atol=1e-9
+    )

@@ -199,6 +199,41 @@ def _flush(gt_local, eq_local, gt, eq, t0):
         eq[t0 + t] += eq_local[t]
 
 
+#: up to this many positives, negatives are counted against each positive in
+#: branch-free (vectorized) passes; beyond, each negative is placed by binary search
+FEW_POSITIVES = 32
+
+
+@numba.njit(cache=True, nogil=True)
+def _tally_all(buf, c, pos, k, gt, eq, t0):
+    """Tally the negatives ``buf[:c]`` against the ascending positives ``pos[:k]``.
+
+    Adds to ``gt[t0:t0+k+1]`` and ``eq[t0:t0+k+1]`` exactly what :func:`_tally`
+    would add value by value.
+    """
+    if k <= FEW_POSITIVES:
+        above_prev = c  # negatives above pos[t-1]; all of them for t = 0
+        for t in range(k):
+            p = pos[t]
+            above = 0
+            equal = 0
+            for b in range(c):
+                above += buf[b] > p
+                equal += buf[b] == p
+            if t > 0 and pos[t - 1] == p:
+                equal = 0  # ties are booked on the first positive of the group
+            eq[t0 + t] += equal
+            gt[t0 + t] += above_prev - above - equal
+            above_prev = above
+        gt[t0 + k] += above_prev
+    else:
+        gt_local = np.zeros(k + 1, dtype=np.int64)
+        eq_local = np.zeros(k + 1, dtype=np.int64)
+        for b in range(c):
+            _tally(buf[b], pos, k, gt_local, eq_local)
+        _flush(gt_local, eq_local, gt, eq, t0)
+
+
 @numba.njit(cache=True, nogil=True)
 def sort_segments(values, offsets, counts, max_len):
     """Sort each query's positive similarities ascending, in place (segments up to ``max_len``)."""
@@ -215,6 +250,7 @@ def rank_direct(
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
 ):
     """Scan each query's candidates ``index[lo[q]:hi[q]]``; tally every negative against its positives."""
+    buf = np.empty(0)
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -222,9 +258,8 @@ def rank_direct(
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        pos = pos_values[p0:p0 + k].copy()
-        gt_local = np.zeros(k + 1, dtype=np.int64)
-        eq_local = np.zeros(k + 1, dtype=np.int64)
+        if buf.shape[0] < hi[q] - lo[q]:
+            buf = np.empty(hi[q] - lo[q])
         c = 0
         for idx in range(lo[q], hi[q]):
             j = index[idx]
@@ -234,10 +269,9 @@ def rank_direct(
                 continue
             if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
                 conflict[s] = j
-            v = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
-            _tally(v, pos, k, gt_local, eq_local)
+            buf[c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
             c += 1
-        _flush(gt_local, eq_local, gt, eq, p0 + s)
+        _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
@@ -247,6 +281,7 @@ def rank_dense(
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
 ):
     """Like :func:`rank_direct` for a dense block: ``M[q, c]`` says which entries are negatives."""
+    buf = np.empty(cols.shape[0])
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -254,16 +289,12 @@ def rank_dense(
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        pos = pos_values[p0:p0 + k].copy()
-        gt_local = np.zeros(k + 1, dtype=np.int64)
-        eq_local = np.zeros(k + 1, dtype=np.int64)
         c = 0
         for b in range(cols.shape[0]):
             if M[q, b]:
-                v = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
-                _tally(v, pos, k, gt_local, eq_local)
+                buf[c] = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
-        _flush(gt_local, eq_local, gt, eq, p0 + s)
+        _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
@@ -275,12 +306,9 @@ def rank_values(neg_values, neg_offsets, neg_counts, pos_values, pos_offsets, po
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        pos = pos_values[p0:p0 + k].copy()
-        gt_local = np.zeros(k + 1, dtype=np.int64)
-        eq_local = np.zeros(k + 1, dtype=np.int64)
-        for b in range(neg_offsets[s], neg_offsets[s] + neg_counts[s]):
-            _tally(neg_values[b], pos, k, gt_local, eq_local)
-        _flush(gt_local, eq_local, gt, eq, p0 + s)
+        n0 = neg_offsets[s]
+        _tally_all(neg_values[n0:n0 + neg_counts[s]], neg_counts[s], pos_values[p0:p0 + k], k,
+                   gt, eq, p0 + s)
 
 
 @numba.njit(cache=True, nogil=True)
