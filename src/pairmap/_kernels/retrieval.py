@@ -122,6 +122,36 @@ def dense_distance_similarity(Xq, Xc, metric, out):
             out[a, b] = 1.0 / (1.0 + acc)
 
 
+@numba.njit(cache=True, inline="always", nogil=True)
+def _scan(
+    i, s, start, stop, index, X, inv_norm, sq_norm, metric, codes,
+    all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
+    check_other, out, base, conflict,
+):
+    """Scan candidates ``index[start:stop]`` of query row ``i`` (slot ``s``).
+
+    Every match of the rule goes to ``out[base + c]`` (its similarity, or its
+    row for ``metric == PARTNER``); returns the number of matches. A match that
+    also satisfies the other rule is recorded in ``conflict[s]`` when
+    ``check_other``.
+    """
+    c = 0
+    for idx in range(start, stop):
+        j = index[idx]
+        if j == i:
+            continue
+        if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
+            continue
+        if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
+            conflict[s] = j
+        if metric == PARTNER:
+            out[base + c] = j
+        else:
+            out[base + c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
+        c += 1
+    return c
+
+
 @numba.njit(cache=True, nogil=True)
 def collect_direct(
     slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
@@ -136,24 +166,12 @@ def collect_direct(
     ``conflict[slots[q]]`` (the partner row).
     """
     for q in numba.prange(rows.shape[0]):
-        i = rows[q]
         s = slots[q]
-        base = offsets[s]
-        c = counts[s]
-        for idx in range(lo[q], hi[q]):
-            j = index[idx]
-            if j == i:
-                continue
-            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                continue
-            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
-                conflict[s] = j
-            if metric == PARTNER:
-                values[base + c] = j
-            else:
-                values[base + c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
-            c += 1
-        counts[s] = c
+        counts[s] += _scan(
+            rows[q], s, lo[q], hi[q], index, X, inv_norm, sq_norm, metric, codes,
+            all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
+            check_other, values, offsets[s] + counts[s], conflict,
+        )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -260,17 +278,11 @@ def rank_direct(
         p0 = pos_offsets[s]
         if buf.shape[0] < hi[q] - lo[q]:
             buf = np.empty(hi[q] - lo[q])
-        c = 0
-        for idx in range(lo[q], hi[q]):
-            j = index[idx]
-            if j == i:
-                continue
-            if not rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff):
-                continue
-            if check_other and rule_ok(codes, i, j, o_all_same, o_any_same, o_all_diff, o_any_diff):
-                conflict[s] = j
-            buf[c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
-            c += 1
+        c = _scan(
+            i, s, lo[q], hi[q], index, X, inv_norm, sq_norm, metric, codes,
+            all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
+            check_other, buf, 0, conflict,
+        )
         _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
 
