@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -75,10 +76,63 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:  # pragma: no cover - non-Linux: set and restore at once
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
 def _temp_path_in(directory: Path, name: str) -> Path:
+    """A new empty temp file in ``directory`` with the mode a plain ``open`` would give.
+
+    :func:`tempfile.mkstemp` creates files with mode 0600; results are meant
+    to be shared like any other file, so the usual ``0666 & ~umask`` is set.
+    """
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        pass
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def _check_destination(path: Path) -> None:
+    """Refuse a destination that exists but is not a regular file (e.g. a folder)."""
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"output {str(path)!r} is a folder; remove it or choose another output name"
+        )
+    if os.path.lexists(path) and not path.is_file():
+        raise FileExistsError(
+            f"output {str(path)!r} exists but is not a regular file; remove it or choose "
+            f"another output name"
+        )
+
+
+def _check_parent(path: Path) -> None:
+    """Refuse when an existing ancestor of ``path`` is a file, not a folder."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(
+            f"output folder {str(parent)!r} is not a folder (a file has that name); "
+            f"remove it or choose another output location for {str(path)!r}"
+        )
 
 
 def _write_to(tmp: Path, writer: Callable[[IO[bytes]], None]) -> None:
@@ -115,8 +169,10 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[IO[bytes]], None]) -
     """
     path = Path(path)
     parent = path.parent
+    _check_parent(path)
     if not parent.is_dir():
         raise FileNotFoundError(f"output folder {str(parent)!r} does not exist")
+    _check_destination(path)
     tmp = _temp_path_in(parent, path.name)
     try:
         _write_to(tmp, writer)
@@ -221,6 +277,11 @@ class StagedOutputs:
     the temporary files are moved into place, otherwise they are deleted (and
     any folder this object created is removed again if empty).
 
+    A destination that exists but is not a regular file (a folder, say) is
+    refused when it is staged and again before the first file is moved. If
+    moving a later file fails anyway, the files already moved are rolled back:
+    earlier versions are restored and new files removed.
+
     Parameters
     ----------
     overwrite : bool, default True
@@ -251,8 +312,10 @@ class StagedOutputs:
         path = Path(path)
         if any(path == final for final, _ in self._staged):
             raise ValueError(f"output {str(path)!r} is written twice; give each output its own path")
-        if not self.overwrite and path.exists():
+        if not self.overwrite and os.path.lexists(path):
             raise FileExistsError(f"output {str(path)!r} already exists; refusing to overwrite")
+        _check_destination(path)
+        _check_parent(path)
         missing = []
         parent = path.parent
         while not parent.exists():
@@ -295,19 +358,66 @@ class StagedOutputs:
                 d.rmdir()
         self._staged.clear()
 
-    def commit(self) -> list[Path]:
-        """Move every staged file into place (called on a clean exit)."""
+    def _backup(self, final: Path) -> Path | None:
+        """Keep the current content of ``final`` under a hidden name (None if absent)."""
+        if not os.path.lexists(final):
+            return None
+        backup = _temp_path_in(final.parent, final.name + ".old")
         try:
+            backup.unlink()
+            os.link(final, backup)  # same inode: ``final`` never goes missing
+        except OSError:
+            shutil.copy2(final, backup)  # no hard links on this filesystem
+        return backup
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into place (called on a clean exit).
+
+        Every destination is checked first; if a move fails after others
+        succeeded, those are rolled back before the error propagates.
+        """
+        done: list[tuple[Path, Path | None]] = []
+        backups: list[Path] = []
+        try:
+            for final, _ in self._staged:
+                if not self.overwrite and os.path.lexists(final):
+                    raise FileExistsError(
+                        f"output {str(final)!r} appeared while pairmap was writing; "
+                        f"refusing to overwrite"
+                    )
+                _check_destination(final)
             for final, tmp in self._staged:
+                backup = self._backup(final)
+                if backup is not None:
+                    backups.append(backup)
                 os.replace(tmp, final)
-                self.written.append(final)
+                done.append((final, backup))
         except BaseException:
+            self._rollback(done)
+            for backup in backups:
+                with contextlib.suppress(OSError):
+                    backup.unlink()
             self._discard()
             raise
+        for backup in backups:
+            with contextlib.suppress(OSError):
+                backup.unlink()
         for parent in {final.parent for final, _ in self._staged}:
             _fsync_dir(parent)
+        self.written.extend(final for final, _ in done)
         self._staged.clear()
         return list(self.written)
+
+    @staticmethod
+    def _rollback(done: list[tuple[Path, Path | None]]) -> None:
+        for final, backup in reversed(done):
+            try:
+                if backup is None:
+                    final.unlink()
+                else:
+                    os.replace(backup, final)
+            except OSError as exc:  # pragma: no cover - nothing more can be done
+                logger.error("could not restore %s after a failed write: %s", final, exc)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -347,8 +457,11 @@ def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"output folder {str(path)!r} already exists; choose a new one")
+    _check_parent(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    with contextlib.suppress(OSError):  # mkdtemp gives 0700; use the usual mode
+        os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         for child in tmp.rglob("*"):
