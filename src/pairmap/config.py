@@ -443,6 +443,20 @@ def preprocess(df: pd.DataFrame, steps: list[tuple[str, dict]], data: Mapping | 
 # --------------------------------------------------------------------------- validation
 
 
+def _check_bool(mapping: Mapping, key: str, where: str) -> None:
+    """Accept only real booleans: the string "no" or "false" would be truthy."""
+    if key in mapping and not isinstance(mapping[key], bool):
+        raise ConfigError(
+            f"'{where}.{key}' must be true or false (a YAML boolean, unquoted), "
+            f"got {mapping[key]!r}"
+        )
+
+
+def _user_path(value: Any) -> str:
+    """A config path with ``~`` expanded (relative paths stay relative to the current folder)."""
+    return os.path.expanduser(os.fspath(value))
+
+
 def _section_params(cfg: Mapping, section: str, valid: tuple[str, ...]) -> dict:
     raw = cfg.get(section) or {}
     if not isinstance(raw, Mapping):
@@ -459,6 +473,11 @@ def _section_params(cfg: Mapping, section: str, valid: tuple[str, ...]) -> dict:
     else:  # first copairs runner version: arguments directly in the section
         params = {k: v for k, v in raw.items() if k != "multilabel"}
         where = section
+    if section == "mean_average_precision" and None in params:
+        # YAML reads an unquoted ``null:`` key (the parameter ``null``) as None.
+        if "null" in params:
+            raise ConfigError(f"'{where}' sets 'null' twice; keep one")
+        params["null"] = params.pop(None)
     for old, new in _MAP_ALIASES.items():
         if old in params and new in valid and section == "mean_average_precision":
             if new in params:
@@ -524,7 +543,7 @@ def validate_config(cfg: Mapping) -> dict:
     _check_keys(data, _DATA_KEYS, data_key)
     if not data.get("path"):
         raise ConfigError(f"'{data_key}.path' is required: the CSV or Parquet file to analyze")
-    data = {"metadata_regex": "^Metadata", **data}
+    data = {"metadata_regex": "^Metadata", **data, "path": _user_path(data["path"])}
     for key in ("metadata_regex", "feature_regex"):
         if data.get(key) is not None:
             try:
@@ -562,6 +581,8 @@ def validate_config(cfg: Mapping) -> dict:
 
     output = cfg["output"]
     _check_keys(output, _OUTPUT_KEYS, "output")
+    for key in ("overwrite", "save_ap_scores"):
+        _check_bool(output, key, "output")
     has_path, has_dir = "path" in output, ("directory" in output or "name" in output)
     if has_path == has_dir:
         raise ConfigError(
@@ -584,6 +605,9 @@ def validate_config(cfg: Mapping) -> dict:
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"'output.format' must be 'csv' or 'parquet', got {output['format']!r}")
     output = {**output, "format": fmt}
+    for key in ("path", "directory"):
+        if output.get(key):
+            output[key] = _user_path(output[key])
     if has_path:
         from pairmap._io import table_format
 
@@ -595,7 +619,10 @@ def validate_config(cfg: Mapping) -> dict:
     plotting = None
     if cfg.get("plotting") is not None:
         _check_keys(cfg["plotting"], _PLOTTING_KEYS, "plotting")
+        _check_bool(cfg["plotting"], "enabled", "plotting")
         plotting = {"enabled": True, **cfg["plotting"]}
+        if plotting.get("path"):
+            plotting["path"] = _user_path(plotting["path"])
         if plotting["enabled"] and has_path and not plotting.get("path"):
             raise ConfigError("'plotting.path' is required when 'output.path' is used")
     elif has_dir:
@@ -758,7 +785,7 @@ def run_config(
             **options,
         )
 
-    overwrite = bool(out.get("overwrite", True))
+    overwrite = out.get("overwrite", True)
     with StagedOutputs(overwrite=overwrite) as staged:
         if "path" in out:
             final_path = Path(out["path"])
