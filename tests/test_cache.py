@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import threading
 import time
@@ -217,6 +218,7 @@ def _corruptions(key):
 
 @pytest.mark.parametrize("kind", list(_corruptions(make_key(0))))
 def test_corrupt_entry_is_quarantined_and_recomputed(tmp_path, kind, caplog):
+    caplog.set_level(logging.DEBUG, logger="pairmap.cache")
     key = make_key(0)
     cache = FilesystemCache(tmp_path)
     path = tmp_path / key.filename()
@@ -227,7 +229,8 @@ def test_corrupt_entry_is_quarantined_and_recomputed(tmp_path, kind, caplog):
     assert path.read_bytes() == entry_bytes(key)  # replaced by a verified entry
     quarantined = list((tmp_path / "quarantine").iterdir())
     assert len(quarantined) == 1 and quarantined[0].read_bytes() == _corruptions(key)[kind]
-    assert any("corrupt" in r.getMessage() for r in caplog.records if r.name == "pairmap.cache")
+    corrupt = [r for r in caplog.records if r.name == "pairmap.cache" and "corrupt" in r.getMessage()]
+    assert corrupt and all(r.levelname == "DEBUG" for r in corrupt)  # the warning is the report
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(cache.get(key), reference(key))

@@ -14,6 +14,7 @@ import os
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -514,10 +515,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         force=True,
     )
-    logging.captureWarnings(True)  # library warnings get the same one-line format
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    previous_showwarning = warnings.showwarning
+    warnings.showwarning = _show_warning  # one log line per warning, no source echo
+    try:
+        return _dispatch(args)
+    finally:
+        warnings.showwarning = previous_showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a library warning as one log line: ``WARNING pairmap: Category: message``."""
+    text = " ".join(str(message).split())
+    logging.getLogger("pairmap").warning("%s: %s", category.__name__, text)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     debug = args.log_level == "DEBUG"
     try:
         code = args.func(args)

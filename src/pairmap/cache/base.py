@@ -242,7 +242,11 @@ class NullCache(abc.ABC):
 
 
 class _WarnOnce:
-    """Emit a CacheWarning the first time per (cache instance, kind); log afterwards."""
+    """Emit a CacheWarning the first time per (cache instance, kind); log afterwards.
+
+    The warning is the one report a user sees (the CLI prints it as one line);
+    the log gets every occurrence at DEBUG only, so nothing is reported twice.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -253,10 +257,10 @@ class _WarnOnce:
             first = kind not in self._seen
             self._seen.add(kind)
         if first:
-            logger.warning("%s", message)
+            logger.debug("%s", message)
             warnings.warn(message, CacheWarning, stacklevel=4)
         else:
-            logger.debug("%s", message)
+            logger.debug("%s (repeat; warned once already)", message)
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -348,7 +348,7 @@ class FilesystemCache(NullCache):
             f"{where}; the values are recomputed"
         )
         if warn:
-            logger.warning("%s", message)
+            logger.debug("%s", message)  # the CacheWarning is the user-facing report
             warnings.warn(message, CacheWarning, stacklevel=4)
         else:
             logger.info("%s", message)
