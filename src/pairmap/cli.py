@@ -139,6 +139,17 @@ def _version() -> str:
         return "unknown"
 
 
+def _add_log_level(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging detail on stderr; DEBUG also shows tracebacks of errors"
+        + ("" if default != argparse.SUPPRESS else " (also accepted before the command)"),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``pairmap`` argument parser with all subcommands.
 
@@ -165,13 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pairmap {_version()}")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="logging detail on stderr; DEBUG also shows tracebacks of errors",
-    )
+    _add_log_level(parser, "WARNING")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     demo = sub.add_parser(
@@ -247,7 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError as exc:  # the cache commands are optional until they land
         logger.debug("cache subcommand unavailable: %s", exc)
     else:
-        add_cache_subcommand(sub)
+        cache = add_cache_subcommand(sub)
+        for action in cache._actions:  # the cache ACTION subparsers
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_action in action.choices.values():
+                    _add_log_level(sub_action, argparse.SUPPRESS)
+    # ``pairmap run x.yaml --log-level DEBUG`` works too; SUPPRESS keeps the global value
+    # unless the option is given after the command.
+    _add_log_level(demo, argparse.SUPPRESS)
+    _add_log_level(run, argparse.SUPPRESS)
     return parser
 
 

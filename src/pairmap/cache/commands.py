@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from .base import parse_size
-from .filesystem import ENV_CACHE_DIR, FilesystemCache, default_cache_dir
+from .filesystem import ENV_CACHE_DIR, FilesystemCache, default_cache_dir, open_cache
 
 __all__ = ["add_cache_subcommand", "format_bytes"]
 
@@ -50,8 +51,17 @@ def _size_arg(text: str) -> int:
 
 
 def _open(args) -> FilesystemCache:
-    path = args.dir if args.dir is not None else default_cache_dir()
-    return FilesystemCache(path, max_bytes=args.max_bytes)
+    """The cache the command acts on; ``$PAIRMAP_CACHE_MAX_BYTES`` applies without --max-bytes."""
+    path = Path(args.dir).expanduser() if args.dir is not None else default_cache_dir()
+    if path.exists() and not path.is_dir():
+        where = "--dir" if args.dir is not None else f"${ENV_CACHE_DIR} or the default"
+        raise NotADirectoryError(
+            f"cache directory {str(path)!r} is not a directory (a file has that name); "
+            f"pass another folder with --dir or fix {where}"
+        )
+    cache = open_cache(path, max_bytes=args.max_bytes)
+    assert isinstance(cache, FilesystemCache)
+    return cache
 
 
 def _emit(args, report: dict, lines: list[str]) -> None:
@@ -154,7 +164,8 @@ def add_cache_subcommand(subparsers) -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--max-bytes", type=_size_arg, default=None, metavar="SIZE",
-        help="size bound, e.g. 500MB or 2GiB (decimal kB/MB/GB, binary KiB/MiB/GiB)",
+        help="size bound, e.g. 500MB or 2GiB (decimal kB/MB/GB, binary KiB/MiB/GiB; "
+             "default: $PAIRMAP_CACHE_MAX_BYTES if set, else unbounded)",
     )
     common.add_argument("--json", action="store_true", help="print the report as JSON")
 
