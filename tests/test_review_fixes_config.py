@@ -101,3 +101,28 @@ def test_missing_data_file_with_home_names_expanded_path(monkeypatch, tmp_path):
     cfg["data"]["path"] = "~/nope.csv"
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope.csv")):
         run_config(cfg)
+
+
+# ------------------------------------------------------------------ data errors name the file/key
+
+
+def test_data_errors_name_the_file_and_key(tmp_path):
+    from pairmap.config import _read_table
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match=r"data.path: .*empty.csv' is empty"):
+        _read_table({"path": str(empty)})
+    with pytest.raises(IsADirectoryError, match=r"data.path .* is a folder"):
+        _read_table({"path": str(tmp_path)})
+    good = tmp_path / "t.csv"
+    good.write_text("Metadata_a,f\n1,2\n")
+    with pytest.raises(ConfigError, match=r"data.columns names columns not in .*t.csv': \['nope'\]"):
+        _read_table({"path": str(good), "columns": ["Metadata_a", "nope"]})
+    import pandas as pd
+
+    pq = tmp_path / "t.parquet"
+    pd.DataFrame({"Metadata_a": [1], "f": [2.0]}).to_parquet(pq)
+    with pytest.raises(ConfigError, match=r"data.columns names columns not in .*t.parquet': "
+                                          r"\['nope'\]"):
+        _read_table({"path": str(pq), "columns": ["nope"]})

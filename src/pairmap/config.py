@@ -656,6 +656,10 @@ class RunResult:
 
 def _read_table(data: Mapping) -> pd.DataFrame:
     path = Path(data["path"])
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"data.path {str(path)!r} is a folder; give the CSV or Parquet file inside it"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} not found (data.path; relative paths "
                                 f"are read from the current folder {os.getcwd()!r})")
@@ -666,12 +670,37 @@ def _read_table(data: Mapping) -> pd.DataFrame:
     except ValueError as exc:
         raise ConfigError(f"data.path: {exc}") from exc
     columns = data.get("columns")
+    if columns is not None:
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        available = _table_columns(path, fmt)
+        missing = [c for c in columns if c not in set(available)]
+        if missing:
+            raise ConfigError(
+                f"data.columns names columns not in {str(path)!r}: {missing[:5]}; "
+                f"the file has {len(available)} columns, e.g. {available[:5]}"
+            )
     if fmt == "parquet":
         df = pd.read_parquet(path, columns=columns)
     else:
-        df = pd.read_csv(path, usecols=columns, sep="\t" if fmt == "tsv" else ",")
+        try:
+            df = pd.read_csv(path, usecols=columns, sep="\t" if fmt == "tsv" else ",")
+        except pd.errors.EmptyDataError as exc:
+            raise ConfigError(f"data.path: {str(path)!r} is empty (no header row)") from exc
     logger.info("loaded %s: %d rows x %d columns", path, len(df), df.shape[1])
     return df
+
+
+def _table_columns(path: Path, fmt: str) -> list[str]:
+    """Column names of a table file without reading its data."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    try:
+        header = pd.read_csv(path, nrows=0, sep="\t" if fmt == "tsv" else ",")
+    except pd.errors.EmptyDataError as exc:
+        raise ConfigError(f"data.path: {str(path)!r} is empty (no header row)") from exc
+    return [str(c) for c in header.columns]
 
 
 def _split(df: pd.DataFrame, data: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
