@@ -55,7 +55,8 @@ def plot_map_scatter(
     significant_col : str or None, default "below_corrected_p"
         Boolean significance column used for colors.
     truth_col : str or None, default None
-        Optional boolean column with the known truth (marker shape).
+        Optional boolean column with the known truth (marker shape); missing
+        values (NaN/None) are drawn as a third "truth unknown" category.
     null_size : int or None, default None
         If given, the y axis extends to ``-log10(1 / (null_size + 1))``, the
         smallest p-value a null of that size can give.
@@ -118,14 +119,23 @@ def plot_map_scatter(
     if truth_col is not None:
         if truth_col not in data.columns:
             raise ValueError(f"truth_col {truth_col!r} is not a column of the mAP results")
-        truth = data[truth_col].to_numpy(dtype=bool)
+        column = data[truth_col]
+        unknown = column.isna().to_numpy()  # NaN/None is "unknown", never "active"
+        truth = column.fillna(False).to_numpy(dtype=bool) & ~unknown
+        inactive = ~truth & ~unknown
         ax.scatter(x[truth], y[truth], c=colors[truth], s=36, alpha=0.75, marker="o",
                    edgecolors="none")
-        ax.scatter(x[~truth], y[~truth], c=colors[~truth], s=36, alpha=0.75, marker="x")
+        ax.scatter(x[inactive], y[inactive], c=colors[inactive], s=36, alpha=0.75, marker="x")
         handles += [
             Line2D([], [], marker="o", ls="", color="black", label="truly active"),
             Line2D([], [], marker="x", ls="", color="black", label="truly inactive"),
         ]
+        if unknown.any():
+            ax.scatter(x[unknown], y[unknown], c=colors[unknown], s=30, alpha=0.75,
+                       marker="s", edgecolors="none")
+            handles.append(
+                Line2D([], [], marker="s", ls="", color="black", label="truth unknown")
+            )
     else:
         ax.scatter(x, y, c=colors, s=36, alpha=0.75, edgecolors="none")
 
