@@ -67,18 +67,39 @@ def _check_ap_frame(ap_scores) -> None:
         )
 
 
+#: list lengths the samplers support (32-bit unbiased integer draws)
+_MAX_LIST = 2**32
+
+#: columns mean_average_precision writes; a sameby column may not use these names
+_OUTPUT_COLUMNS = frozenset({
+    "mean_average_precision", "mean_normalized_average_precision", "n_profiles", "p_value",
+    "corrected_p_value", "below_p", "below_corrected_p", "stage1_p_value",
+    "stage1_corrected_p_value", "stage1_significant", "average_precision",
+    "normalized_average_precision", "n_pos_pairs", "n_total_pairs",
+})
+
+
 def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     ap = pd.to_numeric(df["average_precision"], errors="raise").to_numpy(np.float64)
     k = pd.to_numeric(df["n_pos_pairs"], errors="raise").to_numpy(np.float64)
     n = pd.to_numeric(df["n_total_pairs"], errors="raise").to_numpy(np.float64)
     valid = ~np.isnan(ap) & ~np.isnan(k) & ~np.isnan(n) & (k > 0)
-    bad = valid & (n < k)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"ap_scores row {i} has n_total_pairs ({n[i]:g}) < n_pos_pairs ({k[i]:g}); "
-            "n_total_pairs must count positives and negatives"
-        )
+    checks = (
+        (n < k, "has n_total_pairs ({n:g}) < n_pos_pairs ({k:g}); n_total_pairs must count "
+                "positives and negatives"),
+        ((k != np.round(k)) | (n != np.round(n)),
+         "has non-integer pair counts (n_pos_pairs={k:g}, n_total_pairs={n:g})"),
+        (n >= _MAX_LIST, "has n_total_pairs={n:g}; ranked lists must be shorter than 2**32"),
+        ((ap < 0) | (ap > 1), "has average_precision={ap:g} outside [0, 1]"),
+    )
+    for bad, message in checks:
+        bad = valid & bad
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            label = df.index[i]
+            raise ValueError(
+                f"ap_scores row {label!r} " + message.format(n=n[i], k=k[i], ap=ap[i])
+            )
     ki = np.where(valid, k, 0).astype(np.int64)
     ni = np.where(valid, n, 0).astype(np.int64)
     return valid, ap, ki, ni
@@ -249,7 +270,14 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
 
 
 def _as_columns(name, value, df) -> list:
-    cols = [value] if isinstance(value, str) else list(value) if value is not None else None
+    if value is None:
+        cols = None
+    elif isinstance(value, (list, pd.Index, np.ndarray)) or (
+        isinstance(value, tuple) and value not in df.columns
+    ):
+        cols = list(value)
+    else:
+        cols = [value]  # one label: a string, a number, or a tuple naming a MultiIndex column
     if not cols:
         raise ValueError(f"{name} must name at least one column of ap_scores, got {value!r}")
     missing = [c for c in cols if c not in df.columns]
@@ -260,6 +288,12 @@ def _as_columns(name, value, df) -> list:
         )
     if len(set(cols)) != len(cols):
         raise ValueError(f"{name} lists a column more than once: {cols}")
+    reserved = [c for c in cols if c in _OUTPUT_COLUMNS]
+    if reserved:
+        raise ValueError(
+            f"{name} column(s) {reserved} are scores or output columns of "
+            f"mean_average_precision, not group labels; group by metadata columns"
+        )
     return cols
 
 
