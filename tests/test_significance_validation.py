@@ -50,3 +50,19 @@ def test_non_string_column_labels_work():
     assert res[0].tolist() == ["a", "b"]
     with pytest.raises(ValueError, match="not in ap_scores"):
         mean_average_precision(df, 1, cache=False, progress_bar=False)
+
+
+def test_seed_limit_and_numpy_threshold():
+    df = _table()
+    with pytest.raises(ValueError, match="seed must be < 2\\*\\*64"):
+        p_values(df, seed=2**70, null_size=10, cache=False, progress_bar=False)
+    ap = pd.DataFrame(
+        {"g": ["a", "a"], "average_precision": [1.0, 0.5], "n_pos_pairs": [1, 1],
+         "n_total_pairs": [4, 4]}
+    )
+    with pytest.raises(ValueError, match="seed must be < 2\\*\\*64"):
+        mean_average_precision(ap, "g", seed=2**70, cache=False, progress_bar=False)
+    res = mean_average_precision(ap, "g", threshold=np.float32(0.5), cache=False, progress_bar=False)
+    assert len(res) == 1
+    res = mean_average_precision(ap, "g", threshold=np.int64(1), cache=False, progress_bar=False)
+    assert bool(res["below_p"].iloc[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections import OrderedDict
 
 import numpy as np
@@ -154,6 +155,8 @@ def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
     _check_ap_frame(ap_scores)
     null_size = _as_int("null_size", null_size, 1)
     seed = _as_int("seed", seed, 0)
+    if seed >= 2**64:
+        raise ValueError(f"seed must be < 2**64, got {seed}")
     valid, ap, k, n = _valid_mask(ap_scores)
     out = np.full(len(ap_scores), np.nan)
     if not valid.any():
@@ -361,9 +364,11 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
     sameby = _as_columns("sameby", sameby, ap_scores)
     null_size = _as_int("null_size", null_size, 1)
     seed = _as_int("seed", seed, 0)
+    if seed >= 2**64:
+        raise ValueError(f"seed must be < 2**64, got {seed}")
     if null not in NULL_MODELS:
         raise ValueError(f"null must be one of {NULL_MODELS}, got {null!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.floating):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
