@@ -39,6 +39,8 @@ _TWO32 = np.uint64(1 << 32)
 #: insertion; above it a marker array is used and the subset sorted at the end.
 #: Both paths produce identical subsets (same Floyd sequence).
 SMALL_K = 24
+#: longest list for which the marker-array path is used (bytes per work block)
+MARKER_MAX_N = 1 << 22
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -104,13 +106,16 @@ def _draw_large(state, n, k, buf, marker):
 @numba.njit(cache=True, nogil=True)
 def _sample_block(key, n, k, d_start, d_stop, out, out_offset):
     buf = np.empty(k, dtype=np.int64)
-    if k > SMALL_K:
+    # The marker path costs n bytes per block; for very long lists the insertion
+    # path (same Floyd sequence, same subsets, O(k^2) per draw) keeps memory O(k).
+    use_marker = k > SMALL_K and n <= MARKER_MAX_N
+    if use_marker:
         marker = np.zeros(n + 1, dtype=np.uint8)
     else:
         marker = np.zeros(1, dtype=np.uint8)
     for d in range(d_start, d_stop):
         state = _mix64(key + np.uint64(d) * _STREAM_GAMMA)
-        if k > SMALL_K:
+        if use_marker:
             _draw_large(state, n, k, buf, marker)
         else:
             _draw_small(state, n, k, buf)
