@@ -445,3 +445,21 @@ def test_cli_rejects_bad_size(tmp_path, capsys):
         run_cli(["cache", "prune", "--dir", str(tmp_path), "--max-bytes", "lots"])
     assert exc.value.code == 2
     assert "cannot read 'lots' as a size" in capsys.readouterr().err
+
+
+def test_cache_directory_removed_while_running_is_recreated(tmp_path):
+    import shutil
+    import warnings as _warnings
+
+    from pairmap.cache import FilesystemCache, NullKey
+
+    root = tmp_path / "c"
+    cache = FilesystemCache(root)
+    k1 = NullKey("exact", 0, 0, 3, 1, 1)
+    k2 = NullKey("exact", 0, 0, 4, 1, 1)
+    assert cache.put(k1, [0.5, 1.0])
+    shutil.rmtree(root)  # e.g. `pairmap cache clear` run by another process
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # no "cannot write" warning may be raised
+        assert cache.put(k2, [0.25, 1.0])
+    assert cache.get(k2).tolist() == [0.25, 1.0]

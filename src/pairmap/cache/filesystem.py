@@ -443,29 +443,38 @@ class FilesystemCache(NullCache):
         if not self._ensure_dir():
             return False
         ops = self._ops
-        tmp = self._temp_path(final)
-        fd = None
-        created = False
-        try:
-            fd = ops.open(tmp, _WRITE_FLAGS, 0o666)
-            created = True
-            _write_all(ops, fd, header)
-            _write_all(ops, fd, payload)
-            ops.fsync(fd)
-            fd, closing = None, fd
-            ops.close(closing)
-            ops.replace(tmp, final)
+        for attempt in (1, 2):
+            tmp = self._temp_path(final)
+            fd = None
             created = False
-        except OSError as exc:
-            if fd is not None:
-                _close_quietly(ops, fd)
-            if created:
-                try:
-                    ops.unlink(tmp)
-                except OSError:
-                    pass
-            self._warn_unwritable(exc)
-            return False
+            try:
+                fd = ops.open(tmp, _WRITE_FLAGS, 0o666)
+                created = True
+                _write_all(ops, fd, header)
+                _write_all(ops, fd, payload)
+                ops.fsync(fd)
+                fd, closing = None, fd
+                ops.close(closing)
+                ops.replace(tmp, final)
+                created = False
+                break
+            except OSError as exc:
+                if fd is not None:
+                    _close_quietly(ops, fd)
+                if created:
+                    try:
+                        ops.unlink(tmp)
+                    except OSError:
+                        pass
+                if attempt == 1 and not created and exc.errno == errno.ENOENT:
+                    # the cache directory was removed while we ran (e.g. `pairmap cache
+                    # clear` elsewhere): create it again and retry once
+                    self._dir_ready = False
+                    if self._ensure_dir():
+                        continue
+                    return False
+                self._warn_unwritable(exc)
+                return False
         try:
             ops.fsync_dir(self.path)
         except OSError as exc:  # entry is visible and verified on read; only durability
