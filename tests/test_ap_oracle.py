@@ -511,3 +511,19 @@ def test_long_positive_lists_dense_blas_path(seed, force_blas, monkeypatch):
     np.testing.assert_allclose(
         got["average_precision"].to_numpy(), want["average_precision"].to_numpy(), rtol=0, atol=1e-9
     )
+
+
+@pytest.mark.parametrize("ties", ["positives_first", "expected"])
+def test_euclidean_blas_path_keeps_exact_ties_of_duplicated_profiles(ties):
+    """|x|^2 + |y|^2 - 2x.y cancels for near-identical rows: the BLAS path must not lose ties."""
+    rng = np.random.default_rng(1)
+    n = 130
+    X = rng.normal(size=(n, 50)) * 10 + 30  # large norms: cancellation is worst
+    X[1:4] = X[0]
+    meta = pd.DataFrame({"cpd": [0, 0] + [1] * (n - 2), "blk": np.arange(n) // 4})
+    args = (meta, X, ["cpd"], [], ["blk"], ["cpd"])
+    got = pairmap.average_precision(*args, distance="euclidean", ties=ties, progress_bar=False)
+    want = brute_force_ap(*args, distance="euclidean", ties=ties)
+    np.testing.assert_allclose(
+        got["average_precision"].to_numpy(), want["average_precision"].to_numpy(), rtol=0, atol=1e-9
+    )

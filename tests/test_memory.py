@@ -56,3 +56,27 @@ def test_float32_features_are_not_copied_to_float64():
     _, peak = _traced_peak(meta, feats, max_memory="8MB")
     # a float64 copy of the features alone would take 2 x feats.nbytes
     assert peak < feats.nbytes, f"peak {peak / 1e6:.1f} MB vs float32 features {feats.nbytes / 1e6:.1f} MB"
+
+
+def test_many_dense_groups_stay_within_max_memory():
+    """Negatives defined by several frequent diffby values: thousands of small dense groups."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    idx = rng.permutation(n)
+    meta = pd.DataFrame({"cpd": idx // 4, "plate": idx % 60, "well": (idx // 60) % 100})
+    feats = rng.standard_normal((n, 16))
+    rules = (["cpd"], [], [], ["cpd", "plate", "well"])
+    pairmap.average_precision(meta.iloc[:300], feats[:300], *rules, progress_bar=False)  # compile
+    tracemalloc.start()
+    try:
+        small = pairmap.average_precision(
+            meta, feats, *rules, max_memory="16MB", n_jobs=1, progress_bar=False
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 16e6 * 1.25 + 2e6, f"peak {peak / 1e6:.1f} MB over 16 MB"
+    big = pairmap.average_precision(meta, feats, *rules, progress_bar=False)
+    np.testing.assert_array_equal(
+        small["average_precision"].to_numpy(), big["average_precision"].to_numpy()
+    )

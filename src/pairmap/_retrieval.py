@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 DENSE_MIN_BUCKET = 128
 #: dense groups with fewer (query, candidate) entries are scanned directly, not by BLAS
 GEMM_MIN_ENTRIES = 1024
+#: dense groups with fewer queries scan their bucket instead of building a column list
+GROUP_MIN_QUERIES = 4
 #: a diffby value shared by at least this many bucket rows is excluded group-wise
 FREQUENT_VALUE = 32
 #: positive lists longer than this are sorted by NumPy
@@ -70,7 +72,6 @@ class RulePlan:
     buckets: Buckets
     bucket_size: np.ndarray  # per row
     signature: np.ndarray  # (n, n_all_diff) code of frequent diffby values, -1 otherwise
-    capacity: np.ndarray  # per row upper bound of list length
 
     @classmethod
     def build(cls, codes: np.ndarray, rule: EncodedRule) -> RulePlan:
@@ -79,15 +80,12 @@ class RulePlan:
         size = buckets.sizes()[keys]
         n = codes.shape[0]
         sig = np.full((n, len(rule.all_diff)), -1, dtype=np.int64)
-        excluded = np.zeros(n, dtype=np.int64)
         for a, c in enumerate(rule.all_diff):
             k2 = group_keys(codes, np.concatenate([rule.all_same, [c]]).astype(np.int64))
             freq = np.bincount(k2)[k2]
             frequent = freq >= FREQUENT_VALUE
             sig[frequent, a] = codes[frequent, c]
-            excluded = np.maximum(excluded, np.where(frequent, freq, 0))
-        capacity = np.maximum(size - excluded, 0)
-        return cls(rule, buckets, size, sig, capacity)
+        return cls(rule, buckets, size, sig)
 
 
 @dataclass
@@ -122,7 +120,12 @@ def _rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, exclude
 
 
 def _dense_groups(plan: RulePlan, codes, rows, slots):
-    """Split dense rows into groups with a shared candidate column set."""
+    """Split dense rows into groups sharing a bucket and a frequent-diffby signature.
+
+    Yields ``(members, key, signature)`` lazily; the candidate columns of a
+    group are built only when it is processed (:func:`_group_columns`), so a
+    block never holds more than one group's columns at a time.
+    """
     # one dense key per (bucket, signature) combination, via 1-D factorization
     keys = plan.buckets.keys[rows]
     _, group_of = np.unique(keys, return_inverse=True)
@@ -136,22 +139,21 @@ def _dense_groups(plan: RulePlan, codes, rows, slots):
     n_groups = int(group_of.max()) + 1 if len(group_of) else 0
     bounds = np.zeros(n_groups + 1, dtype=np.int64)
     np.cumsum(np.bincount(group_of, minlength=n_groups), out=bounds[1:])
-    first = order[bounds[:-1]]
-    uniq = np.column_stack([keys[first], plan.signature[rows[first]]])
-    groups = []
-    for g in range(len(uniq)):
+    for g in range(n_groups):
         members = order[bounds[g] : bounds[g + 1]]
-        key = uniq[g, 0]
-        b = plan.buckets
-        cols = b.order[b.starts[key] : b.starts[key + 1]]
-        keep = np.ones(len(cols), dtype=bool)
-        for a, c in enumerate(plan.rule.all_diff):
-            v = uniq[g, 1 + a]
-            if v >= 0:
-                keep &= codes[cols, c] != v
-        excluded = uniq[g, 1:] >= 0
-        groups.append(_Group(slots[members], rows[members], cols[keep], excluded))
-    return groups
+        first = rows[members[0]]
+        yield members, int(keys[members[0]]), plan.signature[first]
+
+
+def _group_columns(plan: RulePlan, codes, key, signature):
+    """Candidate columns of a dense group: its bucket minus the rows its signature excludes."""
+    b = plan.buckets
+    cols = b.order[b.starts[key] : b.starts[key + 1]]
+    keep = np.ones(len(cols), dtype=bool)
+    for a, c in enumerate(plan.rule.all_diff):
+        if signature[a] >= 0:
+            keep &= codes[cols, c] != signature[a]
+    return cols[keep]
 
 
 class _GatherCache:
@@ -169,42 +171,55 @@ class _GatherCache:
         return self.Xc
 
 
-def _split(plan, prep, codes, rows, slots):
-    """Plan one rule for one block.
+def _split(plan, prep, codes, rows, slots, budget):
+    """Plan one rule for one block, lazily and within ``budget`` bytes.
 
-    Returns ``direct`` parts ``(slots, rows, lo, hi, index)`` -- query ``q``
-    scans ``index[lo[q]:hi[q]]`` in a compiled loop -- and the large dense
-    groups that go through a matrix product. Small buckets are scanned
-    directly; dense groups too small to pay for a BLAS call are scanned over
-    their candidate columns.
+    Yields work items: ``("direct", (slots, rows, lo, hi, index))`` -- query
+    ``q`` scans ``index[lo[q]:hi[q]]`` in a compiled loop -- or
+    ``("gemm", group)`` for a dense group large enough for a matrix product.
+    Small buckets, and dense groups with only a few queries, scan their bucket
+    directly (no column list is built); other dense groups build their column
+    list once, and small ones are batched into direct scans whose concatenated
+    column lists stay within ``budget``.
     """
     b = plan.buckets
     big = (plan.bucket_size[rows] >= DENSE_MIN_BUCKET) & (prep.func is None)
-    direct = []
-    small = ~big
-    if small.any():
-        keys = b.keys[rows[small]]
-        direct.append((slots[small], rows[small], b.starts[keys], b.starts[keys + 1], b.order))
-    gemm_groups = []
+    scan_slots, scan_rows = [slots[~big]], [rows[~big]]
     if big.any():
         pieces, g_slots, g_rows, g_lo, g_hi = [], [], [], [], []
         used = 0
-        for g in _dense_groups(plan, codes, rows[big], slots[big]):
-            if len(g.rows) * len(g.cols) >= GEMM_MIN_ENTRIES and prep.gemm:
-                gemm_groups.append(g)
+        for members, key, signature in _dense_groups(plan, codes, rows[big], slots[big]):
+            m_slots, m_rows = slots[big][members], rows[big][members]
+            if len(members) < GROUP_MIN_QUERIES:
+                scan_slots.append(m_slots)
+                scan_rows.append(m_rows)
                 continue
-            pieces.append(g.cols)
-            g_slots.append(g.slots)
-            g_rows.append(g.rows)
-            g_lo.append(np.full(len(g.rows), used, dtype=np.int64))
-            g_hi.append(np.full(len(g.rows), used + len(g.cols), dtype=np.int64))
-            used += len(g.cols)
+            cols = _group_columns(plan, codes, key, signature)
+            if len(members) * len(cols) >= GEMM_MIN_ENTRIES and prep.gemm:
+                yield "gemm", _Group(m_slots, m_rows, cols, signature >= 0)
+                continue
+            if used and (used + len(cols)) * 8 > budget:
+                yield "direct", (
+                    np.concatenate(g_slots), np.concatenate(g_rows), np.concatenate(g_lo),
+                    np.concatenate(g_hi), np.concatenate(pieces),
+                )
+                pieces, g_slots, g_rows, g_lo, g_hi = [], [], [], [], []
+                used = 0
+            pieces.append(cols)
+            g_slots.append(m_slots)
+            g_rows.append(m_rows)
+            g_lo.append(np.full(len(members), used, dtype=np.int64))
+            g_hi.append(np.full(len(members), used + len(cols), dtype=np.int64))
+            used += len(cols)
         if pieces:
-            direct.append((
+            yield "direct", (
                 np.concatenate(g_slots), np.concatenate(g_rows), np.concatenate(g_lo),
                 np.concatenate(g_hi), np.concatenate(pieces),
-            ))
-    return direct, gemm_groups
+            )
+    scan_slots, scan_rows = np.concatenate(scan_slots), np.concatenate(scan_rows)
+    if len(scan_rows):
+        keys = b.keys[scan_rows]
+        yield "direct", (scan_slots, scan_rows, b.starts[keys], b.starts[keys + 1], b.order)
 
 
 def _dense_steps(prep, gather, group, budget, plan, codes):
@@ -226,12 +241,7 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     """Similarities of every query's positives, sorted ascending per query (CSR layout)."""
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64)
-    caps = plan.bucket_size[rows].astype(np.int64)
-    direct, groups = _split(plan, prep, codes, rows, slots)
-    for d_slots, _, lo, hi, _ in direct:
-        caps[d_slots] = hi - lo
-    for g in groups:
-        caps[g.slots] = len(g.cols)
+    caps = plan.bucket_size[rows].astype(np.int64)  # upper bound of every list
     offsets = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(caps, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.float64)
@@ -239,18 +249,21 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     no_conflict = np.full(n_rows, -1, dtype=np.int64)
     r = plan.rule.as_tuple()
     if prep.func is not None:
-        _collect_callable(plan, plan, False, prep, codes, rows, offsets, counts, values, no_conflict, callable_chunk)
+        _collect_callable(plan, plan, False, prep, codes, rows, offsets, counts, values, no_conflict,
+                          callable_chunk)
     else:
-        for d_slots, d_rows, lo, hi, index in direct:
-            K.collect_direct(
-                d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
-                codes, *r, *r, False, offsets, counts, values, no_conflict,
-            )
         metric = prep.metric if prep.gemm else K.PRECOMPUTED
-        for g in groups:
-            for g_slots, qrows, S, M in _dense_steps(prep, gather, g, budget, plan, codes):
+        for kind, item in _split(plan, prep, codes, rows, slots, budget):
+            if kind == "direct":
+                d_slots, d_rows, lo, hi, index = item
+                K.collect_direct(
+                    d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm,
+                    prep.metric, codes, *r, *r, False, offsets, counts, values, no_conflict,
+                )
+                continue
+            for g_slots, qrows, S, M in _dense_steps(prep, gather, item, budget, plan, codes):
                 K.collect_dense(
-                    g_slots, qrows, g.cols, S, M, prep.inv_norm, prep.sq_norm, metric,
+                    g_slots, qrows, item.cols, S, M, prep.X, prep.inv_norm, prep.sq_norm, metric,
                     offsets, counts, values,
                 )
     # short lists in one compiled pass; long ones with NumPy's (SIMD) sort
@@ -284,23 +297,24 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
                           conflict, callable_chunk, only=active)
         K.rank_values(values, offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq)
         return gt, eq, neg_counts
-    direct, groups = _split(plan, prep, codes, arows, active)
     common = (pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict)
-    for d_slots, d_rows, lo, hi, index in direct:
-        K.rank_direct(
-            d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric, codes,
-            *r, *o, check_other, *common,
-        )
     metric = prep.metric if prep.gemm else K.PRECOMPUTED
-    for g in groups:
-        for g_slots, qrows, S, M in _dense_steps(prep, gather, g, budget, plan, codes):
+    for kind, item in _split(plan, prep, codes, arows, active, budget):
+        if kind == "direct":
+            d_slots, d_rows, lo, hi, index = item
+            K.rank_direct(
+                d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
+                codes, *r, *o, check_other, *common,
+            )
+            continue
+        for g_slots, qrows, S, M in _dense_steps(prep, gather, item, budget, plan, codes):
             if check_other:
-                both = M & _rule_mask(other.rule, codes, qrows, g.cols)
+                both = M & _rule_mask(other.rule, codes, qrows, item.cols)
                 hit = np.argwhere(both)
                 if len(hit):
-                    conflict[g_slots[hit[0, 0]]] = g.cols[hit[0, 1]]
+                    conflict[g_slots[hit[0, 0]]] = item.cols[hit[0, 1]]
             K.rank_dense(
-                g_slots, qrows, g.cols, S, M, prep.inv_norm, prep.sq_norm, metric,
+                g_slots, qrows, item.cols, S, M, prep.X, prep.inv_norm, prep.sq_norm, metric,
                 pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
             )
     return gt, eq, neg_counts
@@ -405,7 +419,7 @@ def compute_average_precision(
     buffer_budget = per_worker // 2
     gemm_budget = per_worker // 4
     if prep.func is None:
-        est = pos.capacity[queries] * (3 * _ITEM) + 64
+        est = pos.bucket_size[queries] * (3 * _ITEM) + 64
     else:  # callables scan whole buckets and keep partner indices too
         est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
     csum = np.cumsum(est)

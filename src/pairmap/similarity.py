@@ -165,5 +165,8 @@ def similarity_matrix(X: np.ndarray, Y: np.ndarray | None = None, distance="cosi
     out = np.empty_like(raw)
     for a in range(n):
         for b in range(Y.shape[0]):
-            out[a, b] = K._from_dot(raw[a, b], a, n + b, prep.inv_norm, prep.sq_norm, prep.metric)
+            metric = prep.metric if prep.gemm else K.PRECOMPUTED
+            out[a, b] = K._block_similarity(
+                raw[a, b], prep.X, a, n + b, prep.inv_norm, prep.sq_norm, metric
+            )
     return out

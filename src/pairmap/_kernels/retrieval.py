@@ -86,6 +86,21 @@ def pair_similarity(X, i, j, inv_norm, sq_norm, metric):
     return _from_dot(acc, i, j, inv_norm, sq_norm, metric)
 
 
+#: with euclidean via matrix products, d^2 = |x|^2 + |y|^2 - 2 x.y cancels when d^2 is
+#: small next to |x|^2 + |y|^2; below this fraction the distance is recomputed directly
+EUCLID_RECOMPUTE = 1e-2
+
+
+@numba.njit(cache=True, inline="always", nogil=True)
+def _block_similarity(raw, X, i, j, inv_norm, sq_norm, metric):
+    """Similarity from a dense-block entry (dot product, or similarity for PRECOMPUTED)."""
+    if metric == EUCLIDEAN:
+        s2 = sq_norm[i] + sq_norm[j]
+        if s2 - 2.0 * raw < EUCLID_RECOMPUTE * s2:
+            return pair_similarity(X, i, j, inv_norm, sq_norm, metric)
+    return _from_dot(raw, i, j, inv_norm, sq_norm, metric)
+
+
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def row_sq_norms(X):
     """Squared norm of every row, accumulated in float64."""
@@ -175,7 +190,7 @@ def collect_direct(
 
 
 @numba.njit(cache=True, nogil=True)
-def collect_dense(slots, rows, cols, S, M, inv_norm, sq_norm, metric, offsets, counts, values):
+def collect_dense(slots, rows, cols, S, M, X, inv_norm, sq_norm, metric, offsets, counts, values):
     """Like :func:`collect_direct` for a dense block: ``M[q, c]`` says which entries match."""
     for q in numba.prange(rows.shape[0]):
         i = rows[q]
@@ -184,7 +199,7 @@ def collect_dense(slots, rows, cols, S, M, inv_norm, sq_norm, metric, offsets, c
         c = counts[s]
         for b in range(cols.shape[0]):
             if M[q, b]:
-                values[base + c] = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
+                values[base + c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
         counts[s] = c
 
@@ -289,7 +304,7 @@ def rank_direct(
 
 @numba.njit(cache=True, nogil=True)
 def rank_dense(
-    slots, rows, cols, S, M, inv_norm, sq_norm, metric,
+    slots, rows, cols, S, M, X, inv_norm, sq_norm, metric,
     pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
 ):
     """Like :func:`rank_direct` for a dense block: ``M[q, c]`` says which entries are negatives."""
@@ -304,7 +319,7 @@ def rank_dense(
         c = 0
         for b in range(cols.shape[0]):
             if M[q, b]:
-                buf[c] = _from_dot(S[q, b], i, cols[b], inv_norm, sq_norm, metric)
+                buf[c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
         _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
