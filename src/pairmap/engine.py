@@ -187,8 +187,10 @@ def average_precision(
         ``"expected"``: the expected AP over all orders of tied items
         (McSherry & Najork 2008), which neither favours nor penalises ties.
     max_memory : int or str, optional
-        Bound on the engine's block buffers, e.g. ``"2GB"`` (default 1 GiB).
-        The input features are not counted.
+        Bound on the engine's block buffers, e.g. ``"2GB"`` (default 1 GiB),
+        shared by the ``n_jobs`` worker threads (each gets at least 4 MiB). The
+        input features and per-row bookkeeping (a few integers per profile)
+        are not counted.
     batch_size : int, optional
         Maximum number of query profiles per block (default: from
         ``max_memory``). Results do not depend on it.
@@ -239,7 +241,9 @@ def average_precision(
         raise ValueError("meta is empty: there are no profiles to rank")
     if ties not in TIES:
         raise ValueError(f"ties={ties!r} is not supported; use one of {TIES}")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
     X, names = _feature_matrix(feats, len(meta))
