@@ -218,10 +218,14 @@ def average_precision(
 
     Notes
     -----
-    Similarities from matrix products (cosine, abs_cosine, correlation,
-    float64 euclidean) can differ in the last bits from those of a direct
-    loop; every AP is otherwise computed by the same sequential code whatever
-    the block size or thread count.
+    Similarities are rounded to a grid of 2**-36 before ranking, so values
+    that are equal in exact arithmetic tie even when the computation rounds
+    them differently. Similarities from matrix products (cosine, abs_cosine,
+    correlation, float64 euclidean) can differ from a direct loop in the last
+    bits; euclidean distances that would cancel in ``|x|^2 + |y|^2 - 2x.y``
+    are recomputed directly. Whatever the block size, thread count or
+    internal path, every AP is computed by the same sequential code from
+    those similarities (tests compare the paths against a brute-force oracle).
 
     Examples
     --------
