@@ -92,3 +92,13 @@ def test_hierarchical_validates():
         hierarchical_fdr([0.1, 0.2], ["a"])
     with pytest.raises(ValueError, match="alpha"):
         hierarchical_fdr([0.1], ["a"], alpha=0.0)
+
+
+def test_hierarchical_fdr_accepts_mixed_label_types():
+    from pairmap.fdr import hierarchical_fdr
+
+    p = np.array([0.001, 0.2, 0.03, 0.5, 0.04])
+    mixed = hierarchical_fdr(p, np.array(["a", None, "a", 3, None], dtype=object))
+    coded = hierarchical_fdr(p, np.array([0, 1, 0, 2, 1]))
+    for key in coded:
+        np.testing.assert_array_equal(mixed[key], coded[key])

@@ -8,6 +8,7 @@ only) and stay ``NaN`` in the output.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["benjamini_hochberg", "hierarchical_fdr"]
 
@@ -104,8 +105,9 @@ def hierarchical_fdr(p_values, groups, alpha: float = 0.05) -> dict[str, np.ndar
         )
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-    _, gid = np.unique(labels, return_inverse=True)
-    gid = gid.reshape(-1)
+    # factorize by hashing, so mixed label types (None, str, numbers) work
+    gid, _ = pd.factorize(pd.Series(labels, dtype=object), use_na_sentinel=False)
+    gid = np.asarray(gid, dtype=np.int64)
     n_groups = int(gid.max()) + 1 if gid.size else 0
 
     group_min = np.full(n_groups, np.inf)
