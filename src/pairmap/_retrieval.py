@@ -11,22 +11,25 @@ whole data set.
 Within a block, for each rule:
 
 * queries whose bucket is large are *dense*: queries sharing a bucket and the
-  same values in the frequent ``"all"`` diffby columns form a group, the
+  same values in the frequent ``"all"`` diffby columns form a group, and the
   group's candidate columns are the bucket minus the rows those values exclude
-  (for the phenotypic-activity setup: the control wells), and the
-  similarities come from one matrix product (BLAS) per group;
+  (for the phenotypic-activity setup: the control wells). Large groups get
+  their similarities from one matrix product (BLAS) plus a vectorized rule
+  mask; small ones are scanned by a compiled loop; groups are planned lazily
+  so a block never holds more than ``max_memory`` worth of column lists;
 * the other queries are *sparse*: a compiled loop scans their (small) bucket
   and computes the similarity of each match directly.
 
 Either way the exact rule is checked for every (query, candidate) entry, so
-the grouping only decides speed, never the result. A per-query kernel then
-ranks positives against negatives without a global sort: it sorts the two
-lists and counts the negatives above each positive.
+the grouping only decides speed, never the result. Positives are collected and
+sorted per query; negatives are never stored: each one is counted against the
+sorted positives (branch-free passes for a few positives, binary search for
+many), which gives every positive's rank without a global sort.
 
-Block sizes and thread counts do not change results: every AP is computed
-from the same similarities by the same sequential code (similarities from a
-matrix product may differ from the direct loop in the last bits, which is
-documented in :func:`pairmap.average_precision`).
+Blocks run on ``n_workers`` threads with serial kernels and single-threaded
+BLAS. Block sizes, thread counts and paths do not change results: every AP is
+computed by the same sequential code from similarities snapped to a 2**-36
+grid (see :func:`pairmap.average_precision`).
 """
 
 from __future__ import annotations
