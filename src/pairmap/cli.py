@@ -10,25 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 import textwrap
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
+
+from pairmap.demo import run_demo  # noqa: F401  (public here since the first release)
 
 logger = logging.getLogger("pairmap.cli")
 
 __all__ = ["build_parser", "main", "run_demo"]
-
-
-def __getattr__(name: str):
-    if name == "run_demo":  # moved to pairmap.demo; kept importable from here
-        from pairmap.demo import run_demo
-
-        return run_demo
-    raise AttributeError(f"module 'pairmap.cli' has no attribute {name!r}")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -295,8 +287,6 @@ def _fmt(x: float) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pairmap.demo import run_demo
-
     if not 0.0 <= args.fraction_active <= 1.0:
         raise ValueError(f"--fraction-active must be between 0 and 1, got {args.fraction_active}")
     start = time.perf_counter()

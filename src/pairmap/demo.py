@@ -17,8 +17,6 @@ import os
 import time
 from pathlib import Path
 
-import pandas as pd
-
 logger = logging.getLogger(__name__)
 
 __all__ = ["DATASETS", "run_demo"]
@@ -45,6 +43,8 @@ def _activity_rules(keys: list) -> dict:
 
 def _simulation(settings: dict, run: dict) -> dict:
     """Activity analysis of a simulated screen; adds truth and recall/precision."""
+    import pandas as pd
+
     import pairmap
 
     meta, feats = pairmap.simulate_screen(**settings, seed=run["seed"])

@@ -87,7 +87,7 @@ def figure_svg(fig, prefix: str) -> str:
         gids[gid] = labels
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        fig.savefig(buf, format="svg")  # figures are laid out already (tight_layout)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     return _add_titles(text, gids) if gids else text
@@ -103,5 +103,5 @@ def figure_png(fig, dpi: int = 150) -> bytes:
     b'\\x89PNG'
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
