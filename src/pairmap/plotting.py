@@ -295,15 +295,17 @@ def _is_score_column(df: pd.DataFrame, col) -> bool:
 
 
 def _draw_scatter_points(ax, pts: pd.DataFrame, shapes: dict) -> None:
-    cat = pts["cat"].to_numpy()
-    for code in np.unique(cat):
-        sel = cat == code
-        sub = pts[sel]
+    # one collection per (category, marker size): a scalar size lets SVG output reuse one
+    # marker definition for all points (<use>), which keeps large scatters small
+    size = _marker_sizes(pts["count"].to_numpy())
+    keys = pd.DataFrame({"cat": pts["cat"].to_numpy(), "size": size})
+    for (code, s), idx in keys.groupby(["cat", "size"], sort=True).indices.items():
+        sub = pts.iloc[idx]
         marker = shapes[int(code) // 2][0]
         color = _NOT_SIGNIFICANT if code % 2 else _SIGNIFICANT
         kwargs = {"edgecolors": "none"} if marker != "x" else {}
-        coll = ax.scatter(sub["x"], sub["y"], s=_marker_sizes(sub["count"].to_numpy()),
-                          c=color, alpha=0.75, marker=marker, **kwargs)
+        coll = ax.scatter(sub["x"], sub["y"], s=float(s), c=color, alpha=0.75, marker=marker,
+                          **kwargs)
         coll.pairmap_labels = sub["label"].tolist()
     many = pts[pts["count"] > 1].nlargest(25, "count")
     for xi, yi, count in zip(many["x"], many["y"], many["count"], strict=True):
@@ -478,6 +480,7 @@ def plot_null_comparison(
     seed: int = 0,
     null: str = "shared",
     cache=None,
+    nulls: Sequence | None = None,
     map_col: str = _MAP_COL,
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
@@ -502,6 +505,9 @@ def plot_null_comparison(
         Number of groups when ``groups`` is None.
     null_size, seed, null, cache
         The settings of the analysis (see :func:`pairmap.mean_average_precision`).
+    nulls : sequence of (numpy.ndarray, bool) or None
+        The ``(values, exact)`` of :func:`pairmap.significance.group_null` for
+        each row of ``groups``, when already computed.
     map_col : str
         mAP column.
     figsize : tuple of float or None
@@ -528,17 +534,17 @@ def plot_null_comparison(
     _require(map_results, sameby + [map_col], "mAP results")
     if groups is None:
         groups = _default_null_groups(_tested(map_results, map_col), map_col, n_groups)
-    valid = ap_scores.dropna(subset=[_AP_COL])
-    valid = valid[valid["n_pos_pairs"] > 0]
+    if nulls is None:
+        nulls = [group_null(m["n_pos_pairs"], m["n_total_pairs"], null_size=null_size,
+                            seed=seed, null=null, cache=cache)
+                 for m in group_members(ap_scores, groups, sameby)]
     n = max(len(groups), 1)
     ncols = min(n, 2)
     nrows = int(np.ceil(n / ncols))
     fig, axes = _new_axes(figsize or (3.6 * ncols, 2.6 * nrows), dpi, nrows, ncols)
     names = group_names(groups, sameby)
-    for ax, name, (_, row) in zip(axes.flat, names, groups.iterrows(), strict=False):
-        members = valid.merge(row[sameby].to_frame().T.astype(valid[sameby].dtypes), on=sameby)
-        values, exact = group_null(members["n_pos_pairs"], members["n_total_pairs"],
-                                   null_size=null_size, seed=seed, null=null, cache=cache)
+    for ax, name, (_, row), (values, exact) in zip(axes.flat, names, groups.iterrows(), nulls,
+                                                   strict=False):
         _draw_null_panel(ax, values, exact, row, map_col)
         ax.set_title(name, fontsize=9)
     for ax in list(axes.flat)[len(groups):]:
@@ -546,6 +552,24 @@ def plot_null_comparison(
     fig.suptitle(f"Observed mAP vs its null ({null} null, null size {null_size:,})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def group_members(ap_scores: pd.DataFrame, groups: pd.DataFrame, sameby: Sequence) -> list:
+    """The scored member rows of ``ap_scores`` of each row of ``groups`` (a list of frames).
+
+    Examples
+    --------
+    >>> ap = pd.DataFrame({"cpd": ["a", "a", "b"], "average_precision": [1.0, np.nan, 0.5],
+    ...                    "n_pos_pairs": [1, 0, 1]})
+    >>> [len(m) for m in group_members(ap, pd.DataFrame({"cpd": ["a", "b"]}), ["cpd"])]
+    [1, 1]
+    """
+    sameby = _as_list(sameby)
+    valid = ap_scores.dropna(subset=[_AP_COL])
+    valid = valid[valid["n_pos_pairs"] > 0]
+    keyed = groups[sameby].reset_index(drop=True).assign(_row=np.arange(len(groups)))
+    merged = valid.merge(keyed, on=sameby, how="inner")
+    return [merged[merged["_row"] == i].drop(columns="_row") for i in range(len(groups))]
 
 
 def _draw_null_panel(ax, values: np.ndarray, exact: bool, row: pd.Series, map_col: str) -> None:

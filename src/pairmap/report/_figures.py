@@ -168,11 +168,11 @@ def _null_figure(ap_scores, map_results, info, roles) -> ReportFigure:
     title = "Observed mAP vs null"
     tested = map_results.dropna(subset=["mean_average_precision", "p_value"])
     groups = plotting._default_null_groups(tested, "mean_average_precision", 4)
-    problem = _null_mismatch(ap_scores, groups, roles.sameby, null_size, seed, model)
+    nulls, problem = _group_nulls(ap_scores, groups, roles.sameby, null_size, seed, model)
     if problem:
         return ReportFigure("null_comparison", title, "", skipped=problem)
     fig = plotting.plot_null_comparison(ap_scores, map_results, roles.sameby, groups=groups,
-                                        null_size=null_size, seed=seed, null=model)
+                                        null_size=null_size, seed=seed, null=model, nulls=nulls)
     return ReportFigure(
         "null_comparison", title,
         "Histogram: the null distribution of each group's mAP (random rankings of its "
@@ -180,28 +180,25 @@ def _null_figure(ap_scores, map_results, info, roles) -> ReportFigure:
         "mAP.", fig)
 
 
-def _null_mismatch(ap_scores, groups, sameby, null_size, seed, model) -> str | None:
-    """Reason the nulls cannot be redrawn (None when they reproduce the table's p-values)."""
+def _group_nulls(ap_scores, groups, sameby, null_size, seed, model):
+    """Nulls of ``groups`` and None, or None and the reason they do not match the table."""
     from pairmap.significance import group_null
 
-    valid = ap_scores.dropna(subset=["average_precision"])
-    valid = valid[valid["n_pos_pairs"] > 0]
-    for _, row in groups.iterrows():
-        mask = np.ones(len(valid), dtype=bool)
-        for col in sameby:
-            mask &= (valid[col] == row[col]).to_numpy()
-        members = valid[mask]
+    nulls = []
+    for members, (_, row) in zip(plotting.group_members(ap_scores, groups, sameby),
+                                 groups.iterrows(), strict=True):
         if members.empty:
-            return "the AP table has no scored member of a group in the mAP table"
+            return None, "the AP table has no scored member of a group in the mAP table"
         values, exact = group_null(members["n_pos_pairs"], members["n_total_pairs"],
                                    null_size=null_size, seed=seed, null=model)
         count = int((values >= row["mean_average_precision"]).sum())
         p = count / values.size if exact else (1 + count) / (1 + null_size)
         if not np.isclose(p, row["p_value"], rtol=1e-9, atol=0):
-            return (f"the null settings (null_size={null_size}, seed={seed}, null={model!r}) "
-                    "do not reproduce the table's p-values; give the analysis' "
-                    "mean_average_precision parameters in the run info")
-    return None
+            return None, (f"the null settings (null_size={null_size}, seed={seed}, "
+                          f"null={model!r}) do not reproduce the table's p-values; give the "
+                          "analysis' mean_average_precision parameters in the run info")
+        nulls.append((values, exact))
+    return nulls, None
 
 
 def main_figures(ap_scores, map_results, info, roles, *, max_points, seed) -> list:
