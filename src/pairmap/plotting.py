@@ -631,7 +631,8 @@ def plot_plate_ap(
     """
     _require(ap_scores, [plate_col, ap_col], "AP scores")
     scored = ap_scores[[plate_col, ap_col]].dropna()
-    stats = scored.groupby(plate_col, sort=True)[ap_col].describe()
+    stats = scored.groupby(plate_col, sort=True)[ap_col].quantile([0.25, 0.5, 0.75]).unstack()
+    stats.columns = ["25%", "50%", "75%"]
     fig, axes = _new_axes(figsize, dpi)
     ax = axes[0, 0]
     pos = np.arange(len(stats))
@@ -658,15 +659,16 @@ def plot_plate_ap(
 
 
 def _well_position(wells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    text = wells.astype(str).str.strip().str.upper()
+    codes, names = pd.factorize(wells.astype(str), sort=False)  # a plate has few distinct wells
+    text = pd.Series(names).str.strip().str.upper()
     parts = text.str.extract(r"^([A-Z]{1,2})0*(\d+)$")
     if parts.isna().any().any():
         bad = text[parts.isna().any(axis=1)].iloc[0]
         raise ValueError(f"well names must look like 'A01' or 'P24'; got {bad!r}")
-    letters = parts[0].to_numpy(dtype=str)
     row = np.array([sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(s))) - 1
-                    for s in letters])
-    return row, parts[1].to_numpy(dtype=int) - 1
+                    for s in parts[0]], dtype=np.int64)
+    col = parts[1].to_numpy(dtype=np.int64) - 1
+    return row[codes], col[codes]
 
 
 def plot_plate_layout(

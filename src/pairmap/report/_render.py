@@ -93,7 +93,7 @@ def figure_svg(fig, prefix: str) -> str:
     return _add_titles(text, gids) if gids else text
 
 
-def figure_png(fig, dpi: int = 150) -> bytes:
+def figure_png(fig, dpi: int = 144) -> bytes:
     """The figure as PNG bytes.
 
     Examples
