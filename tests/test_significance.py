@@ -264,7 +264,7 @@ def test_hierarchical_columns_and_values():
     [
         ({"sameby": "missing"}, ValueError, "sameby column"),
         ({"sameby": []}, ValueError, "sameby must name"),
-        ({"null": "bogus"}, ValueError, "null must be one of"),
+        ({"null": "bogus"}, ValueError, "null=.bogus. is not supported"),
         ({"null_size": 0}, ValueError, "null_size must be >= 1"),
         ({"seed": -3}, ValueError, "seed must be >= 0"),
         ({"threshold": 0.0}, ValueError, "threshold"),

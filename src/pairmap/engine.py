@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 
 import numpy as np
@@ -12,6 +11,7 @@ import pandas as pd
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._retrieval import compute_average_precision
+from ._validation import check_bool, check_int, check_option, parse_size
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
 
@@ -22,12 +22,11 @@ __all__ = ["average_precision", "parse_memory"]
 TIES = ("positives_first", "expected")
 DEFAULT_MAX_MEMORY = 1 << 30
 
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
 def parse_memory(value, name: str = "max_memory") -> int:
-    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"``.
+    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"`` (at least 1 byte).
+
+    The size grammar is :func:`pairmap._validation.parse_size`, shared with
+    the cache's ``max_bytes``; a memory budget must be positive.
 
     Parameters
     ----------
@@ -44,20 +43,7 @@ def parse_memory(value, name: str = "max_memory") -> int:
     >>> parse_memory("1.5GB")
     1500000000
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        out = int(value)
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
-        if not m or m.group(2).upper() not in _UNITS:
-            raise ValueError(f"{name}={value!r} is not a size; write e.g. '500MB', '2GB' or '1GiB'")
-        out = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-    else:
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if out <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return out
+    return parse_size(value, name, minimum=1)
 
 
 def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
@@ -243,12 +229,10 @@ def average_precision(
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     if len(meta) == 0:
         raise ValueError("meta is empty: there are no profiles to rank")
-    if ties not in TIES:
-        raise ValueError(f"ties={ties!r} is not supported; use one of {TIES}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    check_option("ties", ties, TIES)
+    progress_bar = check_bool("progress_bar", progress_bar)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
     X, names = _feature_matrix(feats, len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")

@@ -20,11 +20,11 @@ other configurations and cache state.
 from __future__ import annotations
 
 import logging
-import operator
 
 import numpy as np
 
 from pairmap._parallel import thread_limits
+from pairmap._validation import check_int, check_seed
 
 __all__ = [
     "ALGORITHM_VERSION",
@@ -42,28 +42,11 @@ ALGORITHM_VERSION = 1
 _MAX_N = 2**32 - 1  # Lemire's 32-bit bounded integers
 
 
-def _as_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be an integer, got the boolean {value!r}")
-    try:
-        out = operator.index(value)
-    except TypeError:
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            out = int(value)
-        else:
-            raise TypeError(
-                f"{name} must be an integer, got {type(value).__name__} {value!r}"
-            ) from None
-    if out < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {out}")
-    return int(out)
-
-
 def _check_config(n_pos, n_total, null_size, seed) -> tuple[int, int, int, int]:
-    n_pos = _as_int("n_pos", n_pos, 1)
-    n_total = _as_int("n_total", n_total, 1)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
+    n_pos = check_int("n_pos", n_pos, minimum=1)
+    n_total = check_int("n_total", n_total, minimum=1)
+    null_size = check_int("null_size", null_size, minimum=1)
+    seed = check_seed(seed)
     if n_pos > n_total:
         raise ValueError(
             f"n_pos ({n_pos}) must not exceed n_total ({n_total}): a ranked list of "
@@ -71,8 +54,6 @@ def _check_config(n_pos, n_total, null_size, seed) -> tuple[int, int, int, int]:
         )
     if n_total > _MAX_N:
         raise ValueError(f"n_total must be < 2**32, got {n_total}")
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
     return n_pos, n_total, null_size, seed
 
 

@@ -27,8 +27,9 @@ import pandas as pd
 
 from pairmap._ap_math import normalize_ap
 from pairmap._parallel import thread_limits
+from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
-from pairmap.nulls import _as_int, _open_cache, exact_size, exact_values, sampled_draws
+from pairmap.nulls import _open_cache, exact_size, exact_values, sampled_draws
 
 __all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
 
@@ -153,10 +154,9 @@ def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
     array([0.25, 0.5 ,  nan])
     """
     _check_ap_frame(ap_scores)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
+    null_size = check_int("null_size", null_size, minimum=1)
+    seed = check_seed(seed)
+    progress_bar = check_bool("progress_bar", progress_bar)
     valid, ap, k, n = _valid_mask(ap_scores)
     out = np.full(len(ap_scores), np.nan)
     if not valid.any():
@@ -362,12 +362,10 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
     """
     _check_ap_frame(ap_scores)
     sameby = _as_columns("sameby", sameby, ap_scores)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
-    if null not in NULL_MODELS:
-        raise ValueError(f"null must be one of {NULL_MODELS}, got {null!r}")
+    null_size = check_int("null_size", null_size, minimum=1)
+    seed = check_seed(seed)
+    check_option("null", null, NULL_MODELS)
+    progress_bar = check_bool("progress_bar", progress_bar)
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
     if not 0.0 < float(threshold) <= 1.0:

@@ -11,7 +11,6 @@ import abc
 import contextlib
 import logging
 import os
-import re
 import threading
 import warnings
 import weakref
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .._validation import parse_size as _parse_size
 from .keys import NullKey, as_null_array
 
 __all__ = ["CacheWarning", "NullCache", "parse_size"]
@@ -35,21 +35,21 @@ class CacheWarning(UserWarning):
     """
 
 
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?)(b?)\s*", re.IGNORECASE)
-_SIZE_POW = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+def parse_size(value, name: str = "max_bytes") -> int | None:
+    """Parse a cache size bound such as ``500MB``, ``2GiB``, ``1.5G`` or ``1000000``.
 
-
-def parse_size(value) -> int | None:
-    """Parse a byte count such as ``500MB``, ``2GiB``, ``1.5G`` or ``1000000``.
-
-    Decimal units (``kB``, ``MB``, ``GB``, ``TB``; the ``B`` is optional) are
-    powers of 1000; binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) are
-    powers of 1024. ``None`` stays ``None`` (no bound).
+    The grammar is pairmap's one size grammar
+    (:func:`pairmap._validation.parse_size`, also used by ``max_memory``):
+    decimal units (``kB``, ``MB``, ``GB``, ``TB``; the ``B`` is optional) are
+    powers of 1000, binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) powers
+    of 1024. A cache bound may be 0 (keep nothing); ``None`` stays ``None``.
 
     Parameters
     ----------
     value : int, str or None
         The size.
+    name : str
+        Parameter name used in error messages.
 
     Returns
     -------
@@ -58,6 +58,8 @@ def parse_size(value) -> int | None:
 
     Raises
     ------
+    TypeError
+        If the value is a boolean or neither a number nor a string.
     ValueError
         If the text is not a size or the size is negative.
 
@@ -68,24 +70,7 @@ def parse_size(value) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"max_bytes must be a size such as 500MB, got {value!r}")
-    if isinstance(value, int | np.integer):
-        if value < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {value}")
-        return int(value)
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    match = _SIZE_RE.fullmatch(str(value))
-    if match is None:
-        raise ValueError(
-            f"cannot read {value!r} as a size; use bytes or a unit, e.g. 500MB, 2GiB, 1000000"
-        )
-    number, unit, binary, _ = match.groups()
-    if binary and not unit:
-        raise ValueError(f"cannot read {value!r} as a size; 'i' needs a unit such as MiB")
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** _SIZE_POW[unit.lower()])
+    return _parse_size(value, name, minimum=0)
 
 
 class _KeyLocks:
