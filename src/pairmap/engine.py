@@ -10,7 +10,9 @@ import pandas as pd
 
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
+from ._progress import progress
 from ._retrieval import compute_average_precision
+from ._ties import warn_if_tied
 from ._validation import check_bool, check_int, check_option, parse_size
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
@@ -78,6 +80,34 @@ def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
     if X.shape[1] == 0:
         raise ValueError("feats has no feature columns")
     return np.ascontiguousarray(X), names
+
+
+def _align_features(meta: pd.DataFrame, feats):
+    """``feats`` in ``meta``'s row order when both are DataFrames with the same row labels.
+
+    Pairing by position when the labels disagree gives silently wrong results
+    (rows of one frame matched to other rows of the other), so labels that
+    cannot be matched one-to-one are refused.
+    """
+    if not isinstance(feats, pd.DataFrame) or meta.index.equals(feats.index):
+        return feats
+    how = (
+        "pass feats.to_numpy() to pair rows by position, or give both frames the same index "
+        "(e.g. .reset_index(drop=True) on both, taken from the same table)"
+    )
+    if not (meta.index.is_unique and feats.index.is_unique):
+        raise ValueError(
+            "meta and feats have different row indexes and at least one has duplicate labels, "
+            f"so rows cannot be matched by label; {how}"
+        )
+    if len(meta.index) != len(feats.index) or not meta.index.isin(feats.index).all():
+        missing = meta.index.difference(feats.index)[:3].tolist()
+        raise ValueError(
+            f"meta and feats have different row labels (e.g. meta rows {missing} are not in "
+            f"feats), so it is unclear which features belong to which profile; {how}"
+        )
+    logger.info("feats rows reordered to match meta's index labels")
+    return feats.reindex(meta.index)
 
 
 def _check_finite(X: np.ndarray, names) -> None:
@@ -152,7 +182,10 @@ def average_precision(
     meta : pandas.DataFrame
         Metadata, one row per profile.
     feats : numpy.ndarray or pandas.DataFrame
-        (n_profiles, n_features) numeric features in the same row order.
+        (n_profiles, n_features) numeric features in the same row order. A
+        DataFrame whose index holds the same labels as ``meta``'s in another
+        order is aligned to ``meta`` by label; different labels are refused
+        (pass ``feats.to_numpy()`` to pair by position).
         float32 input is computed in float32 (no float64 copy); other numeric
         types are converted to float64.
     pos_sameby, pos_diffby, neg_sameby, neg_diffby : list of str or dict
@@ -184,7 +217,8 @@ def average_precision(
         Threads for the compiled kernels and BLAS (default: all CPUs this
         process may use; ``-1`` likewise).
     progress_bar : bool, default True
-        Show a progress bar with ETA.
+        Show a progress bar with ETA (drawn only once the work has taken a
+        second).
 
     Returns
     -------
@@ -194,6 +228,14 @@ def average_precision(
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
         ``n_total_pairs`` (list length). Profiles without positives or without
         negatives get NaN scores and zero counts.
+
+    Warns
+    -----
+    RuntimeWarning
+        When at least 10% of the profiles are constant or identical to
+        another profile (their similarities tie, so the tie policy rather
+        than the data decides their ranks; with ``"positives_first"`` APs
+        are inflated, up to 1), and when no profile could be scored.
 
     Raises
     ------
@@ -234,7 +276,7 @@ def average_precision(
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-    X, names = _feature_matrix(feats, len(meta))
+    X, names = _feature_matrix(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
     for label, rule in (("pos", pos_rule), ("neg", neg_rule)):
@@ -254,14 +296,14 @@ def average_precision(
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
     prep = prepare_features(X, distance)
+    if prep.func is None:
+        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         logger.debug("using %d threads", threads)
         ap, n_pos, n_total, totals = compute_average_precision(

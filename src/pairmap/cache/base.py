@@ -11,6 +11,7 @@ import abc
 import contextlib
 import logging
 import os
+import secrets
 import threading
 import warnings
 import weakref
@@ -21,7 +22,7 @@ import numpy as np
 from .._validation import parse_size as _parse_size
 from .keys import NullKey, as_null_array
 
-__all__ = ["CacheWarning", "NullCache", "parse_size"]
+__all__ = ["SPOT_CHECKS", "CacheWarning", "NullCache", "parse_size", "spot_check"]
 
 logger = logging.getLogger("pairmap.cache")
 
@@ -116,6 +117,64 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
+#: Values of an entry recomputed on every read when the caller can recompute them.
+SPOT_CHECKS = 64
+
+
+def spot_check(values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray],
+               n_checks: int = SPOT_CHECKS) -> str | None:
+    """Compare a random sample of ``values`` with a recomputation; ``None`` if all agree.
+
+    Positions are drawn from the operating system's entropy source, so whoever
+    wrote the entry cannot know which values will be checked. An entry whose
+    values differ from the true ones at a share ``f`` of positions passes with
+    probability at most ``(1 - f) ** n_checks`` (``n_checks=64``: below 0.2%
+    for ``f = 10%``).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The values read from the cache.
+    recompute : callable
+        ``recompute(positions)`` returns the true values at the int64
+        ``positions`` (bit-identical to what ``compute()`` would give there).
+    n_checks : int
+        Number of positions (all of them for shorter arrays).
+
+    Returns
+    -------
+    str or None
+        A description of the first disagreement, or ``None``.
+
+    Examples
+    --------
+    >>> true = np.linspace(0, 1, 100)
+    >>> spot_check(true.copy(), lambda pos: true[pos]) is None
+    True
+    >>> spot_check(true + 0.5, lambda pos: true[pos])[:28]
+    'value 0 of 64 checked differs'
+    """
+    n = values.shape[0]
+    if n == 0:
+        return None
+    if n <= n_checks:
+        positions = np.arange(n, dtype=np.int64)
+    else:
+        rng = np.random.default_rng(secrets.randbits(128))
+        positions = np.sort(rng.choice(n, size=n_checks, replace=False)).astype(np.int64)
+    expected = np.asarray(recompute(positions), dtype=np.float64)
+    got = values[positions]
+    bad = np.flatnonzero(got.view(np.int64) != expected.view(np.int64))
+    if bad.size == 0:
+        return None
+    i = int(bad[0])
+    return (
+        f"value {i} of {positions.size} checked differs from a recomputation "
+        f"(position {int(positions[i])}: stored {got[i]!r}, recomputed {expected[i]!r}; "
+        f"{bad.size} of {positions.size} differ)"
+    )
+
+
 def _check_key(key) -> NullKey:
     if not isinstance(key, NullKey):
         raise TypeError(
@@ -188,7 +247,27 @@ class NullCache(abc.ABC):
         """Recreate process-local locks in a forked child (backends extend this)."""
         return None
 
-    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Remove ``key``'s entry from use because its values failed a check.
+
+        Called by :meth:`get_or_compute` when a spot check disagrees. The base
+        implementation only warns; backends also remove the entry (the
+        filesystem backend moves the file to ``quarantine/``).
+
+        Parameters
+        ----------
+        key : NullKey
+        reason : str
+            What was wrong (shown in the :class:`CacheWarning`).
+        """
+        _check_key(key)
+        message = f"null cache entry for {key} rejected ({reason}); the values are recomputed"
+        logger.debug("%s", message)
+        warnings.warn(message, CacheWarning, stacklevel=3)
+
+    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray], *,
+                       recompute: Callable[[np.ndarray], np.ndarray] | None = None,
+                       ) -> np.ndarray:
         """Return the cached array for ``key``, computing and storing it if needed.
 
         Within one process, threads asking for the same key wait for a single
@@ -202,6 +281,14 @@ class NullCache(abc.ABC):
         compute : callable
             ``compute()`` returns the 1-D array for ``key``; it must be
             deterministic in ``key``.
+        recompute : callable, optional
+            ``recompute(positions)`` returns the values ``compute()`` gives at
+            the int64 ``positions``. When given, every cached array is spot
+            checked (:func:`spot_check`) before it is returned; an entry that
+            disagrees is rejected (:meth:`reject`, a :class:`CacheWarning`)
+            and the values are computed and stored again. Checksums catch
+            damage; this catches well-formed entries with wrong values
+            (planted in a shared folder, or written by a buggy sampler).
 
         Returns
         -------
@@ -220,7 +307,10 @@ class NullCache(abc.ABC):
         with self._key_locks().hold(key):
             cached = self.get(key)
             if cached is not None:
-                return cached
+                problem = None if recompute is None else spot_check(cached, recompute)
+                if problem is None:
+                    return cached
+                self.reject(key, problem)
             values = as_null_array(compute(), name="compute() result")
             self.put(key, values)
             return values

@@ -312,7 +312,32 @@ class FilesystemCache(NullCache):
                 logger.debug("could not refresh %s: %s", path, exc)
         return values
 
-    def _quarantine(self, path: Path, reason: str, ident, *, warn: bool = True) -> bool:
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Move ``key``'s entry to ``quarantine/`` because its values failed a check.
+
+        A :class:`CacheWarning` names the file and the reason.
+
+        Parameters
+        ----------
+        key : NullKey
+        reason : str
+
+        Examples
+        --------
+        >>> import tempfile, warnings
+        >>> cache = FilesystemCache(tempfile.mkdtemp())
+        >>> key = NullKey("exact", 0, 0, 3, 1, 1)
+        >>> _ = cache.put(key, [0.5, 1.0])
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     cache.reject(key, "forged")
+        >>> cache.get(key) is None
+        True
+        """
+        self._quarantine(self.entry_path(key), reason, None, what="rejected")
+
+    def _quarantine(self, path: Path, reason: str, ident, *, warn: bool = True,
+                    what: str = "corrupt") -> bool:
         """Move a corrupt file aside (or delete it); return True if it is gone."""
         ops = self._ops
         gone = False
@@ -344,7 +369,7 @@ class FilesystemCache(NullCache):
             except OSError:
                 where = f"could not be removed ({exc})"
         message = (
-            f"null cache entry {path.name} in {self.path} is corrupt ({reason}); "
+            f"null cache entry {path.name} in {self.path} is {what} ({reason}); "
             f"{where}; the values are recomputed"
         )
         if warn:

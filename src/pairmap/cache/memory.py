@@ -79,6 +79,24 @@ class MemoryCache(NullCache):
                 self._shrink(self.max_bytes)
         return True
 
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Drop ``key``'s entry (its values failed a check) and warn.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> cache, key = MemoryCache(), NullKey("exact", 0, 0, 3, 1, 1)
+        >>> _ = cache.put(key, [0.5, 1.0])
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     cache.reject(key, "forged")
+        >>> cache.get(key) is None
+        True
+        """
+        with self._lock:
+            self._data.pop(key, None)
+        super().reject(key, reason)
+
     def _shrink(self, limit: int) -> tuple[int, int]:
         total = sum(v.nbytes for v in self._data.values())
         removed = freed = 0
