@@ -24,10 +24,11 @@ import logging
 import numpy as np
 
 from pairmap._parallel import thread_limits
-from pairmap._validation import check_int, check_seed
+from pairmap._validation import check_int, check_seed, parse_size
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "check_null_memory",
     "exact_size",
     "null_distribution",
     "null_method",
@@ -40,6 +41,75 @@ logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = 1
 
 _MAX_N = 2**32 - 1  # Lemire's 32-bit bounded integers
+
+
+#: Environment variable: the most memory the null arrays of one call may take (a size).
+ENV_MAX_NULL_MEMORY = "PAIRMAP_MAX_NULL_MEMORY"
+#: Arrays of ``null_size`` float64 values alive at once in the worst case: the
+#: draws, a sorted copy for counting, a group mean and the caller's copy.
+NULL_COPIES = 4
+
+
+def null_memory_limit() -> int:
+    """Bytes the null arrays of one call may use: ``$PAIRMAP_MAX_NULL_MEMORY`` or half the RAM.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> null_memory_limit() > 0
+    True
+    """
+    import os
+
+    env = os.environ.get(ENV_MAX_NULL_MEMORY, "").strip()
+    if env:
+        try:
+            return parse_size(env, ENV_MAX_NULL_MEMORY, minimum=1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{ENV_MAX_NULL_MEMORY}: {exc}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 8 * 10**9
+
+
+def check_null_memory(null_size: int) -> int:
+    """Refuse a ``null_size`` whose null arrays cannot fit in memory, before computing anything.
+
+    Parameters
+    ----------
+    null_size : int
+        Requested draws per null.
+
+    Returns
+    -------
+    int
+        The estimated peak bytes (``NULL_COPIES * 8 * null_size``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``null_size``, the estimate, the limit and how to change either.
+
+    Examples
+    --------
+    >>> check_null_memory(10_000)
+    320000
+    """
+    need = NULL_COPIES * 8 * null_size
+    limit = null_memory_limit()
+    if need > limit:
+        raise ValueError(
+            f"null_size={null_size} needs about {need / 1e9:.3g} GB of memory for its null "
+            f"distributions ({NULL_COPIES} arrays of 8-byte values), more than the "
+            f"{limit / 1e9:.3g} GB allowed (half the RAM, or ${ENV_MAX_NULL_MEMORY}). The "
+            f"smallest p-value is 1/(null_size + 1), so null_size=1000000 already resolves "
+            f"p = 1e-6: lower null_size, or raise ${ENV_MAX_NULL_MEMORY} (e.g. 64GB)"
+        )
+    return need
 
 
 def _check_config(n_pos, n_total, null_size, seed) -> tuple[int, int, int, int]:
@@ -287,6 +357,7 @@ def null_distribution(n_pos, n_total, null_size=10000, seed=0, *, cache=None,
     array([0.33333333, 0.5       , 1.        ])
     """
     n_pos, n_total, null_size, seed = _check_config(n_pos, n_total, null_size, seed)
+    check_null_memory(null_size)
     cache_obj = _open_cache(cache)
     with thread_limits(n_jobs) as n_threads:
         arr = exact_values(n_pos, n_total, null_size, seed, cache_obj=cache_obj)

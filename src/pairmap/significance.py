@@ -30,7 +30,7 @@ from pairmap._parallel import thread_limits
 from pairmap._progress import progress
 from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
-from pairmap.nulls import _open_cache, exact_size, exact_values, sampled_draws
+from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
 
 __all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
 
@@ -156,6 +156,7 @@ def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
     """
     _check_ap_frame(ap_scores)
     null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
     seed = check_seed(seed)
     progress_bar = check_bool("progress_bar", progress_bar)
     valid, ap, k, n = _valid_mask(ap_scores)
@@ -373,6 +374,7 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
     _check_ap_frame(ap_scores)
     sameby = _as_columns("sameby", sameby, ap_scores)
     null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
     seed = check_seed(seed)
     check_option("null", null, NULL_MODELS)
     progress_bar = check_bool("progress_bar", progress_bar)
