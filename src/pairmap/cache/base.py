@@ -151,8 +151,8 @@ def spot_check(values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray]
     >>> true = np.linspace(0, 1, 100)
     >>> spot_check(true.copy(), lambda pos: true[pos]) is None
     True
-    >>> spot_check(true + 0.5, lambda pos: true[pos])[:28]
-    'value 0 of 64 checked differs'
+    >>> spot_check(true + 0.5, lambda pos: true[pos]).startswith("value 0 of 64 checked differs")
+    True
     """
     n = values.shape[0]
     if n == 0:
