@@ -13,6 +13,7 @@ from ._parallel import thread_limits
 from ._progress import progress
 from ._retrieval import compute_average_precision
 from ._ties import warn_if_tied
+from ._typing import Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
@@ -24,7 +25,7 @@ __all__ = ["average_precision", "parse_memory"]
 TIES = ("positives_first", "expected")
 DEFAULT_MAX_MEMORY = 1 << 30
 
-def parse_memory(value, name: str = "max_memory") -> int:
+def parse_memory(value: Size, name: str = "max_memory") -> int:
     """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"`` (at least 1 byte).
 
     The size grammar is :func:`pairmap._validation.parse_size`, shared with
@@ -156,15 +157,15 @@ def _explain_unscored(meta, columns, codes, pos_rule, neg_rule) -> None:
 
 def average_precision(
     meta: pd.DataFrame,
-    feats,
-    pos_sameby,
-    pos_diffby,
-    neg_sameby,
-    neg_diffby,
+    feats: Features,
+    pos_sameby: RuleSpec,
+    pos_diffby: RuleSpec,
+    neg_sameby: RuleSpec,
+    neg_diffby: RuleSpec,
     *,
-    distance="cosine",
+    distance: Distance = "cosine",
     ties: str = "positives_first",
-    max_memory=None,
+    max_memory: Size | None = None,
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
@@ -188,9 +189,9 @@ def average_precision(
         (pass ``feats.to_numpy()`` to pair by position).
         float32 input is computed in float32 (no float64 copy); other numeric
         types are converted to float64.
-    pos_sameby, pos_diffby, neg_sameby, neg_diffby : list of str or dict
+    pos_sameby, pos_diffby, neg_sameby, neg_diffby : str, list of str or dict
         Pairing rules: column names that must all be equal (``sameby``) or all
-        differ (``diffby``), or ``{"all": [...], "any": [...]}`` where at
+        differ (``diffby``; a single column may be given as a string), or ``{"all": [...], "any": [...]}`` where at
         least one of the ``"any"`` columns (two or more) must be equal/differ.
         ``sameby`` entries that are not columns are pandas query expressions
         that filter the profiles (metadata and features alike) first.

@@ -24,6 +24,7 @@ import logging
 import numpy as np
 
 from pairmap._parallel import thread_limits
+from pairmap._typing import CacheSpec
 from pairmap._validation import check_int, check_seed, parse_size
 
 __all__ = [
@@ -311,8 +312,8 @@ def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarr
                            _exact_recompute(n_total, n_pos, total))
 
 
-def null_distribution(n_pos, n_total, null_size=10000, seed=0, *, cache=None,
-                      n_jobs=None) -> np.ndarray:
+def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: int = 0, *,
+                      cache: CacheSpec = None, n_jobs: int | None = None) -> np.ndarray:
     """Average precision of random rankings of ``n_pos`` positives among ``n_total`` items.
 
     Parameters

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._typing import Condition, RuleSpec
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Rule", "assign_reference_index", "find_pairs", "parse_rule"]
@@ -112,7 +114,8 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     return all_cols, any_part, queries
 
 
-def parse_rule(sameby, diffby, meta_columns, *, name: str = "") -> tuple[Rule, list[str]]:
+def parse_rule(sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], *,
+               name: str = "") -> tuple[Rule, list[str]]:
     """Parse one ``(sameby, diffby)`` couple into a :class:`Rule` and its query filters.
 
     Parameters
@@ -260,7 +263,7 @@ class Buckets:
         return np.diff(self.starts)
 
 
-def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
+def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.ndarray:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in
@@ -321,7 +324,7 @@ def _describe_condition(condition) -> str:
 
 def assign_reference_index(
     df: pd.DataFrame,
-    condition,
+    condition: Condition,
     reference_col: str = "Metadata_Reference_Index",
     default_value: int = -1,
 ) -> pd.DataFrame:

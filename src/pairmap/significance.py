@@ -28,6 +28,7 @@ import pandas as pd
 from pairmap._ap_math import normalize_ap
 from pairmap._parallel import thread_limits
 from pairmap._progress import progress
+from pairmap._typing import CacheSpec, Columns
 from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
 from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
@@ -119,8 +120,9 @@ def _counts_ge(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return _tail_counts(np.sort(null), observed)
 
 
-def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
-             progress_bar=True) -> np.ndarray:
+def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
+             cache: CacheSpec = None, n_jobs: int | None = None,
+             progress_bar: bool = True) -> np.ndarray:
     """p-value of every profile's AP against random rankings of its own list.
 
     Parameters
@@ -311,9 +313,10 @@ def _as_columns(name, value, df) -> list:
     return cols
 
 
-def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05, seed=0,
-                           null="shared", hierarchical_by=None, cache=None, n_jobs=None,
-                           progress_bar=True) -> pd.DataFrame:
+def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
+                           threshold: float = 0.05, seed: int = 0, null: str = "shared",
+                           hierarchical_by: Columns | None = None, cache: CacheSpec = None,
+                           n_jobs: int | None = None, progress_bar: bool = True) -> pd.DataFrame:
     """Mean average precision per group with permutation p-values and FDR control.
 
     Parameters

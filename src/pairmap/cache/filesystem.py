@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import CacheSpec
 from ._fsops import FsOps
 from .base import (
     _FORK_AWARE,
@@ -806,7 +807,8 @@ def _bound(value) -> int | None:
     return parse_size(value)
 
 
-def open_cache(cache=None, *, max_bytes=None) -> NullCache | None:
+def open_cache(cache: CacheSpec = None, *, max_bytes: int | str | None = None,
+               ) -> NullCache | None:
     """Resolve the ``cache=`` argument of pairmap functions to a cache object.
 
     Parameters
