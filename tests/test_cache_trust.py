@@ -156,3 +156,47 @@ def test_spot_check_read_overhead_is_measured(tmp_path):
     np.testing.assert_array_equal(got, values)
     print(f"\ncache hit of {size} draws: read {np.median(reads) * 1e3:.3f} ms, "
           f"spot check {np.median(checks) * 1e3:.3f} ms")
+
+
+def test_cache_verify_command_finds_forged_entries(tmp_path, capsys):
+    from pairmap.cli import main
+
+    cache = FilesystemCache(tmp_path)
+    null_distribution(3, 300, null_size=2000, cache=cache)  # sampled
+    null_distribution(2, 30, null_size=2000, cache=cache)  # exact (435 values)
+    null_distribution(4, 300, null_size=2000, cache=cache)
+    assert main(["cache", "verify", "--dir", str(tmp_path)]) == 0
+    assert "values of 3 entries spot-checked" in capsys.readouterr().out
+    forged = NullKey("sampled", 0, 2000, 300, 4, ALGORITHM_VERSION)
+    _forge(cache, forged, cache.get(forged)[::-1].copy())
+    exact = NullKey("exact", 0, 2000, 30, 2, ALGORITHM_VERSION)
+    _forge(cache, exact, np.sort(cache.get(exact)))
+    assert main(["cache", "verify", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"corrupt: {forged.filename()}" in out and f"corrupt: {exact.filename()}" in out
+    assert cache.info()["entries"] == 1 and cache.info()["quarantined"] == 2
+
+
+def test_verify_skips_values_it_cannot_recompute(tmp_path):
+    from pairmap._null_check import recompute_for_key
+
+    cache = FilesystemCache(tmp_path)
+    other_version = NullKey("sampled", 0, 10, 50, 2, ALGORITHM_VERSION + 1)
+    unknown_method = NullKey("future_method", 0, 10, 50, 2, ALGORITHM_VERSION)
+    for key in (other_version, unknown_method):
+        cache.put(key, np.zeros(10))
+        assert recompute_for_key(key) is None
+    report = cache.verify(recompute=recompute_for_key)
+    assert report["ok"] == 2 and report["spot_checked"] == 0
+
+
+def test_memory_cache_verify_spot_checks_too():
+    from pairmap._null_check import recompute_for_key
+
+    cache = MemoryCache()
+    null_distribution(3, 300, null_size=500, cache=cache)
+    key = NullKey("sampled", 0, 500, 300, 3, ALGORITHM_VERSION)
+    assert cache.verify(recompute=recompute_for_key)["corrupt"] == 0
+    cache.put(key, cache.get(key) + 1e-12)
+    assert cache.verify(recompute=recompute_for_key)["corrupt"] == 1
+    assert cache.get(key) is None

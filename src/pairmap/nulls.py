@@ -23,6 +23,7 @@ import logging
 
 import numpy as np
 
+from pairmap._null_check import exact_recompute, sampled_recompute
 from pairmap._parallel import thread_limits
 from pairmap._typing import CacheSpec
 from pairmap._validation import check_int, check_seed, parse_size
@@ -249,52 +250,10 @@ def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
     if start != 0 or stop != null_size:
         return compute()
 
-    def recompute(positions):  # draws are counter-based: any one is cheap to redo
-        from pairmap._kernels.nulls import sample_null_aps_at
-
-        return sample_null_aps_at(key, n_total, n_pos, np.asarray(positions, dtype=np.int64))
-
+    recompute = sampled_recompute(key, n_total, n_pos)
     method = "sampled" if ordinal == 0 else f"sampled_m{ordinal}"
     return _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute,
                            null_size, recompute)
-
-
-#: Above this many positives, exact entries are checked by a full recomputation.
-_UNRANK_MAX_POS = 64
-
-
-def _unrank_subset(index: int, n: int, k: int) -> np.ndarray:
-    """1-based ranks of the ``index``-th ``k``-subset of ``1..n`` in lexicographic order."""
-    import math
-
-    ranks = np.empty(k, dtype=np.int64)
-    prev = 0
-    for j in range(k):
-        r = k - j  # items still to place, the first of them now
-        lo, hi = prev + 1, n - r + 1
-        # smallest v whose subsets (first item in prev+1..v) outnumber index
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if math.comb(n - prev, r) - math.comb(n - mid, r) > index:
-                hi = mid
-            else:
-                lo = mid + 1
-        index -= math.comb(n - prev, r) - math.comb(n - lo + 1, r)
-        ranks[j] = prev = lo
-    return ranks
-
-
-def _exact_recompute(n_total, n_pos, total):
-    from pairmap._kernels.ap import ap_from_ranks
-    from pairmap._kernels.nulls import enumerate_null_aps
-
-    def recompute(positions):
-        if n_pos > _UNRANK_MAX_POS:
-            return enumerate_null_aps(n_total, n_pos, total)[positions]
-        return np.array([ap_from_ranks(_unrank_subset(int(p), n_total, n_pos), n_pos)
-                         for p in positions])
-
-    return recompute
 
 
 def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarray | None:
@@ -309,7 +268,7 @@ def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarr
         return enumerate_null_aps(n_total, n_pos, total)
 
     return _get_or_compute(cache_obj, "exact", seed, null_size, n_total, n_pos, compute, total,
-                           _exact_recompute(n_total, n_pos, total))
+                           exact_recompute(n_total, n_pos, total))
 
 
 def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: int = 0, *,

@@ -224,8 +224,12 @@ class NullCache(abc.ABC):
         """Summary: location, number of entries, bytes used, bound."""
 
     @abc.abstractmethod
-    def verify(self) -> dict:
-        """Check every entry; remove from use those that fail. Returns counts."""
+    def verify(self, recompute=None) -> dict:
+        """Check every entry; remove from use those that fail. Returns counts.
+
+        ``recompute(key)`` may return a ``recompute(positions)`` function (or
+        ``None``); entries with one are also spot checked (:func:`spot_check`).
+        """
 
     @abc.abstractmethod
     def prune(self, max_bytes=None) -> dict:

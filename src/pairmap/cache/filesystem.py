@@ -38,6 +38,7 @@ from .base import (
     _check_key,
     _WarnOnce,
     parse_size,
+    spot_check,
 )
 from .keys import (
     HEADER_SIZE,
@@ -630,17 +631,26 @@ class FilesystemCache(NullCache):
             "format_version": FORMAT_VERSION,
         }
 
-    def verify(self) -> dict:
+    def verify(self, recompute=None) -> dict:
         """Read and verify every entry; quarantine those that fail.
 
         Also removes stale temp files. Safe while other processes use the cache.
+
+        Parameters
+        ----------
+        recompute : callable, optional
+            ``recompute(key)`` returns ``None`` or a function giving the true
+            values of ``key`` at given positions (``pairmap cache verify``
+            passes :func:`pairmap._null_check.recompute_for_key`). Entries it
+            can recompute are also spot checked (:func:`spot_check`), so
+            well-formed entries with wrong values count as corrupt too.
 
         Returns
         -------
         dict
             ``checked``, ``ok``, ``corrupt``, ``unreadable``, ``vanished``
-            (removed by someone else meanwhile), ``corrupt_files`` (names) and
-            ``temp_removed``.
+            (removed by someone else meanwhile), ``corrupt_files`` (names),
+            ``spot_checked`` and ``temp_removed``.
 
         Examples
         --------
@@ -649,22 +659,24 @@ class FilesystemCache(NullCache):
         0
         """
         report = {"checked": 0, "ok": 0, "corrupt": 0, "unreadable": 0, "vanished": 0,
-                  "corrupt_files": [], "temp_removed": self._sweep_temps()}
+                  "corrupt_files": [], "spot_checked": 0, "temp_removed": self._sweep_temps()}
         for path, _, _ in self._entries():
             report["checked"] += 1
             try:
-                key, _, st = self._read_entry(path)
+                key, values, st = self._read_entry(path)
             except _Corrupt as exc:
                 reason, ident = exc.reason, exc.ident
             except OSError as exc:
                 report["vanished" if exc.errno in _GONE else "unreadable"] += 1
                 continue
             else:
-                if key.filename() == path.name:
+                ident = (st.st_dev, st.st_ino)
+                reason = _value_problem(key, values, recompute, report)
+                if key.filename() != path.name:
+                    reason = f"file holds the entry for {key.filename()}"
+                elif reason is None:
                     report["ok"] += 1
                     continue
-                reason = f"file holds the entry for {key.filename()}"
-                ident = (st.st_dev, st.st_ino)
             self._quarantine(path, reason, ident, warn=False)
             report["corrupt"] += 1
             report["corrupt_files"].append(path.name)
@@ -775,6 +787,16 @@ class FilesystemCache(NullCache):
         with self._state:
             self._approx_bytes = None
         return removed
+
+
+def _value_problem(key: NullKey, values, recompute, report: dict) -> str | None:
+    """Spot check ``values`` when ``recompute`` knows how to; a reason if they are wrong."""
+    check = recompute(key) if recompute is not None else None
+    if check is None:
+        return None
+    report["spot_checked"] += 1
+    problem = spot_check(values, check)
+    return None if problem is None else f"values disagree with recomputed draws: {problem}"
 
 
 def default_cache_dir() -> Path:

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .base import _FORK_AWARE, NullCache, _check_key, parse_size
+from .base import _FORK_AWARE, NullCache, _check_key, parse_size, spot_check
 from .keys import NullKey, as_null_array
 
 __all__ = ["MemoryCache"]
@@ -123,8 +123,10 @@ class MemoryCache(NullCache):
                 "max_bytes": self.max_bytes,
             }
 
-    def verify(self) -> dict:
-        """Check that every stored value is a 1-D float64 array (always true).
+    def verify(self, recompute=None) -> dict:
+        """Check that every stored value is a 1-D float64 array (and spot check it).
+
+        ``recompute`` is as for :meth:`FilesystemCache.verify`.
 
         Examples
         --------
@@ -132,7 +134,9 @@ class MemoryCache(NullCache):
         0
         """
         with self._lock:
-            bad = [k for k, v in self._data.items() if v.ndim != 1 or v.dtype != np.float64]
+            bad = [k for k, v in self._data.items() if v.ndim != 1 or v.dtype != np.float64
+                   or (recompute is not None and recompute(k) is not None
+                       and spot_check(v, recompute(k)) is not None)]
             for key in bad:
                 del self._data[key]
             n = len(self._data) + len(bad)
