@@ -330,7 +330,8 @@ def long_form(meta: pd.DataFrame, column: str, enc: EncodedMultilabel) -> pd.Dat
     """``meta`` with one row per (profile, label), the label in ``column``."""
     counts = np.diff(enc.labels.ptr)
     out = meta.iloc[np.repeat(np.arange(len(meta)), counts)].reset_index(drop=True)
-    out[column] = enc.uniques[enc.labels.code]
+    # object labels -> the column's natural dtype (int64 for integer labels, like explode + infer)
+    out[column] = pd.Series(enc.uniques[enc.labels.code], dtype=object).infer_objects()
     return out
 
 
