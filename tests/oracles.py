@@ -365,6 +365,24 @@ def _rest_side(side, column: str, part: str):
     return {"all": rest_all, "any": s_any} if s_any else rest_all
 
 
+def multilabel_list(X, rows, lists, i, label, rest_rule, distance) -> list[float]:
+    """Similarities of query i's positives for ``label`` (or its negatives if ``label is None``).
+
+    ``rows``: the other metadata as records; ``lists``: label lists; ``rest_rule``:
+    ``(same_all, same_any, diff_all, diff_any)`` of the rule without the label column.
+    """
+    def member(j):
+        if label is None:
+            return not set(lists[i]) & set(lists[j])
+        return label in lists[j]
+
+    return [
+        similarity(X[i], X[j], distance)[0]
+        for j in range(len(rows))
+        if j != i and member(j) and pair_satisfies(rows, i, j, *rest_rule)
+    ]
+
+
 def brute_force_multilabel_ap(
     meta: pd.DataFrame,
     feats,
@@ -408,19 +426,10 @@ def brute_force_multilabel_ap(
     records = []
     any_pos = any_neg = False
     for i in range(n):
-        negs = [
-            similarity(X[i], X[j], distance)[0]
-            for j in range(n)
-            if j != i and not set(lists[i]) & set(lists[j])
-            and pair_satisfies(rows, i, j, *neg[:4])
-        ]
+        negs = multilabel_list(X, rows, lists, i, None, neg[:4], distance)
         any_neg |= bool(negs)
         for label in lists[i]:
-            ps = [
-                similarity(X[i], X[j], distance)[0]
-                for j in range(n)
-                if j != i and label in lists[j] and pair_satisfies(rows, i, j, *pos[:4])
-            ]
+            ps = multilabel_list(X, rows, lists, i, label, pos[:4], distance)
             any_pos |= bool(ps)
             if ps and negs:
                 ap = ap_positives_first(ps, negs) if ties == "positives_first" else ap_expected(
