@@ -172,11 +172,21 @@ def _label_kind(label) -> str:
 
 def _check_labels(items: list, column: str, pos: int, kinds: dict) -> None:
     for label in items:
+        if type(label) is str:  # fast path: the common case is never missing
+            kinds.setdefault("str", (pos, label))
+            continue
         if label is None or _is_missing(label):
             raise ValueError(
                 f"multilabel column {column!r} row {pos} contains a missing label ({label!r}) "
                 f"in {items!r}; remove it"
             )
+        try:
+            hash(label)
+        except TypeError:
+            raise ValueError(
+                f"multilabel column {column!r} row {pos} contains the unhashable label {label!r}; "
+                f"labels must be strings or numbers"
+            ) from None
         kinds.setdefault(_label_kind(label), (pos, label))
     if len(set(items)) != len(items):
         dup = next(x for x in items if items.count(x) > 1)

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from .pairs import rule_ok
-from .retrieval import _block_similarity, _tally_all, pair_similarity
+from .retrieval import _block_similarity, pair_similarity
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
@@ -61,14 +61,86 @@ def collect_label_positives(
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
-def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq):
-    """Tally the negatives ``buf[:c]`` of row ``i`` against each of its labels' positives."""
-    for s in range(s0, s0 + lab_ptr[i + 1] - lab_ptr[i]):
+def _first_not_below(a, size, v):
+    """First index ``i < size`` with ``a[i] >= v`` (or ``size``); branch-free halving."""
+    if size == 0:
+        return 0
+    base = 0
+    n = size
+    while n > 1:
+        half = n >> 1
+        base = base + half if a[base + half] < v else base
+        n -= half
+    return base + (1 if a[base] < v else 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq, work):
+    """Tally the negatives ``buf[:c]`` of row ``i`` against each of its labels' positives.
+
+    Adds to ``gt``/``eq`` of every label slot exactly what
+    :func:`pairmap._kernels.retrieval._tally_all` would add label by label, but
+    places each negative only once: against the sorted union ("grid") of all the
+    row's positive values. For a value ``v`` first found at grid index ``f``,
+    the negatives strictly above ``v`` are the suffix sum past ``f`` and the
+    negatives equal to ``v`` are ``eq_grid[f]``; each label's per-gap counts
+    follow by differences. ``work`` is a scratch buffer, returned (maybe grown).
+    """
+    n_lab = lab_ptr[i + 1] - lab_ptr[i]
+    size = 0
+    for s in range(s0, s0 + n_lab):
+        size += pos_counts[s]
+    if size == 0:
+        return work
+    if work.shape[0] < 4 * (size + 2):
+        work = np.empty(4 * (size + 2))
+    grid = work[:size]
+    pos = 0
+    for s in range(s0, s0 + n_lab):
+        p0 = pos_offsets[s]
+        for t in range(pos_counts[s]):
+            grid[pos] = pos_values[p0 + t]
+            pos += 1
+    if n_lab > 1:
+        grid.sort()
+    gt_g = work[size:2 * size + 1]
+    eq_g = work[2 * size + 1:3 * size + 2]
+    above = work[3 * size + 2:4 * size + 4]  # above[f] = negatives in gaps/ties past f - 1
+    gt_g[:] = 0.0
+    eq_g[:] = 0.0
+    for b in range(c):
+        v = buf[b]
+        lo = _first_not_below(grid, size, v)
+        if lo < size and grid[lo] == v:
+            eq_g[lo] += 1.0
+        else:
+            gt_g[lo] += 1.0
+    above[size + 1] = 0.0
+    for f in range(size, -1, -1):
+        above[f] = above[f + 1] + gt_g[f] + eq_g[f]
+    for s in range(s0, s0 + n_lab):
         k = pos_counts[s]
         if k == 0:
             continue
         p0 = pos_offsets[s]
-        _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
+        t0 = p0 + s
+        prev_v = 0.0
+        prev_above = 0
+        for a in range(k):
+            v = pos_values[p0 + a]
+            f = _first_not_below(grid, size, v)
+            n_above = int(above[f + 1])
+            n_equal = int(eq_g[f])
+            if a == 0:
+                gt[t0] += c - n_above - n_equal
+                eq[t0] += n_equal
+            elif v != prev_v:
+                gt[t0 + a] += prev_above - n_above - n_equal
+                eq[t0 + a] += n_equal
+            prev_v = v
+            prev_above = n_above
+        gt[t0 + k] += prev_above
+    return work
 
 
 @numba.njit(cache=True, nogil=True)
@@ -85,6 +157,7 @@ def rank_direct_multilabel(
     queries (``first_slot``, ``has_pos``, ``neg_counts``).
     """
     buf = np.empty(0)
+    work = np.empty(0)
     for q in range(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -100,7 +173,8 @@ def rank_direct_multilabel(
                 continue
             buf[c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
             c += 1
-        _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq)
+        work = _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets,
+                             pos_counts, gt, eq, work)
         neg_counts[s] += c
 
 
@@ -112,6 +186,7 @@ def rank_dense_multilabel(
 ):
     """Like :func:`rank_direct_multilabel` for a dense block (``M``: rest of the negative rule)."""
     buf = np.empty(cols.shape[0])
+    work = np.empty(0)
     for q in range(rows.shape[0]):
         i = rows[q]
         s = slots[q]
@@ -123,7 +198,8 @@ def rank_dense_multilabel(
             if M[q, b] and mark[cols[b]] != i:
                 buf[c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
-        _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq)
+        work = _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets,
+                             pos_counts, gt, eq, work)
         neg_counts[s] += c
 
 
