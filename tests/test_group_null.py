@@ -41,5 +41,5 @@ def test_exact_small_null_enumerates_rankings():
 def test_group_null_rejects_bad_input():
     with pytest.raises(ValueError, match="equal length"):
         group_null([1, 2], [4], cache=False)
-    with pytest.raises(ValueError, match="null must be one of"):
+    with pytest.raises(ValueError, match="null=.nope. is not supported"):
         group_null([1], [4], null="nope", cache=False)

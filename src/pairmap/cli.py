@@ -15,8 +15,9 @@ import textwrap
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-from pairmap.demo import run_demo  # noqa: F401  (public here since the first release)
+from pairmap.demo import _demo_plates, run_demo  # noqa: F401  (importable from here too)
 
 logger = logging.getLogger("pairmap.cli")
 
@@ -32,8 +33,25 @@ examples:
   pairmap report results/           an HTML report of result tables
   pairmap cache --help              manage the on-disk null distribution cache
 
-docs: docs/cli.md (commands and config format)
+docs: {docs} (commands and config format)
 """
+
+
+def _docs_file(name: str) -> str:
+    """Where the installed (or checked-out) documentation page ``name`` is.
+
+    Wheels install ``docs/*.md`` under ``<prefix>/share/doc/pairmap``; a source
+    checkout has them in ``docs/``.
+    """
+    import sysconfig
+
+    candidates = [Path(__file__).resolve().parents[2] / "docs" / name]
+    for scheme_path in {sysconfig.get_path("data"), sys.prefix}:
+        candidates.append(Path(scheme_path) / "share" / "doc" / "pairmap" / name)
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    return f"docs/{name} in the pairmap source distribution"
 
 _DEMO_EPILOG = """\
 examples:
@@ -179,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(phenotypic activity) and how reproducible (phenotypic consistency) "
             "are your perturbations' profiles, with permutation p-values."
         ),
-        epilog=_EPILOG,
+        epilog=_EPILOG.format(docs=_docs_file("cli.md")),
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pairmap {_version()}")

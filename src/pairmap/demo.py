@@ -37,6 +37,21 @@ def _default_demo_dir() -> Path:
     return candidate
 
 
+def _demo_plates(n_perturbations: int, n_replicates: int, controls: int = 16) -> int:
+    """Fewest plates (at least one per replicate) on which the demo screen fits.
+
+    Replicate ``r`` of perturbation ``p`` goes to plate ``(p + r) % n_plates``, so a
+    plate holds at most ``n_replicates * ceil(n_perturbations / n_plates)`` treated
+    wells plus ``controls`` control wells, out of 384.
+    """
+    n_plates = max(n_replicates, 1)
+    while n_plates < n_perturbations and (
+        n_replicates * -(-n_perturbations // n_plates) + controls > 384
+    ):
+        n_plates += 1
+    return n_plates
+
+
 def _activity_rules(keys: list) -> dict:
     return {"pos_sameby": keys, "pos_diffby": [], "neg_sameby": [], "neg_diffby": keys}
 
@@ -47,7 +62,8 @@ def _simulation(settings: dict, run: dict) -> dict:
 
     import pairmap
 
-    meta, feats = pairmap.simulate_screen(**settings, seed=run["seed"])
+    n_plates = _demo_plates(settings["n_perturbations"], settings["n_replicates"])
+    meta, feats = pairmap.simulate_screen(**settings, n_plates=n_plates, seed=run["seed"])
     meta = pairmap.assign_reference_index(meta, "Metadata_Control", reference_col=_REF)
     rules = _activity_rules(["Metadata_Perturbation", _REF])
     ap = pairmap.average_precision(meta, feats, **rules, n_jobs=run["n_jobs"],
