@@ -17,7 +17,7 @@ CPD = "Metadata_broad_sample"
 DOSE = "Metadata_mmoles_per_liter"
 NULL = {"null_size": 1000, "seed": 0, "null": "shared", "threshold": 0.05}
 MAIN_FIGURES = ["map_scatter", "ap_distributions", "null_comparison", "plate_ap",
-                "plate_layout", "dose_response_0", "ap_histogram"]
+                "plate_layout", "dose_response_by_dose", "ap_histogram"]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ INSTALL = "apt-get update && apt-get install -y chromium"
 ARTIFACTS = Path(os.environ.get("PAIRMAP_TEST_ARTIFACTS",
                                 Path(__file__).resolve().parents[1] / "test-artifacts"))
 FIGURES = ["map_scatter", "ap_distributions", "null_comparison", "plate_ap", "plate_layout",
-           "dose_response_0", "ap_histogram"]
+           "label_map_consistency_map_results", "dose_response_map_results_by_dose",
+           "ap_histogram"]
 
 
 def _chromium() -> str:

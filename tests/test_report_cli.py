@@ -37,7 +37,9 @@ def lincs_demo(tmp_path_factory):
 
 def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
     names = sorted(p.name for p in lincs_demo.iterdir())
-    assert names == ["ap_scores.csv", "ap_scores.parquet", "map_plot.png", "map_results.csv",
+    assert names == ["ap_scores.csv", "ap_scores.parquet", "consistency_ap_scores.csv",
+                     "consistency_ap_scores.parquet", "consistency_map_results.csv",
+                     "consistency_map_results.parquet", "map_plot.png", "map_results.csv",
                      "map_results.parquet", "map_results_by_dose.csv",
                      "map_results_by_dose.parquet", "report.html", "report_figures",
                      "run_info.json"]
@@ -46,13 +48,16 @@ def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
     assert info["data"]["n_profiles"] == 384 and info["versions"]["pairmap"]
     html = (lincs_demo / "report.html").read_text()
     assert _figure_ids(html) == ["map_scatter", "ap_distributions", "null_comparison",
-                                 "plate_ap", "plate_layout", "dose_response_0", "ap_histogram"]
+                                 "plate_ap", "plate_layout", "label_map_consistency_map_results",
+                                 "dose_response_map_results_by_dose", "ap_histogram"]
     assert (lincs_demo / "report.html").stat().st_size <= 3 * 2**20
     figures = sorted(p.name for p in (lincs_demo / "report_figures").iterdir())
-    assert len(figures) == 2 * 7 and all(f.endswith((".png", ".svg")) for f in figures)
+    assert len(figures) == 2 * 8 and all(f.endswith((".png", ".svg")) for f in figures)
     maps = pd.read_parquet(lincs_demo / "map_results.parquet")
     assert len(maps) == 59 and int(maps["p_value"].notna().sum()) == 58
-
+    moa = pd.read_parquet(lincs_demo / "consistency_map_results.parquet")
+    assert moa["Metadata_moa"].is_unique and moa["p_value"].notna().sum() >= 5
+    assert "|" not in "".join(moa["Metadata_moa"])  # multi-label MoAs were split
 
 def test_lincs_demo_summary_agrees_with_table(tmp_path, capsys):
     code, out, err = call_main(capsys, "demo", "--dataset", "lincs", "--out",
@@ -71,7 +76,8 @@ def test_report_command_rebuilds_the_demo_report(lincs_demo, tmp_path, capsys):
     original = (lincs_demo / "report.html").read_text()
     again = out.read_text()
     assert _figure_ids(again) == _figure_ids(original)
-    assert "run_info.json" in stdout and "+ 1 more mAP table(s)" in stdout
+    assert "run_info.json" in stdout and "+ 2 more mAP table(s)" in stdout
+    assert "not used (other AP tables):" in stdout and "consistency_ap_scores" in stdout
     assert sorted(p.name for p in (tmp_path / "again_figures").iterdir()) == sorted(
         p.name for p in (lincs_demo / "report_figures").iterdir())
 

@@ -6,7 +6,9 @@ Two data sets, both without network:
   precision of the significant perturbations are reported);
 * ``"lincs"`` -- the LINCS plate shipped in :mod:`pairmap.datasets`: phenotypic
   activity of each compound against the DMSO wells, and the same APs grouped
-  by compound and dose with hierarchical FDR (compound, then dose).
+  by compound and dose with hierarchical FDR (compound, then dose), and
+  phenotypic consistency by mechanism of action (multi-label ``Metadata_moa``:
+  compounds sharing a MoA retrieve each other rather than compounds without one).
 """
 
 from __future__ import annotations
@@ -105,16 +107,32 @@ def _lincs(run: dict) -> dict:
     maps = pairmap.mean_average_precision(ap, [cpd], **run["map"])
     by_dose = pairmap.mean_average_precision(ap, [cpd, dose], hierarchical_by=[cpd],
                                              **run["map"])
+    moa_ap, by_moa = _lincs_consistency(meta, feats, run)
+    extra = {"map_results_by_dose": by_dose, "consistency_map_results": by_moa}
     return {
-        "ap": ap, "maps": maps, "extra": {"map_results_by_dose": by_dose}, "rules": rules,
+        "ap": ap, "maps": maps, "extra": extra, "extra_ap": {"consistency_ap_scores": moa_ap},
+        "rules": rules,
         "sameby": [cpd], "hierarchical_by": None, "profiles": None,
         "source": f"LINCS Cell Painting plate SQ00015054 (pairmap.datasets, {LINCS_PLATE_FILE})",
         "n_features": feats.shape[1], "n_controls": int((meta[cpd] == "DMSO").sum()),
         "columns": {"plate": "Metadata_Plate", "well": "Metadata_Well", "compound": cpd,
-                    "dose": dose},
+                    "dose": dose, "label": "Metadata_moa"},
         "truth": None,
         "title": "pairmap demo: LINCS plate SQ00015054, phenotypic activity vs DMSO",
     }
+
+
+def _lincs_consistency(meta, feats, run: dict):
+    """Phenotypic consistency by MoA: compounds sharing a mechanism (multi-label) vs others."""
+    import pairmap
+
+    moa, cpd = "Metadata_moa", "Metadata_broad_sample"
+    keep = ((meta[cpd] != "DMSO") & meta[moa].notna()).to_numpy()
+    treated = pairmap.split_multilabel(meta[keep].reset_index(drop=True), moa, sep="|")
+    ap = pairmap.average_precision(treated, feats[keep], pos_sameby=[moa], pos_diffby=[cpd],
+                                   neg_sameby=[], neg_diffby=[moa], multilabel_col=moa,
+                                   n_jobs=run["n_jobs"], progress_bar=run["progress_bar"])
+    return ap, pairmap.mean_average_precision(ap, [moa], **run["map"])
 
 
 def _run_info(result: dict, run: dict, dataset: str, elapsed: float) -> dict:
@@ -137,7 +155,8 @@ def _write_outputs(tmp: Path, result: dict, info: dict) -> list[str]:
     from pairmap.report import run_info_json, write_report
 
     names = []
-    tables = {"ap_scores": result["ap"], "map_results": result["maps"], **result["extra"]}
+    tables = {"ap_scores": result["ap"], "map_results": result["maps"], **result["extra"],
+              **result.get("extra_ap", {})}
     for stem, table in tables.items():
         table.to_parquet(tmp / f"{stem}.parquet", index=False)
         table.to_csv(tmp / f"{stem}.csv", index=False)

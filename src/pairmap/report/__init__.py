@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -85,7 +86,8 @@ def _check_tables(ap_scores, map_results, extra_results) -> dict:
     if map_results is not None and "mean_average_precision" not in map_results.columns:
         raise ValueError("map_results has no 'mean_average_precision' column; pass the table "
                          "mean_average_precision returned")
-    extra = dict(extra_results or {})
+    extra = {str(name): table for name, table in sorted((extra_results or {}).items(),
+                                                         key=lambda item: str(item[0]))}
     for name, table in extra.items():
         if not isinstance(table, pd.DataFrame):
             raise TypeError(f"extra_results[{name!r}] must be a DataFrame")
@@ -97,13 +99,15 @@ def _extra_figures(extra: Mapping, info: Mapping) -> list:
 
     figs = []
     columns = dict(info.get("columns") or {})
-    for i, (name, table) in enumerate(extra.items()):
+    for name, table in extra.items():
         sameby = _figures.table_sameby(table)
         compound, dose = _figures._dose_roles(table, sameby, None, columns)
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
         if compound is not None:
-            figs.append(_figures.dose_figure(table, compound, dose, f"dose_response_{i}", name))
+            figs.append(_figures.dose_figure(table, compound, dose, f"dose_response_{slug}",
+                                             name))
         elif len(sameby) == 1 and "n_profiles" in table and columns.get("label") in sameby:
-            figs.append(_figures.label_figure(table, sameby[0], f"label_map_{i}", name))
+            figs.append(_figures.label_figure(table, sameby[0], f"label_map_{slug}", name))
     return figs
 
 
@@ -221,9 +225,9 @@ def write_report(ap_scores=None, map_results=None, out: str | os.PathLike = "rep
         redraws the nulls of a few groups (and checks they reproduce the
         table's p-values; otherwise that figure is listed as not drawn).
     extra_results : mapping of str to DataFrame, optional
-        More mAP tables computed from the same AP scores (e.g. by compound
-        and dose with ``hierarchical_by``): each gets its own table section and
-        its figures.
+        More mAP tables (e.g. by compound and dose with ``hierarchical_by``,
+        or a consistency analysis by label): each gets its own table section
+        and its figures, in the order of their names.
     figures_dir : path, bool or None
         Folder for the static figures; None/True: ``<out stem>_figures`` next
         to ``out``; False: none.

@@ -115,6 +115,8 @@ def resolve_roles(ap_scores, map_results, info: Mapping) -> Roles:
     label = columns.get("label")
     if label is None and info.get("analysis") == "consistency" and len(sameby) == 1:
         label = sameby[0]
+    if map_results is None or label not in map_results.columns:
+        label = None  # the label column belongs to another analysis (an extra table)
     compound = dose = None
     if map_results is not None:
         compound, dose = _dose_roles(map_results, sameby, map_params.get("hierarchical_by"),

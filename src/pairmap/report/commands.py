@@ -47,6 +47,7 @@ class ResultFiles:
         self.map_path: Path | None = None
         self.extra: dict[str, pd.DataFrame] = {}
         self.info_path: Path | None = None
+        self.ignored: list[Path] = []
 
 
 def _stem(path: Path) -> str:
@@ -89,25 +90,26 @@ def _read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
 
 
-def _classify(result: ResultFiles, path: Path, table: pd.DataFrame) -> None:
-    if "mean_average_precision" in table.columns:
-        stem = _stem(path)
-        if result.map_results is None and stem.endswith("map_results"):
-            result.map_results, result.map_path = table, path
-        else:
-            result.extra[stem] = table
-    elif "average_precision" in table.columns:
-        if result.ap_scores is not None:
-            raise ValueError(f"two AP tables given: {result.ap_path} and {path}; "
-                             "report one analysis at a time")
-        result.ap_scores, result.ap_path = table, path
-    else:
-        raise ValueError(f"{path} is neither an AP table (no 'average_precision' column) nor a "
-                         "mAP table (no 'mean_average_precision' column)")
+def _pick_main(tables: dict, name: str, what: str):
+    """The main table among ``tables`` (stem -> (path, frame)): named ``name``, or the only one."""
+    if not tables:
+        return None
+    if name in tables:
+        return name
+    suffixed = [stem for stem in tables if stem.endswith("_" + name)]
+    if len(suffixed) == 1 or len(tables) == 1:
+        return suffixed[0] if suffixed else next(iter(tables))
+    raise ValueError(f"several {what} tables given ({', '.join(sorted(tables))}); name the "
+                     f"main one '{name}' or report one analysis at a time")
 
 
 def find_results(paths) -> ResultFiles:
     """Read the result tables and run info among ``paths`` (files or folders).
+
+    The AP table named ``ap_scores`` (or the only AP table) and the mAP table
+    named ``map_results`` (or the only one, or the only ``*_map_results``) are
+    the main analysis; other mAP tables are extra analyses, other AP tables
+    are listed in ``ignored``.
 
     Parameters
     ----------
@@ -116,8 +118,8 @@ def find_results(paths) -> ResultFiles:
     Returns
     -------
     ResultFiles
-        ``ap_scores``, ``map_results``, ``extra`` (name -> table) and
-        ``info_path``.
+        ``ap_scores``, ``map_results``, ``extra`` (name -> table),
+        ``info_path`` and ``ignored`` (paths).
 
     Examples
     --------
@@ -130,16 +132,31 @@ def find_results(paths) -> ResultFiles:
     (['cpd', 'mean_average_precision'], None)
     """
     result = ResultFiles()
+    ap_tables, map_tables = {}, {}
     for path in _expand(paths):
         if path.name.endswith(".json"):
             if result.info_path is not None:
                 raise ValueError(f"two run-info files given: {result.info_path} and {path}")
             result.info_path = path
             continue
-        _classify(result, path, _read_table(path))
-    if result.map_results is None and result.extra:  # no *map_results name: take the first
-        name = next(iter(result.extra))
-        result.map_results = result.extra.pop(name)
+        table = _read_table(path)
+        if "mean_average_precision" in table.columns:
+            map_tables[_stem(path)] = (path, table)
+        elif "average_precision" in table.columns:
+            ap_tables[_stem(path)] = (path, table)
+        else:
+            raise ValueError(f"{path} is neither an AP table (no 'average_precision' column) "
+                             "nor a mAP table (no 'mean_average_precision' column)")
+    main_ap = _pick_main(ap_tables, "ap_scores", "AP")
+    if main_ap is not None:
+        result.ap_path, result.ap_scores = ap_tables.pop(main_ap)
+    result.ignored = [path for path, _ in ap_tables.values()]
+    main_map = _pick_main({k: v for k, v in map_tables.items()
+                           if k == "map_results" or k.endswith("_map_results")} or map_tables,
+                          "map_results", "mAP")
+    if main_map is not None:
+        result.map_path, result.map_results = map_tables.pop(main_map)
+    result.extra = {stem: table for stem, (_, table) in map_tables.items()}
     if result.ap_scores is None and result.map_results is None:
         raise ValueError("no result table found; give the AP and/or mAP tables "
                          "(or the folder pairmap run / pairmap demo wrote)")
@@ -175,6 +192,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(f"pairmap report ({time.perf_counter() - start:.1f} s)\n"
           f"  read:  {', '.join(str(p) for p in used)}"
           + (f" + {len(found.extra)} more mAP table(s)" if found.extra else "")
+          + (f"\n  not used (other AP tables): {', '.join(str(p) for p in found.ignored)}"
+             if found.ignored else "")
           + f"\n  wrote: {out}" + ("" if args.no_figures else
                                    f"\n         {out.with_name(out.stem + '_figures')}/"))
     return 0
