@@ -26,6 +26,11 @@ split_multilabel
     Turn "A|B" label strings into label lists (for ``multilabel_col``).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
+load_lincs_plate
+    The LINCS Cell Painting plate that ships with pairmap (:mod:`pairmap.datasets`).
+write_report
+    A self-contained HTML report with figures (:mod:`pairmap.report`,
+    figures in :mod:`pairmap.plotting`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ _API = {
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
     "split_multilabel": "pairmap.multilabel",
+    "load_lincs_plate": "pairmap.datasets",
+    "write_report": "pairmap.report",
 }
 
 __all__ = sorted(_API) + ["__version__"]

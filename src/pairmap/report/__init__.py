@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -200,11 +200,12 @@ def _default_figures_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_figures")
 
 
-def write_report(ap_scores=None, map_results=None, out: str | os.PathLike = "report.html", *,
-                 info: Mapping | None = None, extra_results: Mapping | None = None,
+def write_report(ap_scores: pd.DataFrame | None = None, map_results: pd.DataFrame | None = None,
+                 out: str | os.PathLike = "report.html", *, info: Mapping | None = None,
+                 extra_results: Mapping[str, pd.DataFrame] | None = None,
                  figures_dir: str | os.PathLike | bool | None = None,
-                 formats=FIGURE_FORMATS, max_points: int = 5000, max_table_rows: int = 20000,
-                 seed: int = 0, overwrite: bool = True) -> Path:
+                 formats: Sequence[str] = FIGURE_FORMATS, max_points: int = 5000,
+                 max_table_rows: int = 20000, seed: int = 0, overwrite: bool = True) -> Path:
     """Write a self-contained HTML report (and static figures) of an AP/mAP analysis.
 
     Parameters
