@@ -124,6 +124,8 @@ def test_label_map_sorted(lincs):
     expected = list(ranked["Metadata_moa"].head(2)) + list(ranked["Metadata_moa"].tail(2))
     assert [lab.rsplit(" (n=", 1)[0] for lab in labels] == expected
     assert "top and bottom of 5" in ax.get_title()
+    assert [t.get_text() for t in ax.texts] == [
+        f"{len(moa) - 5} label(s) without a score not shown"]
     x = np.asarray(ax.collections[-1].get_offsets())[:, 0][::-1]
     np.testing.assert_allclose(np.sort(x), np.sort(
         ranked.set_index("Metadata_moa").loc[expected, "mean_average_precision"]))

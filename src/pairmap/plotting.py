@@ -875,6 +875,9 @@ def plot_label_map(
     ax.set_xlabel("mAP (blue: significant)")
     more = f", top and bottom of {n_total}" if len(shown) < n_total else ""
     ax.set_title(f"mAP per label ({label_col}{more})")
+    if len(map_results) > n_total:
+        _note(ax, f"{len(map_results) - n_total} label(s) without a score not shown",
+              loc="lower right")
     fig.tight_layout()
     return fig
 
