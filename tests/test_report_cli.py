@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 
@@ -28,11 +30,19 @@ def _figure_ids(html: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def lincs_demo(tmp_path_factory):
+def lincs_run(tmp_path_factory):
+    """One ``pairmap demo --dataset lincs`` run: (output folder, printed summary)."""
     out = tmp_path_factory.mktemp("demo") / "lincs"
-    code = cli.main(["demo", "--dataset", "lincs", "--out", str(out), *SMALL])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["demo", "--dataset", "lincs", "--out", str(out), *SMALL])
     assert code == 0
-    return out
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def lincs_demo(lincs_run):
+    return lincs_run[0]
 
 
 def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
@@ -59,11 +69,9 @@ def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
     assert moa["Metadata_moa"].is_unique and moa["p_value"].notna().sum() >= 5
     assert "|" not in "".join(moa["Metadata_moa"])  # multi-label MoAs were split
 
-def test_lincs_demo_summary_agrees_with_table(tmp_path, capsys):
-    code, out, err = call_main(capsys, "demo", "--dataset", "lincs", "--out",
-                               str(tmp_path / "d"), *SMALL)
-    assert code == 0, err
-    maps = pd.read_parquet(tmp_path / "d" / "map_results.parquet")
+def test_lincs_demo_summary_agrees_with_table(lincs_run):
+    folder, out = lincs_run
+    maps = pd.read_parquet(folder / "map_results.parquet")
     m = re.search(r"significant:\s+(\d+) of (\d+) compounds", out)
     assert m and int(m[1]) == maps["below_corrected_p"].sum() and int(m[2]) == 58
     assert "1 group without a score (DMSO)" in out and "report.html" in out
