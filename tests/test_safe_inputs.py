@@ -77,6 +77,7 @@ def test_lincs_plate_with_shuffled_feature_rows_gives_the_aligned_result():
 
 
 # ------------------------------------------------------------------ wholesale ties
+@pytest.mark.filterwarnings("ignore:.*zero variance:RuntimeWarning")
 @pytest.mark.parametrize("distance", ["cosine", "correlation", "euclidean", "manhattan"])
 def test_constant_profiles_warn_and_name_the_tie_policy(distance):
     meta, feats = _frame()
