@@ -114,6 +114,24 @@ def test_tied_share_counts_multiples_only_for_angular_similarities():
     assert 2 / 50 < TIED_SHARE_WARN  # a few duplicates do not warn
 
 
+def test_lincs_with_constant_features_warns_and_expected_ties_finds_nothing():
+    # the case: all-tied similarities made 58 of 58 compounds "significant"
+    df = pd.read_csv(data_file(LINCS_FILE))
+    df = pairmap.assign_reference_index(df, "Metadata_broad_sample == 'DMSO'")
+    meta = df.filter(regex="^Metadata")
+    const = df.drop(columns=meta.columns) * 0 + 1.0
+    cols = ["Metadata_broad_sample", "Metadata_Reference_Index"]
+    significant = {}
+    for ties in ("positives_first", "expected"):
+        with pytest.warns(RuntimeWarning, match=r"384 of 384 profiles \(100%"):
+            ap = _ap(meta, const, (cols, [], [], cols), ties=ties)
+        ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
+        res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
+                                             cache=False, progress_bar=False)
+        significant[ties] = int(res["below_corrected_p"].sum())
+    assert significant == {"positives_first": 58, "expected": 0}
+
+
 # ------------------------------------------------------------ assign_reference_index
 @pytest.mark.parametrize(
     "condition", ["cpd == 'dmso'", np.zeros(12, dtype=bool), []], ids=["query", "mask", "labels"]

@@ -148,6 +148,14 @@ def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
         float64 p-values, one per row; NaN where AP is NaN or there are no
         positive pairs.
 
+    Raises
+    ------
+    ValueError
+        For rows with negative, non-integer or inconsistent pair counts or an
+        AP outside [0, 1] (the message names the rows), and for a
+        ``null_size`` whose nulls would not fit in memory (see
+        :func:`pairmap.nulls.check_null_memory`), before any work.
+
     Examples
     --------
     >>> import pandas as pd
@@ -363,6 +371,13 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         ``stage1_p_value``, ``stage1_corrected_p_value`` and
         ``stage1_significant`` when ``hierarchical_by`` is given. Groups
         without any valid AP have NaN scores and p-values.
+
+    Raises
+    ------
+    ValueError
+        For missing values in a ``sameby`` column (they would form a group of
+        their own; fill or drop them), bad rows as for :func:`p_values`, and
+        a ``null_size`` whose nulls would not fit in memory, before any work.
 
     Examples
     --------
