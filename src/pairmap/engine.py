@@ -169,6 +169,7 @@ def average_precision(
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
+    multilabel_col: str | None = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -220,6 +221,14 @@ def average_precision(
     progress_bar : bool, default True
         Show a progress bar with ETA (drawn only once the work has taken a
         second).
+    multilabel_col : str, optional
+        A column holding a list of labels per profile (targets, mechanisms;
+        lists, tuples, arrays or Arrow lists -- see
+        :func:`pairmap.split_multilabel` for ``"A|B"`` strings). It must be in
+        ``pos_sameby`` and ``neg_diffby``: every (profile, label) is a query
+        whose positives carry that label and whose negatives share no label
+        with the profile (copairs' multi-label AP; details in
+        :mod:`pairmap.multilabel`). Built-in distances only.
 
     Returns
     -------
@@ -228,7 +237,9 @@ def average_precision(
         ``average_precision``, ``normalized_average_precision`` ((AP - mu0) /
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
         ``n_total_pairs`` (list length). Profiles without positives or without
-        negatives get NaN scores and zero counts.
+        negatives get NaN scores and zero counts. With ``multilabel_col``: one
+        row per (profile, label) in the order of ``meta.explode(multilabel_col)``,
+        the label in ``multilabel_col``.
 
     Warns
     -----
@@ -294,6 +305,10 @@ def average_precision(
         meta = meta.loc[keep].reset_index(drop=True)
         X = X[keep]
     _check_finite(X, names)
+    if multilabel_col is not None:
+        return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
+                              ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
+                              progress_bar=progress_bar)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
     prep = prepare_features(X, distance)
@@ -329,3 +344,42 @@ def average_precision(
     out["n_total_pairs"] = n_total
     return out
 
+
+
+def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
+                   n_jobs, progress_bar) -> pd.DataFrame:
+    """:func:`average_precision` with a label column (validated input, filtered rows)."""
+    from threadpoolctl import threadpool_limits
+    from tqdm.auto import tqdm
+
+    from ._retrieval_multilabel import compute_multilabel_ap
+    from .multilabel import EncodedMultilabel, explain_unscored, long_form
+
+    if callable(distance):
+        raise ValueError(
+            "multilabel_col supports the built-in distances only (cosine, abs_cosine, correlation, "
+            "euclidean, manhattan, chebyshev), not a callable"
+        )
+    enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
+    prep = prepare_features(X, distance)
+    logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
+                len(enc.uniques), column, prep.name)
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
+        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
+        leave=False,
+    ) as bar:
+        ap, n_pos, n_total, totals = compute_multilabel_ap(
+            prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
+            ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
+            n_workers=threads, progress=bar.update,
+        )
+    if totals["pos"] == 0 or totals["neg"] == 0:
+        explain_unscored(enc, column, totals)
+    logger.info("average_precision: %d of %d (profile, label) queries scored",
+                int(np.isfinite(ap).sum()), len(ap))
+    out = long_form(meta, column, enc)
+    out["average_precision"] = ap
+    out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
+    out["n_pos_pairs"] = n_pos
+    out["n_total_pairs"] = n_total
+    return out
