@@ -185,3 +185,16 @@ def test_progress_bar_must_be_a_boolean(flag):
         pairmap.mean_average_precision(_ap_table(), "g", cache=False, progress_bar=flag)
     with pytest.raises(TypeError, match="progress_bar must be True or False"):
         pairmap.p_values(_ap_table(), cache=False, progress_bar=flag)
+
+
+def test_tie_warning_points_at_the_callers_line_on_both_engine_paths():
+    meta, feats = _frame()
+    const = feats * 0 + 1.0
+    with pytest.warns(RuntimeWarning, match="constant or identical") as rec:
+        _ap(meta, const)
+    assert rec[0].filename == __file__
+    meta["labels"] = [[["a"], ["b"], ["a", "c"]][k % 3] for k in range(len(meta))]
+    with pytest.warns(RuntimeWarning, match="constant or identical") as rec:
+        pairmap.average_precision(meta, const, ["labels"], [], [], ["labels"],
+                                  multilabel_col="labels", progress_bar=False)
+    assert [w.filename for w in rec if "constant" in str(w.message)] == [__file__]
