@@ -345,12 +345,10 @@ def average_precision(
     return out
 
 
-
 def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
                    n_jobs, progress_bar) -> pd.DataFrame:
     """:func:`average_precision` with a label column (validated input, filtered rows)."""
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
     from ._retrieval_multilabel import compute_multilabel_ap
     from .multilabel import EncodedMultilabel, explain_unscored, long_form
@@ -362,11 +360,11 @@ def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budge
         )
     enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
     prep = prepare_features(X, distance)
+    warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
     logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
                 len(enc.uniques), column, prep.name)
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         ap, n_pos, n_total, totals = compute_multilabel_ap(
             prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
