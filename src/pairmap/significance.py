@@ -33,7 +33,7 @@ from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
 from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
 
-__all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
+__all__ = ["NULL_MODELS", "group_null", "mean_average_precision", "p_values"]
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +249,14 @@ def _components(signature, confs, model):
 
 def _group_pvalues(signature, observed, confs, model, store, n_threads):
     """p-values of the observed group means of all groups sharing ``signature``."""
+    null, exact = _group_null(signature, confs, model, store, n_threads)
+    if exact:
+        return _counts_ge(null, observed) / null.shape[0]
+    return (1.0 + _counts_ge(null, observed)) / (1.0 + store.null_size)
+
+
+def _group_null(signature, confs, model, store, n_threads):
+    """Null group means for ``signature`` and whether they are the exact (enumerated) null."""
     from pairmap._kernels.nulls import run_group_null_means
 
     comps = _components(signature, confs, model)
@@ -261,8 +269,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         values = [store.exact(k, n) for k, n, _, _ in comps]
         grid = np.indices(sizes).reshape(len(comps), -1)
         mat = np.stack([v[g] for v, g in zip(values, grid, strict=True)])
-        null = run_group_null_means(mat, mult, n_threads)
-        return _counts_ge(null, observed) / null.shape[0]
+        return run_group_null_means(mat, mult, n_threads), True
 
     if len(comps) == 1 and mult[0] == 1:
         k, n, j, _ = comps[0]
@@ -281,7 +288,48 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
                 for k, n, j, _ in comps
             ])
             null[start:stop] = run_group_null_means(mat, mult, n_threads)
-    return (1.0 + _counts_ge(null, observed)) / (1.0 + null_size)
+    return null, False
+
+
+def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="shared",
+               cache=None):
+    """The null distribution of one group's mAP, as :func:`mean_average_precision` uses it.
+
+    Parameters
+    ----------
+    n_pos_pairs, n_total_pairs : array-like of int
+        List shapes of the group's members (rows with a valid AP).
+    null_size, seed, null, cache
+        As in :func:`mean_average_precision`.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Null group means (float64). Compare an observed mAP with ``>=``.
+    exact : bool
+        True when ``values`` enumerates every equally likely outcome (then the
+        p-value is the share of ``values >= observed``), False when they are
+        ``null_size`` draws (then it is ``(1 + count) / (1 + null_size)``).
+
+    Examples
+    --------
+    >>> values, exact = group_null([1, 1], [4, 4], null_size=100, cache=False)
+    >>> exact, values.shape, float(values.max())
+    (True, (4,), 1.0)
+    """
+    k = np.asarray(n_pos_pairs, dtype=np.int64).reshape(-1)
+    n = np.asarray(n_total_pairs, dtype=np.int64).reshape(-1)
+    if k.size == 0 or k.shape != n.shape:
+        raise ValueError("n_pos_pairs and n_total_pairs must be non-empty and of equal length")
+    null = check_option("null", null, NULL_MODELS)
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    confs, counts = np.unique(np.stack([k, n], axis=1), axis=0, return_counts=True)
+    signature = tuple((c, int(m)) for c, m in enumerate(counts))
+    with thread_limits(1) as n_threads:
+        store = _DrawStore(null_size, seed, _open_cache(cache), n_threads)
+        return _group_null(signature, confs, null, store, n_threads)
 
 
 def _as_columns(name, value, df) -> list:
