@@ -13,6 +13,7 @@ from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._retrieval import compute_average_precision
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
+from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
 
 logger = logging.getLogger(__name__)
@@ -300,5 +301,9 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    attach_context(out, PermutationContext(
+        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
+        ties == "expected", ap, n_pos, n_total,
+    ))
     return out
 
