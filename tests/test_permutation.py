@@ -225,3 +225,24 @@ def test_observed_statistic_is_the_engine_map_with_ties(ties):
         (obs, _), _, _ = tester.null_values(members)
         assert obs == pytest.approx(ap.loc[members, "average_precision"].mean(), abs=1e-12)
     assert tester.mismatches == 0
+
+
+def test_shared_tables_give_the_same_null_as_direct_sampling():
+    meta, X = activity_screen(n_controls=40, n_cpds=3, reps=4, seed=10, shift=(0,))
+    X[0:39:3] = X[1:40:3]  # duplicated controls: ties between base similarities
+    ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
+    tester = PermutationTester(context_of(ap), np.flatnonzero(meta["cpd"] != "ctl"), 2000, 0, 1)
+    from pairmap import permutation as P
+
+    for g in ("c0", "c1"):
+        members = np.flatnonzero(meta["cpd"] == g)
+        _, via_tables, total = tester.null_values(members)
+        assert total is None and tester._table is not None
+        budget = P.TABLE_BUDGET_BYTES
+        try:
+            P.TABLE_BUDGET_BYTES = 0
+            _, direct, _ = tester.null_values(members)
+        finally:
+            P.TABLE_BUDGET_BYTES = budget
+        np.testing.assert_array_equal(via_tables[0], direct[0])
+        np.testing.assert_array_equal(via_tables[1], direct[1])

@@ -56,6 +56,8 @@ PERMUTATION_VERSION = 1
 POOL_BUDGET_BYTES = 512 * 2**20
 #: Largest cost (relabelings x k**2) of one group's null before it falls back.
 MAX_WORK = 4 * 10**9
+#: Largest tables of base-only relabelings shared across groups (see ``_kernels.permutation``).
+TABLE_BUDGET_BYTES = 256 * 2**20
 #: Bases kept for reuse across groups.
 _BASE_CACHE_BYTES = 768 * 2**20
 #: mAPs are compared on a grid of 2**-40 (equal rationals summed in different orders tie)
@@ -256,6 +258,7 @@ class PermutationTester:
         self._bases: OrderedDict = OrderedDict()
         self._base_bytes = 0
         self._nulls: dict = {}
+        self._table = None
         self.mismatches = 0
 
     # -- pools and their similarity rows ------------------------------------------------------
@@ -362,6 +365,22 @@ class PermutationTester:
         null = self._null(layout, base, full_pool, nb, kb, total)
         return None, (observed, cohesion), null, total
 
+    def _tables_fit(self, kb):
+        return _table_bytes(int(kb.sum()), self.null_size) <= TABLE_BUDGET_BYTES
+
+    def _tables(self, layout, base, kb):
+        """Base-only counts of the sampled relabelings, shared by groups of the same pool shape."""
+        blk = layout[3]
+        key = (blk.tobytes(), kb.tobytes())
+        if self._table is not None and self._table[0] is base and self._table[1] == key:
+            return self._table[2]
+        self._table = None  # free the previous tables first
+        nb = np.diff(layout[0])
+        tables = KP.run_base_tables(stream_key(self.seed, self.null_size, nb, kb),
+                                    self.null_size, layout, self.n_threads)
+        self._table = (base, key, tables)
+        return tables
+
     def _null(self, layout, base, full_pool, nb, kb, total):
         # a full pool (no own rows) depends only on the base and the block counts: share it
         share_key = None
@@ -372,6 +391,9 @@ class PermutationTester:
                 return hit[1]
         if total is not None:
             null = KP.enumerate_null(total, *layout, self.ctx.ties_expected)
+        elif not full_pool and self._tables_fit(kb):
+            tables = self._tables(layout, base, kb)
+            null = KP.run_null_from_tables(tables, layout, self.ctx.ties_expected, self.n_threads)
         else:
             key = stream_key(self.seed, self.null_size, nb, kb)
             null = KP.run_sample_null(key, self.null_size, layout, self.ctx.ties_expected,
@@ -379,6 +401,10 @@ class PermutationTester:
         if share_key is not None:
             self._nulls[share_key] = (base, null)
         return null
+
+
+def _table_bytes(k, n_draws):
+    return n_draws * (k * 12 + 1 + k * max(k - 1, 1) * 16)
 
 
 def _snap(x):

@@ -117,70 +117,72 @@ def _sim(p, q, n_base, base_sim, own_base, own_own):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _count_above(p, v, strict, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base,
-                 own_sorted, own_len, own_own):
-    """Negatives of ``p`` (pool profiles of its block outside ``S``) above ``v``.
+def _insertion_sort(a, m):
+    for i in range(1, m):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
 
-    ``strict``: similarity ``> v``, else ``>= v``.
+
+@numba.njit(cache=True, nogil=True)
+def _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted,
+               own_len, own_own, ties_expected, pos, gt, eq, ranks, s_sim, o_sim):
+    """(AP, mean positive similarity) of ``S[a]`` with positives ``S`` minus itself.
+
+    Negatives are the pool profiles of its block outside ``S``: those above a
+    similarity ``v`` are counted by binary search in the sorted base row, plus
+    the own positions, minus the relabeled ones. Scored like the engine.
     """
+    p = S[a]
+    bp = blk[p]
+    n_own = own_own.shape[0]
     if p < n_base:
         row = base_sorted[p]
         n_row = base_len[p]
     else:
         row = own_sorted[p - n_base]
         n_row = own_len[p - n_base]
-    if strict:
-        c = n_row - _upper_bound(row, n_row, v)
-    else:
-        c = n_row - lower_bound(row, n_row, v)
-    n_own = own_own.shape[0]
-    for o in range(n_own):
-        q = n_base + o
-        if q != p and blk[q] == blk[p]:
-            w = _sim(p, q, n_base, base_sim, own_base, own_own)
-            if w > v or (not strict and w == v):
-                c += 1
-    for t in range(k):
-        q = S[t]
-        if q != p and blk[q] == blk[p]:
-            w = _sim(p, q, n_base, base_sim, own_base, own_own)
-            if w > v or (not strict and w == v):
-                c -= 1
-    return c
-
-
-@numba.njit(cache=True, nogil=True)
-def _n_negatives(p, S, k, blk, n_base, base_len, own_len, n_own):
-    n = base_len[p] if p < n_base else own_len[p - n_base]
-    for o in range(n_own):
-        q = n_base + o
-        if q != p and blk[q] == blk[p]:
-            n += 1
-    for t in range(k):
-        q = S[t]
-        if q != p and blk[q] == blk[p]:
-            n -= 1
-    return n
-
-
-@numba.njit(cache=True, nogil=True)
-def _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted,
-               own_len, own_own, ties_expected, pos, gt, eq, ranks):
-    """AP of ``S[a]`` with positives ``S`` minus itself, scored like the engine."""
-    p = S[a]
+    # similarities to the relabeled set (same block, others only) and to the own positions
+    n_neg = n_row
     m = 0
+    n_s = 0
     for b in range(k):
-        if b != a:
-            pos[m] = _sim(p, S[b], n_base, base_sim, own_base, own_own)
-            m += 1
-    pos[:m].sort()
-    above_prev = _n_negatives(p, S, k, blk, n_base, base_len, own_len, own_own.shape[0])
+        if b == a:
+            continue
+        q = S[b]
+        w = _sim(p, q, n_base, base_sim, own_base, own_own)
+        pos[m] = w
+        m += 1
+        if blk[q] == bp:
+            s_sim[n_s] = w
+            n_s += 1
+    n_o = 0
+    for o in range(n_own):
+        q = n_base + o
+        if q != p and blk[q] == bp:
+            o_sim[n_o] = _sim(p, q, n_base, base_sim, own_base, own_own)
+            n_o += 1
+    n_neg += n_o - n_s
+    _insertion_sort(pos, m)
+    above_prev = n_neg
+    cohesion = 0.0
     for t in range(m):
         v = pos[t]
-        above = _count_above(p, v, True, S, k, blk, n_base, base_sim, base_sorted, base_len,
-                             own_base, own_sorted, own_len, own_own)
-        equal = _count_above(p, v, False, S, k, blk, n_base, base_sim, base_sorted, base_len,
-                             own_base, own_sorted, own_len, own_own) - above
+        cohesion += v
+        above = n_row - _upper_bound(row, n_row, v)
+        at_least = n_row - lower_bound(row, n_row, v)
+        for i in range(n_o):
+            w = o_sim[i]
+            above += w > v
+            at_least += w >= v
+        for i in range(n_s):
+            w = s_sim[i]
+            above -= w > v
+            at_least -= w >= v
+        equal = at_least - above
         if t > 0 and pos[t - 1] == v:
             equal = 0  # ties are booked on the first positive of a tie group, as in the engine
         eq[t] = equal
@@ -188,16 +190,14 @@ def _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, 
         above_prev = above
     gt[m] = above_prev
     eq[m] = 0
-    cohesion = 0.0
-    for t in range(m):
-        cohesion += pos[t]
     ap = score_tallies(pos[:m], gt[: m + 1], eq[: m + 1], ties_expected, ranks)
     return ap, cohesion / m
 
 
 @numba.njit(cache=True, nogil=True)
 def _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted,
-                 own_len, own_own, ties_expected, pos, gt, eq, ranks, aps, cohs, mult, order):
+                 own_len, own_own, ties_expected, pos, gt, eq, ranks, aps, cohs, mult, order,
+                 s_sim, o_sim):
     """Statistic of the relabeling ``S``: (mAP, cohesion).
 
     mAP is the engine's sorted mean of the members' APs; cohesion, the sorted
@@ -207,7 +207,7 @@ def _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, o
     for a in range(k):
         aps[a], cohs[a] = _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len,
                                      own_base, own_sorted, own_len, own_own, ties_expected, pos,
-                                     gt, eq, ranks)
+                                     gt, eq, ranks, s_sim, o_sim)
     return _sorted_sum_mean(aps, mult, k, order), _sorted_sum_mean(cohs, mult, k, order)
 
 
@@ -222,10 +222,12 @@ def member_scores(S, blk, n_base, base_sim, base_sorted, base_len, own_base, own
     ranks = np.empty(k, dtype=np.float64)
     aps = np.empty(k, dtype=np.float64)
     cohs = np.empty(k, dtype=np.float64)
+    s_sim = np.empty(k, dtype=np.float64)
+    o_sim = np.empty(own_own.shape[0], dtype=np.float64)
     for a in range(k):
         aps[a], cohs[a] = _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len,
                                      own_base, own_sorted, own_len, own_own, ties_expected, pos,
-                                     gt, eq, ranks)
+                                     gt, eq, ranks, s_sim, o_sim)
     return aps, cohs
 
 
@@ -267,6 +269,8 @@ def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
         cohs = np.empty(k, dtype=np.float64)
         mult = np.ones(k, dtype=np.int64)
         order = np.empty(k, dtype=np.int64)
+        s_sim = np.empty(k, dtype=np.float64)
+        o_sim = np.empty(own_own.shape[0], dtype=np.float64)
         lo = w * step
         hi = min(n_draws, lo + step)
         for d in range(lo, hi):
@@ -274,7 +278,8 @@ def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
             _draw_relabeling(state, bm_start, bm, kb, buf, S)
             out[d], coh[d] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
                                           own_base, own_sorted, own_len, own_own, ties_expected,
-                                          pos, gt, eq, ranks, aps, cohs, mult, order)
+                                          pos, gt, eq, ranks, aps, cohs, mult, order, s_sim,
+                                          o_sim)
     return out, coh
 
 
@@ -309,6 +314,8 @@ def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, 
     cohs = np.empty(k, dtype=np.float64)
     mult = np.ones(k, dtype=np.int64)
     order = np.empty(k, dtype=np.int64)
+    s_sim = np.empty(k, dtype=np.float64)
+    o_sim = np.empty(own_own.shape[0], dtype=np.float64)
     out = np.empty(total, dtype=np.float64)
     coh = np.empty(total, dtype=np.float64)
     for idx in range(total):
@@ -317,7 +324,8 @@ def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, 
                 S[first[b] + i] = bm[bm_start[b] + comb[first[b] + i]]
         out[idx], coh[idx] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
                                           own_base, own_sorted, own_len, own_own, ties_expected,
-                                          pos, gt, eq, ranks, aps, cohs, mult, order)
+                                          pos, gt, eq, ranks, aps, cohs, mult, order, s_sim,
+                                          o_sim)
         # advance the mixed-radix counter of per-block combinations
         b = nb - 1
         while b >= 0:
@@ -347,3 +355,164 @@ def run_sample_null(key, n_draws, layout, ties_expected, n_threads, d_start=0):
     if n_threads <= 1 or n_draws * k * k < SERIAL_WORK:
         return sample_null_serial(key, d_start, n_draws, 1, *layout, ties_expected)
     return sample_null(key, d_start, n_draws, 4 * n_threads, *layout, ties_expected)
+
+
+# -- relabelings shared by groups with the same base and pool shape ---------------------------
+# With a large base (e.g. 1,000 controls) and a few own rows (a group's replicates), most
+# relabelings pick base profiles only. Their counts of base negatives above each positive
+# depend on the base and the draw only, so they are tabulated once and every group adds the
+# contribution of its own rows (which are negatives of every picked profile of their block).
+
+
+def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base, base_sim,
+                 base_sorted, base_len):
+    """Per draw: the relabeling, whether it picks an own position, and for base-only draws the
+    sorted positives of each picked profile with its base negatives above / at least them."""
+    k = 0
+    for b in range(kb.shape[0]):
+        k += kb[b]
+    m = max(k - 1, 1)
+    S_tab = np.empty((n_draws, k), dtype=np.int64)
+    own = np.zeros(n_draws, dtype=np.bool_)
+    pos_tab = np.empty((n_draws, k, m), dtype=np.float64)
+    gt_tab = np.empty((n_draws, k, m), dtype=np.int32)
+    ge_tab = np.empty((n_draws, k, m), dtype=np.int32)
+    neg_tab = np.empty((n_draws, k), dtype=np.int32)
+    if n_draws == 0:
+        return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab
+    n_blocks = max(1, min(n_blocks, n_draws))
+    step = (n_draws + n_blocks - 1) // n_blocks
+    for w in numba.prange(n_blocks):
+        S = np.empty(k, dtype=np.int64)
+        buf = np.empty(k, dtype=np.int64)
+        s_sim = np.empty(k, dtype=np.float64)
+        pos = np.empty(k, dtype=np.float64)
+        lo = w * step
+        hi = min(n_draws, lo + step)
+        for d in range(lo, hi):
+            state = _mix64(key + np.uint64(d_start + d) * _STREAM_GAMMA)
+            _draw_relabeling(state, bm_start, bm, kb, buf, S)
+            S_tab[d, :] = S
+            for a in range(k):
+                if S[a] >= n_base:
+                    own[d] = True
+            if own[d]:
+                continue
+            for a in range(k):
+                p = S[a]
+                n_row = base_len[p]
+                row = base_sorted[p]
+                mm = 0
+                n_s = 0
+                for b in range(k):
+                    if b == a:
+                        continue
+                    w_ = base_sim[p, S[b]]
+                    pos[mm] = w_
+                    mm += 1
+                    if blk[S[b]] == blk[p]:
+                        s_sim[n_s] = w_
+                        n_s += 1
+                _insertion_sort(pos, mm)
+                neg_tab[d, a] = n_row - n_s
+                for t in range(mm):
+                    v = pos[t]
+                    above = n_row - _upper_bound(row, n_row, v)
+                    at_least = n_row - lower_bound(row, n_row, v)
+                    for i in range(n_s):
+                        above -= s_sim[i] > v
+                        at_least -= s_sim[i] >= v
+                    pos_tab[d, a, t] = v
+                    gt_tab[d, a, t] = above
+                    ge_tab[d, a, t] = at_least
+    return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab
+
+
+def _null_from_tables(S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blocks, blk, n_base,
+                      base_sim, base_sorted, base_len, own_base, own_sorted, own_len, own_own,
+                      ties_expected):
+    """(mAP, cohesion) of every tabulated relabeling for one group's own rows."""
+    n_draws, k = S_tab.shape
+    out = np.empty(n_draws, dtype=np.float64)
+    coh = np.empty(n_draws, dtype=np.float64)
+    if n_draws == 0:
+        return out, coh
+    n_own = own_own.shape[0]
+    n_blocks = max(1, min(n_blocks, n_draws))
+    step = (n_draws + n_blocks - 1) // n_blocks
+    for w in numba.prange(n_blocks):
+        pos = np.empty(k, dtype=np.float64)
+        gt = np.empty(k + 1, dtype=np.int64)
+        eq = np.empty(k + 1, dtype=np.int64)
+        ranks = np.empty(k, dtype=np.float64)
+        aps = np.empty(k, dtype=np.float64)
+        cohs = np.empty(k, dtype=np.float64)
+        mult = np.ones(k, dtype=np.int64)
+        order = np.empty(k, dtype=np.int64)
+        s_sim = np.empty(k, dtype=np.float64)
+        o_sim = np.empty(n_own, dtype=np.float64)
+        lo = w * step
+        hi = min(n_draws, lo + step)
+        for d in range(lo, hi):
+            S = S_tab[d]
+            if own[d]:
+                out[d], coh[d] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
+                                              own_base, own_sorted, own_len, own_own,
+                                              ties_expected, pos, gt, eq, ranks, aps, cohs, mult,
+                                              order, s_sim, o_sim)
+                continue
+            m = k - 1
+            for a in range(k):
+                p = S[a]
+                n_o = 0
+                for o in range(n_own):
+                    if blk[n_base + o] == blk[p]:
+                        o_sim[n_o] = own_base[o, p]
+                        n_o += 1
+                above_prev = neg_tab[d, a] + n_o
+                cohesion = 0.0
+                for t in range(m):
+                    v = pos_tab[d, a, t]
+                    pos[t] = v
+                    cohesion += v
+                    above = np.int64(gt_tab[d, a, t])
+                    at_least = np.int64(ge_tab[d, a, t])
+                    for i in range(n_o):
+                        above += o_sim[i] > v
+                        at_least += o_sim[i] >= v
+                    equal = at_least - above
+                    if t > 0 and pos[t - 1] == v:
+                        equal = 0
+                    eq[t] = equal
+                    gt[t] = above_prev - above - equal
+                    above_prev = above
+                gt[m] = above_prev
+                eq[m] = 0
+                aps[a] = score_tallies(pos[:m], gt[: m + 1], eq[: m + 1], ties_expected, ranks)
+                cohs[a] = cohesion / m
+            out[d] = _sorted_sum_mean(aps, mult, k, order)
+            coh[d] = _sorted_sum_mean(cohs, mult, k, order)
+    return out, coh
+
+
+base_tables = _parallel_build(_base_tables)
+base_tables_serial = _serial_build(_base_tables)
+null_from_tables = _parallel_build(_null_from_tables)
+null_from_tables_serial = _serial_build(_null_from_tables)
+
+
+def run_base_tables(key, n_draws, layout, n_threads):
+    """Dispatch :func:`base_tables` (``layout`` as for :func:`run_sample_null`, own rows unused)."""
+    bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len = layout[:8]
+    k = int(kb.sum())
+    f, nb = (base_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
+        base_tables, 4 * n_threads)
+    return f(key, 0, n_draws, nb, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len)
+
+
+def run_null_from_tables(tables, layout, ties_expected, n_threads):
+    """Dispatch :func:`null_from_tables` for one group."""
+    n_draws, k = tables[0].shape
+    f, nb = (null_from_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
+        null_from_tables, 4 * n_threads)
+    return f(*tables, nb, *layout[3:], ties_expected)
