@@ -229,7 +229,7 @@ def test_observed_statistic_is_the_engine_map_with_ties(ties):
 
 def test_shared_tables_give_the_same_null_as_direct_sampling():
     meta, X = activity_screen(n_controls=40, n_cpds=3, reps=4, seed=10, shift=(0,))
-    X[0:39:3] = X[1:40:3]  # duplicated controls: ties between base similarities
+    X[0:9:3] = X[1:10:3]  # a few duplicated controls: ties between base similarities
     ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
     tester = PermutationTester(context_of(ap), np.flatnonzero(meta["cpd"] != "ctl"), 2000, 0, 1)
     from pairmap import permutation as P
