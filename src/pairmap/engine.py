@@ -16,6 +16,7 @@ from ._ties import warn_if_tied
 from ._typing import Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
+from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
 
 logger = logging.getLogger(__name__)
@@ -340,6 +341,10 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    attach_context(out, PermutationContext(
+        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
+        ties == "expected", ap, n_pos, n_total,
+    ))
     return out
 
 
