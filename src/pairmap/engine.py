@@ -11,7 +11,8 @@ import pandas as pd
 
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
-from ._retrieval import compute_average_precision
+from ._retrieval import MetricSpec, compute_average_precision
+from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
 
@@ -152,6 +153,7 @@ def average_precision(
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
+    metrics=None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -199,6 +201,11 @@ def average_precision(
         process may use; ``-1`` likewise).
     progress_bar : bool, default True
         Show a progress bar with ETA.
+    metrics : list of str, optional
+        Further metrics from the same ranking pass, one output column each:
+        ``"roc_auc"``, ``"precision@K"``, ``"recall@K"`` (``K`` an integer or
+        ``"R"``, the number of positives: R-precision); see
+        :mod:`pairmap.metrics`.
 
     Returns
     -------
@@ -206,8 +213,9 @@ def average_precision(
         ``meta`` (filtered by any query expressions, index reset) with columns
         ``average_precision``, ``normalized_average_precision`` ((AP - mu0) /
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
-        ``n_total_pairs`` (list length). Profiles without positives or without
-        negatives get NaN scores and zero counts.
+        ``n_total_pairs`` (list length), then one column per ``metrics``
+        entry. Profiles without positives or without negatives get NaN scores
+        and zero counts.
 
     Raises
     ------
@@ -250,6 +258,7 @@ def average_precision(
     ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
+    request = None if metrics is None else parse_metrics(metrics)
     X, names = _feature_matrix(feats, len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
@@ -280,6 +289,10 @@ def average_precision(
         leave=False,
     ) as bar:
         logger.debug("using %d threads", threads)
+        extra = None
+        if request is not None:
+            extra = MetricSpec(request.kinds, request.cuts,
+                               np.full((len(meta), len(request.names)), np.nan))
         ap, n_pos, n_total, totals = compute_average_precision(
             prep,
             codes,
@@ -290,6 +303,7 @@ def average_precision(
             batch_size=batch_size,
             n_workers=threads,
             progress=bar.update,
+            metrics=extra,
         )
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
@@ -300,5 +314,7 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    for j, name in enumerate(request.names if request is not None else ()):
+        out[name] = extra.out[:, j]
     return out
 
