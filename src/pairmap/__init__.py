@@ -24,6 +24,9 @@ open_cache
     The on-disk null cache (filesystem backend).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
+roc_auc_p_values, mean_roc_auc
+    p-values of ROC-AUC (``average_precision(..., metrics=["roc_auc"])``): exact
+    Mann-Whitney distribution per profile, group means through the mAP null machinery.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ _API = {
     "null_distribution": "pairmap.nulls",
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
+    "roc_auc_p_values": "pairmap.roc_auc",
+    "mean_roc_auc": "pairmap.roc_auc",
 }
 
 __all__ = sorted(_API) + ["__version__"]
