@@ -429,7 +429,8 @@ def _score(medians, null, quantile, how):
     groups without pairs (NaN median) are left out.
     """
     has = ~np.isnan(medians)
-    left = float(np.percentile(null, 100 * (1 - quantile))) if how in ("left", "both") else None
+    # 100 - 100 q, not 100 (1 - q): 5.0 exactly for q = 0.95 (copairs uses percentile 5)
+    left = float(np.percentile(null, 100 - 100 * quantile)) if how in ("left", "both") else None
     right = float(np.percentile(null, 100 * quantile)) if how in ("right", "both") else None
     hit = np.zeros(len(medians), dtype=bool)
     score = 0.0
