@@ -27,6 +27,9 @@ simulate_screen
 roc_auc_p_values, mean_roc_auc
     p-values of ROC-AUC (``average_precision(..., metrics=["roc_auc"])``): exact
     Mann-Whitney distribution per profile, group means through the mAP null machinery.
+percent_replicating, percent_strong
+    Replicate reproducibility as copairs (``correlation_test``) and cytominer-eval
+    (``replicate_reproducibility``) define it, in bounded memory.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ _API = {
     "simulate_screen": "pairmap.simulate",
     "roc_auc_p_values": "pairmap.roc_auc",
     "mean_roc_auc": "pairmap.roc_auc",
+    "percent_replicating": "pairmap.replicating",
+    "percent_strong": "pairmap.replicating",
 }
 
 __all__ = sorted(_API) + ["__version__"]
