@@ -17,10 +17,9 @@ from conftest import LINCS_FILE, data_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pairmap._pair_stats import sample_null_pairs, select
 from pairmap.replicating import (
     ReplicatingResult,
-    _sample_null_pairs,
-    _select,
     percent_replicating,
     percent_strong,
     wasserstein_1d,
@@ -77,7 +76,7 @@ def test_streamed_selection_equals_partition_with_ties(budget):
     rng.shuffle(values)
     pieces = np.array_split(values, 7)
     ranks = [0, 1, 150, 250, 420, 599]
-    got = _select(lambda: iter(pieces), ranks, len(values), budget)
+    got = select(lambda: iter(pieces), ranks, len(values), budget)
     np.testing.assert_array_equal(got, np.sort(values)[ranks])
 
 
@@ -104,12 +103,23 @@ def test_group_medians_equal_brute_force(method, diff):
         assert row["median_correlation"] == pytest.approx(med, abs=1e-12)
 
 
-def test_large_groups_stream_their_pairs_with_the_same_medians():
-    meta, X = _screen(2, n_groups=3, reps=40, n_plates=4)
-    full = percent_replicating(meta, X, "cpd", "plate", null_size=100)
-    tiny = percent_replicating(meta, X, "cpd", "plate", null_size=100, max_memory=3000)
-    pd.testing.assert_frame_equal(tiny.groups, full.groups)
-    np.testing.assert_array_equal(tiny.null, full.null)
+@pytest.mark.parametrize("max_memory", [None, 3000])
+def test_large_groups_use_blocks_and_streamed_medians(max_memory):
+    # groups of 90 > SMALL_GROUP go through matrix-product blocks; 3000 bytes forces the
+    # multi-pass selection of their medians
+    meta, X = _screen(2, n_groups=3, reps=90, n_plates=4)
+    meta = pd.concat([meta, meta.head(6).assign(cpd="small")], ignore_index=True)
+    X = np.vstack([X, X[:6] + 0.1])
+    res = percent_replicating(meta, X, "cpd", "plate", null_size=100, max_memory=max_memory)
+    expected = _brute_medians(meta, X, ["cpd"], ["plate"])
+    for _, row in res.groups.iterrows():
+        med, n = expected[row["cpd"]]
+        assert row["n_pairs"] == n
+        assert row["median_correlation"] == pytest.approx(med, abs=1e-12)
+    score, thr = _brute_strong(meta, X, ["cpd"], 0.9, "pearson")
+    strong = percent_strong(meta, X, "cpd", quantile=0.9, max_memory=max_memory)
+    assert strong.score == score
+    assert strong.threshold == pytest.approx(thr, abs=1e-12)
 
 
 def test_default_null_group_size_follows_copairs_rule():
@@ -132,7 +142,7 @@ def test_null_pairs_are_valid_and_uniform():
     # 2 columns; row i's partners are the rows differing in both
     codes = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 2], [2, 0]])
     size = 120_000
-    a, b = _sample_null_pairs(codes, size, np.random.default_rng(0))
+    a, b = sample_null_pairs(codes, size, np.random.default_rng(0))
     assert (codes[a] != codes[b]).all()
     n = len(codes)
     partners = [np.flatnonzero((codes != codes[i]).all(axis=1)) for i in range(n)]
@@ -148,7 +158,7 @@ def test_null_pairs_are_valid_and_uniform():
 
 def test_rows_without_null_partner_are_redrawn_and_impossible_nulls_raise():
     codes = np.array([[0], [0], [0], [1]])  # row 3 pairs with all; 0..2 only with row 3
-    a, b = _sample_null_pairs(codes, 1000, np.random.default_rng(0))
+    a, b = sample_null_pairs(codes, 1000, np.random.default_rng(0))
     assert (codes[a] != codes[b]).all()
     meta = pd.DataFrame({"cpd": ["a", "a", "b", "b"], "plate": [1, 2, 1, 2]})
     X = np.random.default_rng(0).normal(size=(4, 5))

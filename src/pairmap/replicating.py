@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ._pair_stats import Groups, group_stats, lerp_quantile, null_medians, quantile_ranks, select
 from ._parallel import thread_limits
 from .nulls import _as_int
-from .pairing import Buckets, encode_columns, group_keys
+from .pairing import encode_columns
 
 __all__ = ["ReplicatingResult", "StrongResult", "percent_replicating", "percent_strong"]
 
@@ -44,7 +44,6 @@ HOW = ("left", "right", "both")
 #: copairs caps the number of pairs per null group at 50
 MAX_NULL_REPLICATES = 50
 _DEFAULT_MAX_MEMORY = 1 << 30
-_HIST_BINS = 1 << 16
 
 
 # ----------------------------------------------------------------------- inputs
@@ -87,231 +86,6 @@ def _budget(max_memory) -> int:
     from .engine import parse_memory
 
     return _DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-
-
-# ------------------------------------------------------------------ exact order statistics
-def _lerp_quantile(low: float, high: float, q: float, n: int) -> float:
-    """Linear-interpolation quantile from its two order statistics, with NumPy's arithmetic."""
-    h = (n - 1) * q
-    return float(np.quantile(np.array([low, high]), h - math.floor(h)))
-
-
-def _quantile_ranks(n: int, q: float) -> tuple[int, int]:
-    h = (n - 1) * q
-    lo = math.floor(h)
-    return lo, min(lo + 1, n - 1)
-
-
-def _select(chunks: Callable[[], Iterator[np.ndarray]], ranks, n_values: int, budget: int):
-    """Values of the given 0-based ranks in the ascending order of a streamed multiset.
-
-    ``chunks()`` yields the values (one pass per call). When ``n_values`` fits in
-    ``budget`` values one pass collects them; otherwise each rank is located by
-    histogram refinement (a pass per level) and found in a final collecting pass.
-    """
-    if n_values <= budget:
-        values = np.concatenate([np.asarray(c, dtype=np.float64) for c in chunks()])
-        return np.partition(values, list(ranks))[list(ranks)]
-    return np.array([_select_one(chunks, r, budget) for r in ranks])
-
-
-def _select_one(chunks, rank: int, budget: int) -> float:
-    lo = math.inf
-    hi = -math.inf
-    for c in chunks():
-        if c.size:
-            lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
-    levels: list[tuple[float, float, int]] = []  # (lo, width, bin) of each refinement
-    below = 0  # values known to rank before the current window
-
-    def inside(c):
-        keep = np.ones(c.shape, dtype=bool)
-        for l_lo, l_width, l_bin in levels:
-            idx = np.clip(((c - l_lo) / l_width * _HIST_BINS).astype(np.int64), 0, _HIST_BINS - 1)
-            keep &= idx == l_bin
-        return c[keep]
-
-    while True:
-        width = hi - lo
-        if width <= 0.0:  # every value left in the window is equal
-            return lo
-        counts = np.zeros(_HIST_BINS, dtype=np.int64)
-        vmin = np.full(_HIST_BINS, math.inf)
-        vmax = np.full(_HIST_BINS, -math.inf)
-        for c in chunks():
-            c = inside(c)
-            idx = np.clip(((c - lo) / width * _HIST_BINS).astype(np.int64), 0, _HIST_BINS - 1)
-            counts += np.bincount(idx, minlength=_HIST_BINS)
-            np.minimum.at(vmin, idx, c)
-            np.maximum.at(vmax, idx, c)
-        cum = np.cumsum(counts)
-        b = int(np.searchsorted(cum, rank - below, side="right"))
-        below += int(cum[b] - counts[b])
-        levels.append((lo, width, b))
-        if vmin[b] == vmax[b]:
-            return float(vmin[b])
-        if counts[b] <= budget:
-            values = np.concatenate([inside(c) for c in chunks()])
-            return float(np.partition(values, rank - below)[rank - below])
-        lo, hi = float(vmin[b]), float(vmax[b])
-
-
-# --------------------------------------------------------------------- pairs by group
-@dataclass
-class _Groups:
-    key: np.ndarray  # group id per row
-    buckets: Buckets
-    diff: np.ndarray  # (n, n_diff) codes that must all differ within a pair
-
-
-def _group_pairs(groups: _Groups, g: int, start: int = 0, stop: int | None = None):
-    """Replicate pairs (i < j by row) of group ``g`` whose first row is member ``start..stop-1``."""
-    b = groups.buckets
-    members = np.sort(b.order[b.starts[g] : b.starts[g + 1]])
-    size = len(members)
-    stop = size if stop is None else min(stop, size)
-    first = np.arange(start, stop, dtype=np.int64)
-    counts = size - 1 - first  # partners after each first member
-    ia = np.repeat(first, counts)
-    offsets = np.cumsum(counts) - counts
-    ib = ia + 1 + (np.arange(len(ia), dtype=np.int64) - np.repeat(offsets, counts))
-    a, c = members[ia], members[ib]
-    for col in range(groups.diff.shape[1]):
-        ok = groups.diff[a, col] != groups.diff[c, col]
-        a, c = a[ok], c[ok]
-    return a, c
-
-
-def _pair_corr(Z, a, b) -> np.ndarray:
-    from ._kernels.replicating import pair_dots
-
-    out = np.empty(len(a), dtype=np.float64)
-    pair_dots(Z, a, b, out)
-    return out
-
-
-def _group_stats(Z, groups: _Groups, budget_pairs: int):
-    """Per group: median replicate-pair correlation, pair count, and copairs' replicate count.
-
-    The replicate count is the number of members that are the first row of at
-    least one pair (copairs' ``row_x.nunique()``). Groups are processed in
-    batches of at most ``budget_pairs`` pairs; a larger group streams its
-    pairs by slices of members and gets its median by exact selection.
-    """
-    from ._kernels.replicating import segment_medians
-
-    n_groups = len(groups.buckets.starts) - 1
-    sizes = groups.buckets.sizes()
-    medians = np.full(n_groups, np.nan)
-    n_pairs = np.zeros(n_groups, dtype=np.int64)
-    n_first = np.zeros(n_groups, dtype=np.int64)
-    batch: list[tuple[int, np.ndarray, np.ndarray]] = []
-    held = 0
-
-    def flush():
-        nonlocal batch, held
-        if not batch:
-            return
-        gids = np.concatenate([np.full(len(a), g) for g, a, _ in batch])
-        vals = _pair_corr(Z, np.concatenate([a for _, a, _ in batch]),
-                          np.concatenate([b for _, _, b in batch]))
-        order = np.lexsort((vals, gids))
-        starts = np.concatenate([[0], np.cumsum([len(a) for _, a, _ in batch])]).astype(np.int64)
-        out = np.empty(len(batch))
-        segment_medians(vals[order], starts, out)
-        medians[[g for g, _, _ in batch]] = out
-        batch, held = [], 0
-
-    for g in np.flatnonzero(sizes > 1):
-        g = int(g)
-        if sizes[g] * (sizes[g] - 1) // 2 > budget_pairs:
-            _large_group(Z, groups, g, budget_pairs, medians, n_pairs, n_first)
-            continue
-        a, b = _group_pairs(groups, g)
-        n_pairs[g], n_first[g] = len(a), len(np.unique(a))
-        if len(a):
-            batch.append((g, a, b))
-            held += len(a)
-        if held >= budget_pairs:
-            flush()
-    flush()
-    return medians, n_pairs, n_first
-
-
-def _pair_chunks(groups: _Groups, g: int, budget_pairs: int):
-    """The replicate pairs of group ``g`` in chunks of at most ~``budget_pairs``."""
-    size = int(groups.buckets.sizes()[g])
-    step = max(1, budget_pairs // max(1, size))
-    for start in range(0, size, step):
-        yield _group_pairs(groups, g, start, start + step)
-
-
-def _large_group(Z, groups, g, budget_pairs, medians, n_pairs, n_first):
-    def chunks():
-        for a, b in _pair_chunks(groups, g, budget_pairs):
-            yield _pair_corr(Z, a, b)
-
-    total = first = 0
-    for a, _ in _pair_chunks(groups, g, budget_pairs):
-        total += len(a)
-        first += len(np.unique(a))
-    n_pairs[g], n_first[g] = total, first
-    if total:
-        mid = [(total - 1) // 2, total // 2]
-        lo, hi = _select(chunks, mid, total, budget_pairs)
-        medians[g] = lo if total % 2 else 0.5 * (lo + hi)
-
-
-def _encode_groups(meta, same, diff) -> _Groups:
-    codes = encode_columns(meta, same + diff)
-    key = group_keys(codes, np.arange(len(same), dtype=np.int64))
-    return _Groups(key, Buckets.build(key), codes[:, len(same):])
-
-
-# ------------------------------------------------------------------------ null pairs
-def _sample_null_pairs(codes: np.ndarray, size: int, rng: np.random.Generator):
-    """``size`` random pairs (i, j), i uniform, j uniform among rows differing from i everywhere.
-
-    Rows without any valid partner are redrawn (copairs retries them too).
-    Rejection sampling first; rows still unmatched after a few rounds get an
-    exact draw from their enumerated partners.
-    """
-    n = codes.shape[0]
-    first = rng.integers(0, n, size)
-    second = np.full(size, -1, dtype=np.int64)
-    todo = np.arange(size)
-    for _ in range(64):
-        if not len(todo):
-            return first, second
-        cand = rng.integers(0, n - 1, len(todo))
-        cand += cand >= first[todo]  # skip the row itself
-        ok = (codes[first[todo]] != codes[cand]).all(axis=1)
-        second[todo[ok]] = cand[ok]
-        todo = todo[~ok]
-    lonely = np.zeros(n, dtype=bool)  # rows known to have no valid partner
-    for t in todo:  # rows with few valid partners: draw among all of them
-        while True:
-            partners = np.flatnonzero((codes != codes[first[t]]).all(axis=1))
-            if len(partners):
-                second[t] = partners[rng.integers(0, len(partners))]
-                break
-            lonely[first[t]] = True
-            if lonely.all():
-                raise ValueError(
-                    "no null pairs: no two profiles differ in every sameby and diffby column"
-                )
-            first[t] = rng.choice(np.flatnonzero(~lonely))
-    return first, second
-
-
-def _null_medians(Z, codes, null_size, n_replicates, seed) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    a, b = _sample_null_pairs(codes, null_size * n_replicates, rng)
-    vals = np.sort(_pair_corr(Z, a, b).reshape(null_size, n_replicates), axis=1)
-    mid = n_replicates // 2
-    if n_replicates % 2:
-        return vals[:, mid]
-    return 0.5 * (vals[:, mid - 1] + vals[:, mid])
 
 
 # ---------------------------------------------------------------------- public API
@@ -520,21 +294,21 @@ def percent_replicating(meta: pd.DataFrame, feats, sameby, diffby=(), *, method=
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     meta = meta.reset_index(drop=True)
     budget = _budget(max_memory)
-    groups = _encode_groups(meta, same, diff)
+    groups = Groups.encode(meta, same, diff)
     with thread_limits(n_jobs):
         Z = _standardized(feats, len(meta), method)
-        medians, n_pairs, n_first = _group_stats(Z, groups, max(1, budget // 32))
-        has = n_pairs > 0
+        stats = group_stats(Z, groups, max(1, budget // 32))
+        has = stats.n_pairs > 0
         if not has.any():
             raise ValueError(
                 f"no replicate pairs: no two profiles share {same}"
                 + (f" while differing in {diff}" if diff else "")
             )
         if n_replicates is None:
-            n_replicates = min(int(np.median(n_first[has])), MAX_NULL_REPLICATES)
+            n_replicates = min(int(np.median(stats.n_first[has])), MAX_NULL_REPLICATES)
         n_replicates = _as_int("n_replicates", n_replicates, 1)
-        codes = encode_columns(meta, same + diff)
-        null = _null_medians(Z, codes, null_size, n_replicates, seed)
+        null = null_medians(Z, encode_columns(meta, same + diff), null_size, n_replicates, seed)
+    medians, n_pairs = stats.median, stats.n_pairs
     score, hit, left, right = _score(medians, null, float(quantile), how)
     table, order = _group_table(meta, same, groups.key)
     table["median_correlation"] = medians
@@ -624,7 +398,7 @@ def percent_strong(meta: pd.DataFrame, feats, groups, *, method="pearson", quant
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     meta = meta.reset_index(drop=True)
     budget = _budget(max_memory)
-    grp = _encode_groups(meta, cols, [])
+    grp = Groups.encode(meta, cols, [])
     n = len(meta)
     sizes = grp.buckets.sizes()
     n_rep = int((sizes * (sizes - 1) // 2).sum())
@@ -640,20 +414,15 @@ def percent_strong(meta: pd.DataFrame, feats, groups, *, method="pearson", quant
         def non_replicate_chunks():
             for r0 in range(0, n, step):
                 r1 = min(n, r0 + step)
-                S = Z[r0:r1] @ Z[r0:].T
-                cols_idx = np.arange(r0, n)
-                keep = (cols_idx[None, :] > np.arange(r0, r1)[:, None]) & (
+                keep = (np.arange(r0, n)[None, :] > np.arange(r0, r1)[:, None]) & (
                     grp.key[r0:r1, None] != grp.key[None, r0:])
-                yield S[keep]
+                yield (Z[r0:r1] @ Z[r0:].T)[keep]
 
-        lo_r, hi_r = _quantile_ranks(n_non, float(quantile))
-        lo, hi = _select(non_replicate_chunks, [lo_r, hi_r], n_non, max(1, budget // 16))
-        threshold = _lerp_quantile(lo, hi, float(quantile), n_non)
-        above = 0
-        medians, n_pairs, _ = _group_stats(Z, grp, max(1, budget // 32))
-        for g in np.flatnonzero(sizes > 1):
-            for a, b in _pair_chunks(grp, int(g), max(1, budget // 32)):
-                above += int((_pair_corr(Z, a, b) > threshold).sum())
+        ranks = quantile_ranks(n_non, float(quantile))
+        lo, hi = select(non_replicate_chunks, ranks, n_non, max(1, budget // 16))
+        threshold = lerp_quantile(lo, hi, float(quantile), n_non)
+        stats = group_stats(Z, grp, max(1, budget // 32), threshold=threshold)
+    medians, n_pairs, above = stats.median, stats.n_pairs, stats.above
     table, order = _group_table(meta, cols, grp.key)
     table["median_correlation"] = medians
     table["n_pairs"] = n_pairs
