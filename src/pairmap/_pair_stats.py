@@ -28,6 +28,8 @@ from .pairing import Buckets, encode_columns, group_keys
 
 #: groups up to this size are processed together through vectorized pair lists
 SMALL_GROUP = 64
+#: rows per matrix-product block of a large group (only the upper triangle is multiplied)
+LARGE_BLOCK_ROWS = 256
 _HIST_BINS = 1 << 16
 
 
@@ -185,15 +187,16 @@ def _large_chunks(Z, groups: Groups, g: int, budget_pairs: int):
     """(values, first rows) of group ``g``'s pairs, by blocks of rows (matrix products)."""
     members = groups.members(g)
     size = len(members)
-    step = max(1, budget_pairs // size)
+    # short blocks: each multiplies only the columns right of its diagonal block
+    step = max(1, min(LARGE_BLOCK_ROWS, budget_pairs // size))
     Zg = Z[members]
     dg = groups.diff[members]
     for r0 in range(0, size, step):
         r1 = min(size, r0 + step)
-        S = Zg[r0:r1] @ Zg.T
-        mask = np.arange(size)[None, :] > np.arange(r0, r1)[:, None]
+        S = Zg[r0:r1] @ Zg[r0:].T
+        mask = np.arange(r0, size)[None, :] > np.arange(r0, r1)[:, None]
         for col in range(dg.shape[1]):
-            mask &= dg[r0:r1, col][:, None] != dg[None, :, col]
+            mask &= dg[r0:r1, col][:, None] != dg[None, r0:, col]
         yield S[mask], int(mask.any(axis=1).sum())
 
 

@@ -58,28 +58,25 @@ def _as_list(name, value) -> list:
 
 def _standardized(feats, n_rows: int, method: str) -> np.ndarray:
     """Rows centred and scaled to unit norm (float64): correlations become dot products."""
-    from ._kernels.replicating import row_average_ranks
+    from ._kernels.replicating import row_average_ranks, standardize_rows
     from .engine import _check_finite, _feature_matrix
 
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}")
     X, names = _feature_matrix(feats, n_rows)
     _check_finite(X, names)
-    Z = np.asarray(X, dtype=np.float64)
     if method == "spearman":
-        ranks = np.empty_like(Z)
-        row_average_ranks(Z, ranks)
-        Z = ranks
-    Z = Z - Z.mean(axis=1, keepdims=True)
-    norm = np.sqrt(np.einsum("ij,ij->i", Z, Z))
-    flat = norm == 0.0
-    if flat.any():
-        rows = np.flatnonzero(flat)[:5].tolist()
+        ranks = np.empty(X.shape, dtype=np.float64)
+        row_average_ranks(X, ranks)
+        X = ranks
+    Z = np.empty(X.shape, dtype=np.float64)
+    flat = standardize_rows(X, Z)
+    if len(flat):
         raise ValueError(
-            f"{int(flat.sum())} profile(s) have zero variance (rows {rows}...); their "
+            f"{len(flat)} profile(s) have zero variance (rows {flat[:5].tolist()}...); their "
             f"{method} correlation is undefined. Drop them (or their constant features) first"
         )
-    return Z / norm[:, None]
+    return Z
 
 
 def _budget(max_memory) -> int:

@@ -24,6 +24,35 @@ def row_average_ranks(X, out):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def standardize_rows(X, out):
+    """``out[i] = (X[i] - mean) / norm`` in float64; returns the rows with zero variance."""
+    n, d = X.shape
+    flat = np.zeros(n, dtype=np.bool_)
+    for i in numba.prange(n):
+        constant = True  # exactly constant rows (a rounded mean would hide them)
+        for f in range(1, d):
+            if X[i, f] != X[i, 0]:
+                constant = False
+                break
+        if constant:
+            flat[i] = True
+            continue
+        mean = 0.0
+        for f in range(d):
+            mean += X[i, f]
+        mean /= d
+        ss = 0.0
+        for f in range(d):
+            t = X[i, f] - mean
+            out[i, f] = t
+            ss += t * t
+        inv = 1.0 / np.sqrt(ss)
+        for f in range(d):
+            out[i, f] *= inv
+    return np.flatnonzero(flat)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
 def pair_dots(Z, a, b, out):
     """``out[p] = Z[a[p]] . Z[b[p]]`` accumulated in float64."""
     d = Z.shape[1]
