@@ -229,6 +229,13 @@ def group_stats(Z, groups: Groups, budget_pairs: int, threshold=None) -> GroupSt
     With ``threshold``, also counts the pairs whose correlation exceeds it.
     Memory: about ``budget_pairs`` pairs (or one row block of a large group).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # small products: BLAS threads only add barrier waits
+        return _group_stats(Z, groups, budget_pairs, threshold)
+
+
+def _group_stats(Z, groups, budget_pairs, threshold):
     n_groups = len(groups.buckets.starts) - 1
     sizes = groups.buckets.sizes()
     stats = GroupStats(np.full(n_groups, np.nan), np.zeros(n_groups, dtype=np.int64),
