@@ -189,6 +189,22 @@ def ap_of_labels(labels) -> float:
     return sum(precisions) / len(precisions)
 
 
+def null_aps_bruteforce(n: int, k: int) -> np.ndarray:
+    """AP of every ``k``-subset of ranks ``1..n``, in lexicographic (itertools) order.
+
+    The exact null distribution of AP for ``k`` positives in a list of ``n``:
+    each subset is one equally likely placement of the positives. Precisions
+    are summed in rank order, as the engine does, so values compare bit for bit.
+    """
+    out = []
+    for ranks in itertools.combinations(range(1, n + 1), k):
+        total = 0.0
+        for i, r in enumerate(ranks):
+            total += (i + 1) / r
+        out.append(total / k)
+    return np.array(out, dtype=np.float64)
+
+
 def _group_contribution_enumerate(q: int, r: int, p: int, g: int) -> float:
     """E[sum of precisions of the p positives of one tie group] by enumeration.
 
@@ -348,6 +364,112 @@ def brute_force_ap(
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_tot
     out.attrs["degenerate"] = degenerate
+    return out
+
+
+# ------------------------------------------------------------------ multi-label AP
+def _rest_side(side, column: str, part: str):
+    """One rule side without the label column (which must sit in its ``part`` list)."""
+    s_all, s_any = normalize_side(side)
+    if column in s_any:
+        raise OracleError(f"label column {column!r} in an 'any' list")
+    if part == "all" and column not in s_all:
+        raise OracleError(f"label column {column!r} missing from its rule")
+    if part == "none" and column in s_all:
+        raise OracleError(f"label column {column!r} in the wrong rule")
+    rest_all = [c for c in s_all if c != column]
+    return {"all": rest_all, "any": s_any} if s_any else rest_all
+
+
+def multilabel_list(X, rows, lists, i, label, rest_rule, distance) -> list[float]:
+    """Similarities of query i's positives for ``label`` (or its negatives if ``label is None``).
+
+    ``rows``: the other metadata as records; ``lists``: label lists; ``rest_rule``:
+    ``(same_all, same_any, diff_all, diff_any)`` of the rule without the label column.
+    """
+    def member(j):
+        if label is None:
+            return not set(lists[i]) & set(lists[j])
+        return label in lists[j]
+
+    return [
+        similarity(X[i], X[j], distance)[0]
+        for j in range(len(rows))
+        if j != i and member(j) and pair_satisfies(rows, i, j, *rest_rule)
+    ]
+
+
+def brute_force_multilabel_ap(
+    meta: pd.DataFrame,
+    feats,
+    pos_sameby,
+    pos_diffby,
+    neg_sameby,
+    neg_diffby,
+    multilabel_col: str,
+    *,
+    distance="cosine",
+    ties: str = "positives_first",
+) -> pd.DataFrame:
+    """Reference multi-label AP, one row per (profile, label) in ``meta.explode`` order.
+
+    For profile i and label T in i's list: positives are the other profiles whose
+    list contains T and that satisfy the positive rule without the label column;
+    negatives are the profiles whose list shares no label with i's and that satisfy
+    the negative rule without it. The label column must be in ``pos_sameby`` and
+    ``neg_diffby`` ("all" parts) and nowhere else. Label lists must be non-empty,
+    without missing values or repeats. No query expressions.
+    """
+    from pairmap._ap_math import expected_random_ap
+
+    col = multilabel_col
+    pos_same = _rest_side(pos_sameby, col, "all")
+    pos_diff = _rest_side(pos_diffby, col, "none")
+    neg_same = _rest_side(neg_sameby, col, "none")
+    neg_diff = _rest_side(neg_diffby, col, "all")
+    rest_meta = meta.drop(columns=[col]).reset_index(drop=True)
+    pos = parse_rule(rest_meta, pos_same, pos_diff)
+    neg = parse_rule(rest_meta, neg_same, neg_diff)
+    if pos[4] or neg[4]:
+        raise OracleError("no query expressions in the multi-label oracle")
+    lists = [list(v) for v in meta[col]]
+    for labels in lists:
+        if not labels or len(set(labels)) != len(labels):
+            raise OracleError(f"bad label list {labels!r}")
+    X = np.asarray(feats, dtype=np.float64)
+    rows = rest_meta.to_dict("records")
+    n = len(rows)
+    records = []
+    any_pos = any_neg = False
+    for i in range(n):
+        negs = multilabel_list(X, rows, lists, i, None, neg[:4], distance)
+        any_neg |= bool(negs)
+        for label in lists[i]:
+            ps = multilabel_list(X, rows, lists, i, label, pos[:4], distance)
+            any_pos |= bool(ps)
+            if ps and negs:
+                ap = ap_positives_first(ps, negs) if ties == "positives_first" else ap_expected(
+                    ps, negs)
+                records.append((i, label, ap, len(ps), len(ps) + len(negs)))
+            else:
+                records.append((i, label, np.nan, 0, 0))
+    if not any_pos:
+        raise OracleError("no positive pairs")
+    if not any_neg:
+        raise OracleError("no negative pairs")
+    idx = [r[0] for r in records]
+    out = meta.iloc[idx].reset_index(drop=True)
+    out[col] = [r[1] for r in records]
+    out["average_precision"] = [r[2] for r in records]
+    n_pos = np.array([r[3] for r in records], dtype=np.int64)
+    n_tot = np.array([r[4] for r in records], dtype=np.int64)
+    has = n_pos > 0
+    mu = np.full(len(records), np.nan)
+    mu[has] = expected_random_ap(n_pos[has], n_tot[has])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["normalized_average_precision"] = (out["average_precision"].to_numpy() - mu) / (1 - mu)
+    out["n_pos_pairs"] = n_pos
+    out["n_total_pairs"] = n_tot
     return out
 
 

@@ -96,6 +96,10 @@ def _tied_screen(seed):
     return meta, feats
 
 
+TIED = pytest.mark.filterwarnings("ignore:.*similarities tie:RuntimeWarning")  # on purpose
+
+
+@TIED
 @pytest.mark.parametrize("ties", ["positives_first", "expected"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_tied_similarities_follow_the_tie_rule(seed, ties):
@@ -109,6 +113,7 @@ def test_tied_similarities_follow_the_tie_rule(seed, ties):
         np.testing.assert_allclose(res[name], expected[name], atol=1e-12, err_msg=name)
 
 
+@TIED
 def test_ties_rules_differ_where_ties_straddle_the_cut():
     meta, feats = _tied_screen(0)
     first = _run(meta, feats, ACTIVITY)
@@ -180,3 +185,17 @@ def test_bad_metric_names_are_rejected_with_the_culprit(metrics, error, match):
 
 def test_single_name_string_is_accepted():
     assert parse_metrics("recall@R").names == ("recall@R",)
+
+
+def test_multilabel_queries_get_the_same_metrics_as_single_labels():
+    meta, feats = make_screen(6, n_plates=2, n_compounds=5, n_reps=2, n_controls=3)
+    meta["label"] = meta["Metadata_broad_sample"]
+    meta["labels"] = [[v] for v in meta["label"]]
+    single = pairmap.average_precision(meta, feats, ["label"], [], [], ["label"],
+                                       metrics=METRICS, progress_bar=False)
+    multi = pairmap.average_precision(meta, feats, ["labels"], [], [], ["labels"],
+                                      multilabel_col="labels", metrics=METRICS,
+                                      progress_bar=False)
+    assert len(multi) == len(single)
+    for name in METRICS:
+        np.testing.assert_allclose(multi[name], single[name], atol=1e-12, err_msg=name)

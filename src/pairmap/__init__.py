@@ -22,6 +22,8 @@ null_distribution
     Null AP values for k positives among n ranked items (cached, deterministic).
 open_cache
     The on-disk null cache (filesystem backend).
+split_multilabel
+    Turn "A|B" label strings into label lists (for ``multilabel_col``).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
 roc_auc_p_values, mean_roc_auc
@@ -52,6 +54,7 @@ _API = {
     "null_distribution": "pairmap.nulls",
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
+    "split_multilabel": "pairmap.multilabel",
     "roc_auc_p_values": "pairmap.roc_auc",
     "mean_roc_auc": "pairmap.roc_auc",
     "percent_replicating": "pairmap.replicating",

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ._pair_stats import Groups, group_stats, lerp_quantile, null_medians, quantile_ranks, select
 from ._parallel import thread_limits
-from .nulls import _as_int
+from ._validation import check_int, check_seed
 from .pairing import encode_columns
 
 __all__ = ["ReplicatingResult", "StrongResult", "percent_replicating", "percent_strong"]
@@ -285,8 +285,8 @@ def percent_replicating(meta: pd.DataFrame, feats, sameby, diffby=(), *, method=
     if overlap:
         raise ValueError(f"columns {sorted(overlap)} are in both sameby and diffby")
     _check_common(quantile, how)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
+    null_size = check_int("null_size", null_size, minimum=1)
+    seed = check_seed(seed)
     if not isinstance(meta, pd.DataFrame):
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     meta = meta.reset_index(drop=True)
@@ -303,7 +303,7 @@ def percent_replicating(meta: pd.DataFrame, feats, sameby, diffby=(), *, method=
             )
         if n_replicates is None:
             n_replicates = min(int(np.median(stats.n_first[has])), MAX_NULL_REPLICATES)
-        n_replicates = _as_int("n_replicates", n_replicates, 1)
+        n_replicates = check_int("n_replicates", n_replicates, minimum=1)
         null = null_medians(Z, encode_columns(meta, same + diff), null_size, n_replicates, seed)
     medians, n_pairs = stats.median, stats.n_pairs
     score, hit, left, right = _score(medians, null, float(quantile), how)

@@ -33,18 +33,13 @@ import numpy as np
 import pandas as pd
 
 from ._parallel import thread_limits
+from ._progress import progress
+from ._validation import check_bool, check_int, check_option, check_seed
 from .fdr import benjamini_hochberg
-from .nulls import _as_int, _get_or_compute, _open_cache, exact_size, key_seed
-from .significance import (
-    NULL_MODELS,
-    _as_columns,
-    _DrawStore,
-    _group_pvalues,
-    _group_signatures,
-    _progress,
-)
+from .nulls import _get_or_compute, _open_cache, check_null_memory, exact_size, key_seed
+from .significance import NULL_MODELS, _as_columns, _DrawStore, _group_pvalues, _group_signatures
 
-__all__ = ["mann_whitney_counts", "mean_roc_auc", "roc_auc_p_values"]
+__all__ = ["auc_recompute", "mann_whitney_counts", "mean_roc_auc", "roc_auc_p_values"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +71,7 @@ def mann_whitney_counts(n_pos: int, n_neg: int) -> np.ndarray | None:
     >>> mann_whitney_counts(2, 2).tolist()  # U of the 6 rankings of 2 + 2 items
     [1, 1, 2, 1, 1]
     """
-    k, m = _as_int("n_pos", n_pos, 1), _as_int("n_neg", n_neg, 1)
+    k, m = check_int("n_pos", n_pos, minimum=1), check_int("n_neg", n_neg, minimum=1)
     if k * m >= EXACT_MAX_DEGREE or exact_size(k, k + m, EXACT_MAX_SUBSETS - 1) is None:
         return None
     k, m = min(k, m), max(k, m)  # [n choose k]_q = [n choose m]_q: fewer steps
@@ -188,6 +183,45 @@ def roc_auc_p_values(scores) -> np.ndarray:
     return out
 
 
+def _exact_aucs(k: int, n: int) -> np.ndarray:
+    """ROC-AUC of every ranking of ``k`` positives among ``n`` items, U ascending."""
+    counts = mann_whitney_counts(k, n - k)
+    u = np.arange(counts.shape[0], dtype=np.float64)
+    return np.repeat(u / float(k * (n - k)), counts)
+
+
+def auc_recompute(key):
+    """``recompute(positions)`` for a cached ROC-AUC null (``auc_*`` methods), else ``None``.
+
+    Used by the cache to spot-check stored values (see :mod:`pairmap._null_check`).
+
+    Examples
+    --------
+    >>> from pairmap.cache import NullKey
+    >>> auc_recompute(NullKey("auc_exact", 0, 100, 4, 2, 1))(np.array([0, 5])).tolist()
+    [0.0, 1.0]
+    """
+    from ._kernels.roc_auc import sample_null_aucs
+
+    k, n = key.n_pos, key.n_total
+    if not 1 <= k < n < 2**32 or key.null_size < 1:
+        return None
+    if key.method == "auc_exact":
+        if exact_size(k, n, key.null_size) is None:
+            return None
+        return lambda positions: _exact_aucs(k, n)[np.asarray(positions, dtype=np.int64)]
+    if key.method == "auc_sampled":
+        ordinal = 0
+    elif key.method.startswith("auc_sampled_m") and key.method[13:].isdigit():
+        ordinal = int(key.method[13:])
+    else:
+        return None
+    stream = key_seed(key.seed, key.null_size, n, k, ordinal)
+    return lambda positions: np.array(
+        [sample_null_aucs(stream, n, k, int(p), 1, 1)[0] for p in np.asarray(positions)],
+        dtype=np.float64)
+
+
 class _AucDrawStore(_DrawStore):
     """The group-null draw store of :mod:`pairmap.significance`, drawing ROC-AUC instead of AP."""
 
@@ -205,11 +239,17 @@ class _AucDrawStore(_DrawStore):
         method = "auc_sampled" if ordinal == 0 else f"auc_sampled_m{ordinal}"
         arr = _get_or_compute(self.cache_obj, method, self.seed, self.null_size, n, k,
                               lambda: self._draws(k, n, ordinal, 0, self.null_size),
-                              self.null_size)
+                              self.null_size, self._recompute(method, k, n))
         return self._remember(key, arr)
 
     def partial(self, k, n, ordinal, start, stop):
         return self._draws(k, n, ordinal, start, stop)
+
+    def _recompute(self, method, k, n):
+        from .cache import NullKey
+        from .nulls import ALGORITHM_VERSION
+
+        return auc_recompute(NullKey(method, self.seed, self.null_size, n, k, ALGORITHM_VERSION))
 
     def exact(self, k, n):
         key = ("e", k, n)
@@ -220,13 +260,9 @@ class _AucDrawStore(_DrawStore):
         if total is None:
             return None
 
-        def compute():  # every ranking once: U repeated as often as rankings give it
-            counts = mann_whitney_counts(k, n - k)
-            u = np.arange(counts.shape[0], dtype=np.float64)
-            return np.repeat(u / float(k * (n - k)), counts)
-
         arr = _get_or_compute(self.cache_obj, "auc_exact", self.seed, self.null_size, n, k,
-                              compute, total)
+                              lambda: _exact_aucs(k, n), total,
+                              self._recompute("auc_exact", k, n))
         return self._remember(key, arr)
 
 
@@ -278,12 +314,11 @@ def mean_roc_auc(scores, sameby, *, null_size=10000, threshold=0.05, seed=0, nul
     """
     valid, auc, k, n = _scores_frame(scores, what="mean_roc_auc")
     sameby = _as_columns("sameby", sameby, scores)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
-    if null not in NULL_MODELS:
-        raise ValueError(f"null must be one of {NULL_MODELS}, got {null!r}")
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    check_option("null", null, NULL_MODELS)
+    progress_bar = check_bool("progress_bar", progress_bar)
     if isinstance(threshold, bool) or not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     df = scores.reset_index(drop=True)
@@ -306,7 +341,7 @@ def mean_roc_auc(scores, sameby, *, null_size=10000, threshold=0.05, seed=0, nul
         logger.info("mean ROC-AUC for %d groups (%d distinct group nulls, null=%r)",
                     n_groups, len(by_sig), null)
         store = _AucDrawStore(null_size, seed, cache_obj, n_threads)
-        for sig in _progress(sorted(by_sig), total=len(by_sig), desc="ROC-AUC nulls",
+        for sig in progress(sorted(by_sig), total=len(by_sig), desc="ROC-AUC nulls",
                              enabled=progress_bar):
             groups = np.asarray(by_sig[sig])
             pvals[groups] = _group_pvalues(sig, means[groups], confs, null, store, n_threads)
