@@ -228,6 +228,11 @@ class _DrawStore:
                             cache_obj=self.cache_obj, n_threads=self.n_threads)
         return self._remember(key, arr)
 
+    def partial(self, k, n, ordinal, start, stop):
+        """Draws ``start..stop-1`` only, never cached (bounded-memory group nulls)."""
+        return sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
+                             n_threads=self.n_threads, start=start, stop=stop)
+
     def exact(self, k, n):
         key = ("e", k, n)
         if key in self._items:
@@ -284,11 +289,7 @@ def _group_null(signature, confs, model, store, n_threads):
         step = max(1, _GROUP_BUDGET_BYTES // (8 * len(comps)))
         for start in range(0, null_size, step):
             stop = min(null_size, start + step)
-            mat = np.stack([
-                sampled_draws(k, n, null_size, store.seed, ordinal=j, n_threads=n_threads,
-                              start=start, stop=stop)
-                for k, n, j, _ in comps
-            ])
+            mat = np.stack([store.partial(k, n, j, start, stop) for k, n, j, _ in comps])
             null[start:stop] = run_group_null_means(mat, mult, n_threads)
     return null, False
 
@@ -332,6 +333,28 @@ def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="sha
     with thread_limits(1) as n_threads:
         store = _DrawStore(null_size, seed, _open_cache(cache), n_threads)
         return _group_null(signature, confs, null, store, n_threads)
+
+
+def _group_signatures(k, n, group, n_groups):
+    """List shapes ``confs`` and the groups sharing each configuration multiset.
+
+    ``k``, ``n``, ``group``: shape and group id of every valid member. Returns
+    ``(confs, by_sig)``: ``confs[c] = (k, n)``, and ``by_sig`` maps a group's
+    signature -- sorted ``(conf index, member count)`` pairs -- to its groups.
+    """
+    if not len(group):
+        return np.empty((0, 2), np.int64), {}
+    confs, cinv = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
+    cinv = cinv.reshape(-1)
+    pair, pair_count = np.unique(group.astype(np.int64) * len(confs) + cinv, return_counts=True)
+    pair_g, pair_c = np.divmod(pair, len(confs))
+    splits = np.searchsorted(pair_g, np.arange(1, n_groups))
+    by_sig: dict[tuple, list[int]] = {}
+    for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits), np.split(pair_count, splits),
+                                     strict=True)):
+        if cs.size:
+            by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)), []).append(g)
+    return confs, by_sig
 
 
 def _as_columns(name, value, df) -> list:
@@ -546,23 +569,7 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         map_scores = run_segment_sorted_means(ap[vidx][order], starts, n_threads)
 
-        # configuration multiset ("signature") of each group
-        if vidx.size:
-            confs, cinv = np.unique(np.stack([k[vidx], n[vidx]], axis=1), axis=0,
-                                    return_inverse=True)
-            cinv = cinv.reshape(-1)
-            pair, pair_count = np.unique(vg.astype(np.int64) * len(confs) + cinv,
-                                         return_counts=True)
-            pair_g, pair_c = np.divmod(pair, len(confs))
-            splits = np.searchsorted(pair_g, np.arange(1, n_groups))
-            by_sig: dict[tuple, list[int]] = {}
-            for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits),
-                                             np.split(pair_count, splits), strict=True)):
-                if cs.size:
-                    by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)),
-                                      []).append(g)
-        else:
-            confs, by_sig = np.empty((0, 2), np.int64), {}
+        confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
         logger.info(
             "mAP for %d groups (%d profiles, %d list shapes, %d distinct group nulls, "
             "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), model,
