@@ -26,6 +26,12 @@ split_multilabel
     Turn "A|B" label strings into label lists (for ``multilabel_col``).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
+roc_auc_p_values, mean_roc_auc
+    p-values of ROC-AUC (``average_precision(..., metrics=["roc_auc"])``): exact
+    Mann-Whitney distribution per profile, group means through the mAP null machinery.
+percent_replicating, percent_strong
+    Replicate reproducibility as copairs (``correlation_test``) and cytominer-eval
+    (``replicate_reproducibility``) define it, in bounded memory.
 load_lincs_plate
     The LINCS Cell Painting plate that ships with pairmap (:mod:`pairmap.datasets`).
 write_report
@@ -54,6 +60,10 @@ _API = {
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
     "split_multilabel": "pairmap.multilabel",
+    "roc_auc_p_values": "pairmap.roc_auc",
+    "mean_roc_auc": "pairmap.roc_auc",
+    "percent_replicating": "pairmap.replicating",
+    "percent_strong": "pairmap.replicating",
     "load_lincs_plate": "pairmap.datasets",
     "write_report": "pairmap.report",
 }
