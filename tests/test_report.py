@@ -174,3 +174,17 @@ def test_ap_only_report(small, tmp_path):
     (payload,) = _payloads(out.read_text())
     assert len(payload["rows"]) == len(ap)
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_retrieval_metrics_of_average_precision_are_drawn(small_screen):
+    meta, feats = small_screen(0)
+    keys = ["Metadata_broad_sample", "Metadata_Reference_Index"]
+    ap = pairmap.average_precision(meta, feats, pos_sameby=keys, pos_diffby=[], neg_sameby=[],
+                                   neg_diffby=keys, metrics=["roc_auc", "precision@2"],
+                                   progress_bar=False)
+    report = build_report(ap, None)
+    metrics = next(f for f in report.figures if f.key == "other_metrics").figure
+    titles = sorted(ax.get_title() for ax in metrics.axes if ax.get_visible())
+    n = int(ap["roc_auc"].notna().sum())
+    assert titles == [f"precision@2 (AP scores) (n={int(ap['precision@2'].notna().sum())})",
+                      f"roc_auc (AP scores) (n={n})"]
