@@ -124,6 +124,14 @@ def test_wrong_null_settings_skip_the_null_figure_with_a_reason(lincs):
     assert 'class="pm-skipped" id="fig-null_comparison"' in report.html
 
 
+def test_permutation_null_is_not_redrawn(small):
+    ap, maps = small
+    for model in ("permutation", "auto"):
+        report = build_report(ap, maps, info={"mean_average_precision": {"null": model}})
+        (null,) = [f for f in report.figures if f.key == "null_comparison"]
+        assert null.figure is None and "result tables do not hold" in null.skipped
+
+
 def test_consistency_and_metrics_figures(lincs):
     ap, maps, _, _ = lincs
     maps = maps.assign(mean_roc_auc=np.linspace(0.4, 1.0, len(maps)))

@@ -168,6 +168,11 @@ def _null_figure(ap_scores, map_results, info, roles) -> ReportFigure:
     seed = int(params.get("seed", 0))
     model = params.get("null", "shared")
     title = "Observed mAP vs null"
+    if model not in ("shared", "independent"):
+        return ReportFigure("null_comparison", title, "", skipped=(
+            f"the {model!r} null relabels profiles using their similarities, which the result "
+            "tables do not hold; this figure is drawn for the 'shared' and 'independent' "
+            "nulls"))
     tested = map_results.dropna(subset=["mean_average_precision", "p_value"])
     groups = plotting._default_null_groups(tested, "mean_average_precision", 4)
     nulls, problem = _group_nulls(ap_scores, groups, roles.sameby, null_size, seed, model)

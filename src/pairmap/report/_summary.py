@@ -49,6 +49,14 @@ def _rule_rows(info: Mapping) -> list:
     return rows
 
 
+_NULL_TEXT = {
+    "shared": "random rankings of each member's list, draws shared by members of one shape",
+    "independent": "random rankings of each member's list, independent draws",
+    "permutation": "random relabelings of profiles within each group's pool",
+    "auto": "permutation where the AP table allows it, else shared",
+}
+
+
 def _map_rows(info: Mapping, map_results: pd.DataFrame | None) -> list:
     params = info.get("mean_average_precision") or {}
     rows = []
@@ -56,8 +64,8 @@ def _map_rows(info: Mapping, map_results: pd.DataFrame | None) -> list:
         rows.append(("mAP groups (sameby)", _code_list(params["sameby"])))
     null = params.get("null", "shared" if params else None)
     if null is not None:
-        rows.append(("Null model", f"{html.escape(str(null))} (permutation of each list's "
-                     "ranking)"))
+        rows.append(("Null model", f"{html.escape(str(null))} "
+                     f"({_NULL_TEXT.get(str(null), 'see docs/significance.md')})"))
     for key, label in (("null_size", "Null size"), ("seed", "Seed")):
         if key in params:
             rows.append((label, f"{int(params[key]):,}"))
