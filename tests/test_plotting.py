@@ -21,7 +21,7 @@ def lincs():
     keys = [CPD, "Metadata_Reference_Index"]
     ap = pairmap.average_precision(meta, feats, pos_sameby=keys, pos_diffby=[],
                                    neg_sameby=[], neg_diffby=keys, progress_bar=False)
-    kw = {"null_size": 2000, "seed": 0, "cache": False, "progress_bar": False}
+    kw = {"null_size": 2000, "seed": 0, "null": "shared", "cache": False, "progress_bar": False}
     maps = pairmap.mean_average_precision(ap, [CPD], **kw)
     doses = pairmap.mean_average_precision(ap, [CPD, DOSE], hierarchical_by=[CPD], **kw)
     single = meta["Metadata_moa"].notna() & ~meta["Metadata_moa"].str.contains("|", regex=False,
