@@ -196,8 +196,10 @@ def _group_nulls(ap_scores, groups, sameby, null_size, seed, model):
                                  groups.iterrows(), strict=True):
         if members.empty:
             return None, "the AP table has no scored member of a group in the mAP table"
+        # cache=False: a few groups are cheap to draw, and the report never touches the
+        # null cache (no second warning when the cache folder is unusable)
         values, exact = group_null(members["n_pos_pairs"], members["n_total_pairs"],
-                                   null_size=null_size, seed=seed, null=model)
+                                   null_size=null_size, seed=seed, null=model, cache=False)
         count = int((values >= row["mean_average_precision"]).sum())
         p = count / values.size if exact else (1 + count) / (1 + null_size)
         if not np.isclose(p, row["p_value"], rtol=1e-9, atol=0):
