@@ -94,8 +94,10 @@ class ReplicatingResult:
     ----------
     groups : pandas.DataFrame
         One row per replicate group (sorted by ``sameby``): the ``sameby``
-        columns, ``median_correlation``, ``n_pairs``, ``replicating`` (for the
-        chosen ``how``; False where the group has no pair).
+        columns, ``median_correlation``, ``n_pairs``, ``n_first_rows``
+        (members that are the first row of a pair: copairs' replicate count),
+        ``replicating`` (for the chosen ``how``; False where the group has no
+        pair).
     null : numpy.ndarray
         Null medians of ``n_replicates`` random non-replicate pairs.
     score : float
@@ -310,6 +312,7 @@ def percent_replicating(meta: pd.DataFrame, feats, sameby, diffby=(), *, method=
     table, order = _group_table(meta, same, groups.key)
     table["median_correlation"] = medians
     table["n_pairs"] = n_pairs
+    table["n_first_rows"] = stats.n_first
     table["replicating"] = hit & has
     table = table.loc[order].reset_index(drop=True)
     logger.info("percent_replicating: %.4f of %d groups (null: %d medians of %d pairs)",
