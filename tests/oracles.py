@@ -473,6 +473,48 @@ def brute_force_multilabel_ap(
     return out
 
 
+# ------------------------------------------------------------ permutation null
+def relabelings(pool: list[int], blocks: dict[int, object], members: list[int]):
+    """Every relabeling of ``pool``: as many profiles per block as ``members`` has there."""
+    from collections import Counter
+    from itertools import combinations, product
+
+    need = Counter(blocks[m] for m in members)
+    per_block = []
+    for b in sorted(need, key=str):
+        rows = [r for r in pool if blocks[r] == b]
+        per_block.append(list(combinations(rows, need[b])))
+    for parts in product(*per_block):
+        yield sorted(r for part in parts for r in part)
+
+
+def relabeling_statistic(feats, S, pool, blocks, distance="cosine") -> tuple[float, float]:
+    """(mAP, cohesion) of the relabeled group ``S``, brute force.
+
+    Each s in S ranks S minus s (positives) against the profiles of ``pool``
+    outside ``S`` in its block (negatives), positives first on ties; cohesion is
+    the mean over s of its mean similarity to the others.
+    """
+    aps, cohesion = [], []
+    for s in S:
+        pos = [similarity(feats[s], feats[j], distance)[0] for j in S if j != s]
+        neg = [similarity(feats[s], feats[t], distance)[0] for t in pool
+               if t not in S and blocks[t] == blocks[s]]
+        aps.append(ap_positives_first(pos, neg))
+        cohesion.append(sum(pos) / len(pos))
+    return sum(aps) / len(aps), sum(cohesion) / len(cohesion)
+
+
+def exact_permutation_p(feats, members, pool, blocks, distance="cosine", tol=1e-9):
+    """Exact permutation p-value of ``members`` and the sorted null mAPs, by enumeration."""
+    obs = relabeling_statistic(feats, sorted(members), pool, blocks, distance)
+    null = [relabeling_statistic(feats, S, pool, blocks, distance)
+            for S in relabelings(pool, blocks, members)]
+    hits = sum(1 for m, c in null
+               if m > obs[0] + tol or (abs(m - obs[0]) <= tol and c >= obs[1] - tol))
+    return hits / len(null), np.sort([m for m, _ in null])
+
+
 # ------------------------------------------------------- retrieval metrics (issue 10)
 def brute_force_lists(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby,
                       *, distance="cosine") -> list[tuple[list[float], list[float]]]:

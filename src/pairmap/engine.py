@@ -18,6 +18,7 @@ from ._typing import Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
 from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
+from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
 
 logger = logging.getLogger(__name__)
@@ -321,9 +322,7 @@ def average_precision(
                               progress_bar=progress_bar, request=request)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = prepare_features(X, distance)
-    if prep.func is None:
-        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
+    prep = _prepare(X, distance, ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
@@ -354,6 +353,10 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    attach_context(out, PermutationContext(
+        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
+        ties == "expected", ap, n_pos, n_total,
+    ))
     return _add_metric_columns(out, request, extra)
 
 
@@ -371,11 +374,22 @@ def _add_metric_columns(out, request, extra):
 
 
 
+def _prepare(X: np.ndarray, distance, ties: str, depth: int = 1):
+    """Features ready for the kernels; warns when many profiles tie wholesale.
+
+    ``depth``: calls between the user and this function (for the warning's location).
+    """
+    prep = prepare_features(X, distance)
+    if prep.func is None:
+        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
+                     stacklevel=3 + depth)
+    return prep
+
+
 def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
                    n_jobs, progress_bar, request=None) -> pd.DataFrame:
     """:func:`average_precision` with a label column (validated input, filtered rows)."""
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
     from ._retrieval_multilabel import compute_multilabel_ap
     from .multilabel import EncodedMultilabel, explain_unscored, long_form
@@ -386,12 +400,11 @@ def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budge
             "euclidean, manhattan, chebyshev), not a callable"
         )
     enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
-    prep = prepare_features(X, distance)
+    prep = _prepare(X, distance, ties, depth=2)
     logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
                 len(enc.uniques), column, prep.name)
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         extra = _metric_spec(request, len(enc.labels.code))
         ap, n_pos, n_total, totals = compute_multilabel_ap(
