@@ -46,6 +46,8 @@ HOW = ("left", "right", "both")
 #: copairs caps the number of pairs per null group at 50
 MAX_NULL_REPLICATES = 50
 _DEFAULT_MAX_MEMORY = 1 << 30
+#: bytes per replicate pair held at once (pair lists, correlations, sort keys, temporaries)
+_PAIR_BYTES = 128
 
 
 # ----------------------------------------------------------------------- inputs
@@ -301,7 +303,7 @@ def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: str | Seque
     groups = Groups.encode(meta, same, diff)
     with thread_limits(n_jobs):
         Z = _standardized(feats, len(meta), method)
-        stats = group_stats(Z, groups, max(1, budget // 32))
+        stats = group_stats(Z, groups, max(1, budget // _PAIR_BYTES))
         has = stats.n_pairs > 0
         if not has.any():
             raise ValueError(
@@ -415,7 +417,7 @@ def percent_strong(meta: pd.DataFrame, feats: Features, groups: str | Sequence[s
         raise ValueError(f"no non-replicate pairs: every profile has the same {cols}")
     with thread_limits(n_jobs):
         Z = _standardized(feats, n, method)
-        step = max(1, budget // (4 * 8 * n))
+        step = max(1, budget // (8 * 8 * n))  # a block and its kept values: budget / 4
 
         def non_replicate_chunks():
             for r0 in range(0, n, step):
@@ -427,7 +429,7 @@ def percent_strong(meta: pd.DataFrame, feats: Features, groups: str | Sequence[s
         ranks = quantile_ranks(n_non, float(quantile))
         lo, hi = select(non_replicate_chunks, ranks, n_non, max(1, budget // 16))
         threshold = lerp_quantile(lo, hi, float(quantile), n_non)
-        stats = group_stats(Z, grp, max(1, budget // 32), threshold=threshold)
+        stats = group_stats(Z, grp, max(1, budget // _PAIR_BYTES), threshold=threshold)
     medians, n_pairs, above = stats.median, stats.n_pairs, stats.above
     table, order = _group_table(meta, cols, grp.key)
     table["median_correlation"] = medians
