@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -173,7 +172,7 @@ def average_precision(
     n_jobs: int | None = None,
     progress_bar: bool = True,
     multilabel_col: str | None = None,
-    metrics: str | Sequence[str] | None = None,
+    metrics: list[str] | None = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 

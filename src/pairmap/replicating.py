@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +32,7 @@ import pandas as pd
 
 from ._pair_stats import Groups, group_stats, lerp_quantile, null_medians, quantile_ranks, select
 from ._parallel import thread_limits
-from ._typing import Features, Size
+from ._typing import Columns, Features, Size
 from ._validation import check_int, check_seed
 from .pairing import encode_columns
 
@@ -228,8 +227,8 @@ def _check_common(quantile, how=None):
         raise ValueError(f"how={how!r} is not supported; use one of {HOW}")
 
 
-def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: str | Sequence[str],
-                        diffby: str | Sequence[str] = (), *, method: str = "pearson",
+def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
+                        diffby: Columns = (), *, method: str = "pearson",
                         quantile: float = 0.95, how: str = "right", null_size: int = 1000,
                         n_replicates: int | None = None, seed: int = 0,
                         max_memory: Size | None = None,
@@ -358,7 +357,7 @@ class StrongResult:
     n_non_replicate_pairs: int
 
 
-def percent_strong(meta: pd.DataFrame, feats: Features, groups: str | Sequence[str], *,
+def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
                    method: str = "pearson", quantile: float = 0.95,
                    max_memory: Size | None = None, n_jobs: int | None = None) -> StrongResult:
     """Percent strong: replicate pairs more correlated than most non-replicate pairs.
