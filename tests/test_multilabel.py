@@ -360,3 +360,29 @@ def test_mean_average_precision_per_label():
     means = ap.groupby(LABEL)["average_precision"].mean()
     np.testing.assert_allclose(res.set_index(LABEL)["mean_average_precision"], means)
     assert res["p_value"].between(0, 1).all() and res["corrected_p_value"].notna().all()
+
+
+# ---------------------------------------------------------------- bounded memory
+def test_max_memory_bounds_multilabel_allocations():
+    """tracemalloc sees every allocation (block lists, product blocks, the output frame)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    weights = 1 / (np.arange(200) + 5.0)
+    weights /= weights.sum()
+    lists = [list(rng.choice(200, size=rng.integers(1, 6), replace=False, p=weights))
+             for _ in range(n)]
+    meta = pd.DataFrame({LABEL: lists})
+    X = rng.standard_normal((n, 32)).astype(np.float32)
+    rules = ([LABEL], [], [], [LABEL])
+    run(meta.iloc[:300], X[:300], rules)  # compile
+    tracemalloc.start()
+    try:
+        small = run(meta, X, rules, max_memory="16MB")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 6,000 x 6,000 candidate pairs would be 288 MB of float64 similarities
+    assert peak <= 16e6 * 1.25 + 2e6, f"peak {peak / 1e6:.1f} MB over 16 MB"
+    pd.testing.assert_frame_equal(small, run(meta, X, rules, max_memory="1GB"))
