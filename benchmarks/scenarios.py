@@ -80,11 +80,13 @@ class Scenario:
         One-line description for tables and the README.
     pos_sameby, pos_diffby, neg_sameby, neg_diffby : tuple of str
         Pairing rules passed to ``average_precision`` by both tools.
-    kind : {"ap", "map"}
+    kind : {"ap", "map", "perm"}
         ``"ap"`` times ``average_precision``; ``"map"`` times ``mean_average_precision`` on
-        the AP table of ``base``.
+        the AP table of ``base``; ``"perm"`` computes the AP table of ``base`` in the worker
+        (untimed) and times ``mean_average_precision`` on it, with ``null="permutation"``
+        for pairmap (copairs: its only null).
     base : str or None
-        For ``kind="map"``: the scenario whose AP table is the input.
+        For ``kind="map"`` or ``"perm"``: the scenario whose data (and AP table) is used.
     map_sameby : tuple of str
         Grouping for ``mean_average_precision``.
     null_size : int
@@ -229,6 +231,29 @@ SCENARIOS: dict[str, Scenario] = {
             **_PER_PLATE,
             heavy=True,
             layout=dict(n_blocks=651, perts_per_plate=368, ctrl_per_plate=16, n_features=300),
+        ),
+        Scenario(
+            "lincs_perm",
+            "mAP with the permutation null (pairmap) vs copairs' null, null_size=10**4, on the "
+            "lincs AP table",
+            pos_sameby=(LINCS_PERT, REFIDX),
+            pos_diffby=(),
+            neg_sameby=(),
+            neg_diffby=(LINCS_PERT, REFIDX),
+            kind="perm",
+            base="lincs",
+            map_sameby=(LINCS_PERT,),
+            null_size=10**4,
+        ),
+        Scenario(
+            "activity9k_perm",
+            "mAP with the permutation null (pairmap) vs copairs' null, null_size=10**4, on the "
+            "activity9k AP table",
+            **_ACTIVITY,
+            kind="perm",
+            base="activity9k",
+            map_sameby=(PERT,),
+            null_size=10**4,
         ),
         Scenario(
             "consistency20k",
@@ -449,7 +474,7 @@ def build(name: str, scale: float = 1.0, seed: int = 0) -> ScenarioData:
         raise ValueError(
             f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}"
         ) from None
-    if spec.kind == "map":
+    if spec.kind in ("map", "perm"):
         data = build(spec.base, scale=scale, seed=seed)
         return ScenarioData(spec, data.meta, data.feats)
     if name == "lincs":

@@ -471,3 +471,102 @@ def brute_force_multilabel_ap(
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_tot
     return out
+
+
+# ------------------------------------------------------------ permutation null
+def relabelings(pool: list[int], blocks: dict[int, object], members: list[int]):
+    """Every relabeling of ``pool``: as many profiles per block as ``members`` has there."""
+    from collections import Counter
+    from itertools import combinations, product
+
+    need = Counter(blocks[m] for m in members)
+    per_block = []
+    for b in sorted(need, key=str):
+        rows = [r for r in pool if blocks[r] == b]
+        per_block.append(list(combinations(rows, need[b])))
+    for parts in product(*per_block):
+        yield sorted(r for part in parts for r in part)
+
+
+def relabeling_statistic(feats, S, pool, blocks, distance="cosine") -> tuple[float, float]:
+    """(mAP, cohesion) of the relabeled group ``S``, brute force.
+
+    Each s in S ranks S minus s (positives) against the profiles of ``pool``
+    outside ``S`` in its block (negatives), positives first on ties; cohesion is
+    the mean over s of its mean similarity to the others.
+    """
+    aps, cohesion = [], []
+    for s in S:
+        pos = [similarity(feats[s], feats[j], distance)[0] for j in S if j != s]
+        neg = [similarity(feats[s], feats[t], distance)[0] for t in pool
+               if t not in S and blocks[t] == blocks[s]]
+        aps.append(ap_positives_first(pos, neg))
+        cohesion.append(sum(pos) / len(pos))
+    return sum(aps) / len(aps), sum(cohesion) / len(cohesion)
+
+
+def exact_permutation_p(feats, members, pool, blocks, distance="cosine", tol=1e-9):
+    """Exact permutation p-value of ``members`` and the sorted null mAPs, by enumeration."""
+    obs = relabeling_statistic(feats, sorted(members), pool, blocks, distance)
+    null = [relabeling_statistic(feats, S, pool, blocks, distance)
+            for S in relabelings(pool, blocks, members)]
+    hits = sum(1 for m, c in null
+               if m > obs[0] + tol or (abs(m - obs[0]) <= tol and c >= obs[1] - tol))
+    return hits / len(null), np.sort([m for m, _ in null])
+
+
+# ------------------------------------------------------- retrieval metrics (issue 10)
+def brute_force_lists(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby,
+                      *, distance="cosine") -> list[tuple[list[float], list[float]]]:
+    """(positive similarities, negative similarities) of every row, pair by pair (no filters)."""
+    X = np.asarray(feats, dtype=np.float64)
+    pos = parse_rule(meta, pos_sameby, pos_diffby)
+    neg = parse_rule(meta, neg_sameby, neg_diffby)
+    rows = meta.to_dict("records")
+    out = []
+    for i in range(len(meta)):
+        ps, ns = [], []
+        for j in range(len(meta)):
+            if j == i:
+                continue
+            if pair_satisfies(rows, i, j, *pos[:4]):
+                ps.append(similarity(X[i], X[j], distance)[0])
+            elif pair_satisfies(rows, i, j, *neg[:4]):
+                ns.append(similarity(X[i], X[j], distance)[0])
+        out.append((ps, ns))
+    return out
+
+
+def roc_auc_from_lists(pos_sims, neg_sims) -> float:
+    """Mann-Whitney U / (k m) by comparing every (positive, negative) pair; ties count 1/2."""
+    groups = tie_groups(pos_sims, neg_sims)
+    u, neg_below = 0.0, len(neg_sims)
+    for p, n in groups:  # decreasing similarity
+        neg_below -= n
+        u += p * (neg_below + 0.5 * n)
+    return u / (len(pos_sims) * len(neg_sims))
+
+
+def hits_at(pos_sims, neg_sims, cut: int, ties: str) -> float:
+    """Positives among the first ``cut`` items; ``expected``: mean over all tie orders."""
+    groups = tie_groups(pos_sims, neg_sims)
+    if ties == "positives_first":
+        labels = [lab for p, n in groups for lab in [1] * p + [0] * n]
+        return float(sum(labels[:cut]))
+    per_group = [sorted(set(itertools.permutations([1] * p + [0] * n))) for p, n in groups]
+    total, count = 0.0, 0
+    for combo in itertools.product(*per_group):
+        labels = [lab for grp in combo for lab in grp]
+        total += sum(labels[:cut])
+        count += 1
+    return total / count
+
+
+def mann_whitney_null_counts(k: int, n: int) -> dict[int, int]:
+    """U -> number of k-subsets of ranks 1..n giving it, by full enumeration (tiny n only)."""
+    counts: dict[int, int] = {}
+    for subset in itertools.combinations(range(n), k):
+        # U = pairs (positive, negative) with the negative ranked below the positive
+        u = sum((n - 1 - r) - sum(1 for s in subset if s > r) for r in subset)
+        counts[u] = counts.get(u, 0) + 1
+    return counts
