@@ -415,7 +415,7 @@ class PermutationTester:
 
 
 def _table_bytes(k, n_draws):
-    return n_draws * (k * 12 + 1 + k * max(k - 1, 1) * 16)
+    return n_draws * (k * 12 + 17 + k * max(k - 1, 1) * 16)
 
 
 def _snap(x):
