@@ -232,6 +232,16 @@ def member_scores(S, blk, n_base, base_sim, base_sorted, base_len, own_base, own
 
 
 @numba.njit(cache=True, nogil=True)
+def _buffers(k, n_own):
+    """Scratch arrays of one worker: (pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim)."""
+    return (np.empty(k, dtype=np.float64), np.empty(k + 1, dtype=np.int64),
+            np.empty(k + 1, dtype=np.int64), np.empty(k, dtype=np.float64),
+            np.empty(k, dtype=np.float64), np.empty(k, dtype=np.float64),
+            np.ones(k, dtype=np.int64), np.empty(k, dtype=np.int64),
+            np.empty(k, dtype=np.float64), np.empty(n_own, dtype=np.float64))
+
+
+@numba.njit(cache=True, nogil=True)
 def _draw_relabeling(state, bm_start, bm, kb, buf, S):
     """Uniform relabeling: ``kb[b]`` of the ``bm`` positions of each block ``b`` (Floyd)."""
     a = 0
@@ -261,16 +271,7 @@ def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
     for w in numba.prange(n_blocks):
         S = np.empty(k, dtype=np.int64)
         buf = np.empty(k, dtype=np.int64)
-        pos = np.empty(k, dtype=np.float64)
-        gt = np.empty(k + 1, dtype=np.int64)
-        eq = np.empty(k + 1, dtype=np.int64)
-        ranks = np.empty(k, dtype=np.float64)
-        aps = np.empty(k, dtype=np.float64)
-        cohs = np.empty(k, dtype=np.float64)
-        mult = np.ones(k, dtype=np.int64)
-        order = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        o_sim = np.empty(own_own.shape[0], dtype=np.float64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, own_own.shape[0])
         lo = w * step
         hi = min(n_draws, lo + step)
         for d in range(lo, hi):
@@ -306,16 +307,7 @@ def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, 
         for i in range(kb[b]):
             comb[first[b] + i] = i
     S = np.empty(k, dtype=np.int64)
-    pos = np.empty(k, dtype=np.float64)
-    gt = np.empty(k + 1, dtype=np.int64)
-    eq = np.empty(k + 1, dtype=np.int64)
-    ranks = np.empty(k, dtype=np.float64)
-    aps = np.empty(k, dtype=np.float64)
-    cohs = np.empty(k, dtype=np.float64)
-    mult = np.ones(k, dtype=np.int64)
-    order = np.empty(k, dtype=np.int64)
-    s_sim = np.empty(k, dtype=np.float64)
-    o_sim = np.empty(own_own.shape[0], dtype=np.float64)
+    pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, own_own.shape[0])
     out = np.empty(total, dtype=np.float64)
     coh = np.empty(total, dtype=np.float64)
     for idx in range(total):
@@ -388,15 +380,7 @@ def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
     for w in numba.prange(n_blocks):
         S = np.empty(k, dtype=np.int64)
         buf = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        pos = np.empty(k, dtype=np.float64)
-        gt = np.empty(k + 1, dtype=np.int64)
-        eq = np.empty(k + 1, dtype=np.int64)
-        ranks = np.empty(k, dtype=np.float64)
-        aps = np.empty(k, dtype=np.float64)
-        cohs = np.empty(k, dtype=np.float64)
-        mult = np.ones(k, dtype=np.int64)
-        order = np.empty(k, dtype=np.int64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, 0)
         lo = w * step
         hi = min(n_draws, lo + step)
         for d in range(lo, hi):
@@ -501,16 +485,7 @@ def _null_from_tables(draws, S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blo
     n_blocks = max(1, min(n_blocks, n_draws))
     step = (n_draws + n_blocks - 1) // n_blocks
     for w in numba.prange(n_blocks):
-        pos = np.empty(k, dtype=np.float64)
-        gt = np.empty(k + 1, dtype=np.int64)
-        eq = np.empty(k + 1, dtype=np.int64)
-        ranks = np.empty(k, dtype=np.float64)
-        aps = np.empty(k, dtype=np.float64)
-        cohs = np.empty(k, dtype=np.float64)
-        mult = np.ones(k, dtype=np.int64)
-        order = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        o_sim = np.empty(n_own, dtype=np.float64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, n_own)
         lo = w * step
         hi = min(n_draws, lo + step)
         for j in range(lo, hi):
