@@ -513,3 +513,60 @@ def exact_permutation_p(feats, members, pool, blocks, distance="cosine", tol=1e-
     hits = sum(1 for m, c in null
                if m > obs[0] + tol or (abs(m - obs[0]) <= tol and c >= obs[1] - tol))
     return hits / len(null), np.sort([m for m, _ in null])
+
+
+# ------------------------------------------------------- retrieval metrics (issue 10)
+def brute_force_lists(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby,
+                      *, distance="cosine") -> list[tuple[list[float], list[float]]]:
+    """(positive similarities, negative similarities) of every row, pair by pair (no filters)."""
+    X = np.asarray(feats, dtype=np.float64)
+    pos = parse_rule(meta, pos_sameby, pos_diffby)
+    neg = parse_rule(meta, neg_sameby, neg_diffby)
+    rows = meta.to_dict("records")
+    out = []
+    for i in range(len(meta)):
+        ps, ns = [], []
+        for j in range(len(meta)):
+            if j == i:
+                continue
+            if pair_satisfies(rows, i, j, *pos[:4]):
+                ps.append(similarity(X[i], X[j], distance)[0])
+            elif pair_satisfies(rows, i, j, *neg[:4]):
+                ns.append(similarity(X[i], X[j], distance)[0])
+        out.append((ps, ns))
+    return out
+
+
+def roc_auc_from_lists(pos_sims, neg_sims) -> float:
+    """Mann-Whitney U / (k m) by comparing every (positive, negative) pair; ties count 1/2."""
+    groups = tie_groups(pos_sims, neg_sims)
+    u, neg_below = 0.0, len(neg_sims)
+    for p, n in groups:  # decreasing similarity
+        neg_below -= n
+        u += p * (neg_below + 0.5 * n)
+    return u / (len(pos_sims) * len(neg_sims))
+
+
+def hits_at(pos_sims, neg_sims, cut: int, ties: str) -> float:
+    """Positives among the first ``cut`` items; ``expected``: mean over all tie orders."""
+    groups = tie_groups(pos_sims, neg_sims)
+    if ties == "positives_first":
+        labels = [lab for p, n in groups for lab in [1] * p + [0] * n]
+        return float(sum(labels[:cut]))
+    per_group = [sorted(set(itertools.permutations([1] * p + [0] * n))) for p, n in groups]
+    total, count = 0.0, 0
+    for combo in itertools.product(*per_group):
+        labels = [lab for grp in combo for lab in grp]
+        total += sum(labels[:cut])
+        count += 1
+    return total / count
+
+
+def mann_whitney_null_counts(k: int, n: int) -> dict[int, int]:
+    """U -> number of k-subsets of ranks 1..n giving it, by full enumeration (tiny n only)."""
+    counts: dict[int, int] = {}
+    for subset in itertools.combinations(range(n), k):
+        # U = pairs (positive, negative) with the negative ranked below the positive
+        u = sum((n - 1 - r) - sum(1 for s in subset if s > r) for r in subset)
+        counts[u] = counts.get(u, 0) + 1
+    return counts

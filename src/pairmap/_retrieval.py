@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import metrics as KM
 from ._kernels import retrieval as K
 from .pairing import Buckets, EncodedRule, group_keys
 from .similarity import PreparedFeatures, dense_block
@@ -89,6 +90,19 @@ class RulePlan:
             frequent = freq >= FREQUENT_VALUE
             sig[frequent, a] = codes[frequent, c]
         return cls(rule, buckets, size, sig)
+
+
+@dataclass
+class MetricSpec:
+    """Extra per-query metrics for :func:`compute_average_precision`.
+
+    ``kinds``/``cuts``: int64 codes of :mod:`pairmap._kernels.metrics`, one per
+    metric; ``out``: (n_rows, n_metrics) float64, filled in place.
+    """
+
+    kinds: np.ndarray
+    cuts: np.ndarray
+    out: np.ndarray
 
 
 @dataclass
@@ -374,6 +388,7 @@ def compute_average_precision(
     batch_size: int | None = None,
     n_workers: int = 1,
     progress=None,
+    metrics: MetricSpec | None = None,
 ):
     """AP, positive count and list length for every row.
 
@@ -395,6 +410,9 @@ def compute_average_precision(
         is held to one thread by the caller, so there is no oversubscription).
     progress : callable, optional
         Called with the number of queries finished after each block.
+    metrics : MetricSpec, optional
+        Further per-query metrics, written into ``metrics.out`` (one column
+        per metric; rows that are never scored keep their NaN).
 
     Returns
     -------
@@ -449,10 +467,15 @@ def compute_average_precision(
         b_np = np.empty(len(rows), dtype=np.int64)
         b_nt = np.empty(len(rows), dtype=np.int64)
         K.score_block(pv, po, pc, gt, eq, nc, ties_expected, b_ap, b_np, b_nt)
-        return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict
+        b_metrics = None
+        if metrics is not None:  # same tallies, no second similarity pass
+            b_metrics = np.empty((len(rows), len(metrics.kinds)))
+            KM.score_metrics(pv, po, pc, gt, eq, nc, ties_expected, metrics.kinds, metrics.cuts,
+                             b_metrics)
+        return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict, b_metrics
 
     def consume(result):
-        rows, b_ap, b_np, b_nt, n_p, n_n, conflict = result
+        rows, b_ap, b_np, b_nt, n_p, n_n, conflict, b_metrics = result
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
             i, j = int(rows[bad[0]]), int(conflict[bad[0]])
@@ -463,6 +486,8 @@ def compute_average_precision(
         ap[rows] = b_ap
         n_pos[rows] = b_np
         n_total[rows] = b_nt
+        if b_metrics is not None:
+            metrics.out[rows] = b_metrics
         totals["pos"] += n_p
         totals["neg"] += n_n
         if progress is not None:

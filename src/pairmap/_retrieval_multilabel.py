@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import metrics as KM
 from ._kernels import multilabel as MK
 from ._kernels import retrieval as K
 from ._retrieval import (
@@ -179,6 +180,7 @@ def compute_multilabel_ap(
     batch_size: int | None = None,
     n_workers: int = 1,
     progress=None,
+    metrics=None,
 ):
     """AP, positive count and list length for every (row, label) membership.
 
@@ -192,9 +194,10 @@ def compute_multilabel_ap(
         The positive and negative rules without the label column.
     labels : LabelSets
         Every row's labels; memberships are ``labels.code``'s entries.
-    ties_expected, max_memory, batch_size, n_workers, progress
+    ties_expected, max_memory, batch_size, n_workers, progress, metrics
         As in :func:`pairmap._retrieval.compute_average_precision`
-        (``batch_size`` counts query profiles).
+        (``batch_size`` counts query profiles; ``metrics.out`` has one row per
+        membership).
 
     Returns
     -------
@@ -230,12 +233,19 @@ def compute_multilabel_ap(
         pv, po, pc = positives
         k = len(pc)
         b_ap, b_np, b_nt = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
-        K.score_block(pv, po, pc, gt, eq, np.repeat(neg_q, block.n_labels), ties_expected,
-                      b_ap, b_np, b_nt)
-        return block, b_ap, b_np, b_nt, int(pc.sum()), int(neg_q.sum())
+        n_neg = np.repeat(neg_q, block.n_labels)
+        K.score_block(pv, po, pc, gt, eq, n_neg, ties_expected, b_ap, b_np, b_nt)
+        b_metrics = None
+        if metrics is not None:  # same tallies as AP
+            b_metrics = np.empty((k, len(metrics.kinds)))
+            KM.score_metrics(pv, po, pc, gt, eq, n_neg, ties_expected, metrics.kinds, metrics.cuts,
+                             b_metrics)
+        return block, b_ap, b_np, b_nt, int(pc.sum()), int(neg_q.sum()), b_metrics
 
     def consume(result):
-        block, b_ap, b_np, b_nt, found_pos, found_neg = result
+        block, b_ap, b_np, b_nt, found_pos, found_neg, b_metrics = result
+        if b_metrics is not None:
+            metrics.out[block.memberships] = b_metrics
         ap[block.memberships] = b_ap
         n_pos[block.memberships] = b_np
         n_total[block.memberships] = b_nt

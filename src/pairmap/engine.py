@@ -11,10 +11,11 @@ import pandas as pd
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._progress import progress
-from ._retrieval import compute_average_precision
+from ._retrieval import MetricSpec, compute_average_precision
 from ._ties import warn_if_tied
 from ._typing import Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
+from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
@@ -171,6 +172,7 @@ def average_precision(
     n_jobs: int | None = None,
     progress_bar: bool = True,
     multilabel_col: str | None = None,
+    metrics=None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -230,6 +232,11 @@ def average_precision(
         whose positives carry that label and whose negatives share no label
         with the profile (copairs' multi-label AP; details in
         :mod:`pairmap.multilabel`). Built-in distances only.
+    metrics : list of str, optional
+        Further metrics from the same ranking pass, one output column each:
+        ``"roc_auc"``, ``"precision@K"``, ``"recall@K"`` (``K`` an integer or
+        ``"R"``, the number of positives: R-precision); see
+        :mod:`pairmap.metrics`.
 
     Returns
     -------
@@ -237,10 +244,11 @@ def average_precision(
         ``meta`` (filtered by any query expressions, index reset) with columns
         ``average_precision``, ``normalized_average_precision`` ((AP - mu0) /
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
-        ``n_total_pairs`` (list length). Profiles without positives or without
-        negatives get NaN scores and zero counts. With ``multilabel_col``: one
-        row per (profile, label) in the order of ``meta.explode(multilabel_col)``,
-        the label in ``multilabel_col``.
+        ``n_total_pairs`` (list length), then one column per ``metrics``
+        entry. Profiles without positives or without negatives get NaN scores
+        and zero counts. With ``multilabel_col``: one row per (profile, label)
+        in the order of ``meta.explode(multilabel_col)``, the label in
+        ``multilabel_col``.
 
     Warns
     -----
@@ -289,6 +297,7 @@ def average_precision(
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
+    request = None if metrics is None else parse_metrics(metrics)
     X, names = _feature_matrix(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
@@ -309,12 +318,10 @@ def average_precision(
     if multilabel_col is not None:
         return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
                               ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
-                              progress_bar=progress_bar)
+                              progress_bar=progress_bar, request=request)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = prepare_features(X, distance)
-    if prep.func is None:
-        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
+    prep = _prepare(X, distance, ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
@@ -323,6 +330,7 @@ def average_precision(
         total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         logger.debug("using %d threads", threads)
+        extra = _metric_spec(request, len(meta))
         ap, n_pos, n_total, totals = compute_average_precision(
             prep,
             codes,
@@ -333,6 +341,7 @@ def average_precision(
             batch_size=batch_size,
             n_workers=threads,
             progress=bar.update,
+            metrics=extra,
         )
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
@@ -347,15 +356,39 @@ def average_precision(
         prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
         ties == "expected", ap, n_pos, n_total,
     ))
+    return _add_metric_columns(out, request, extra)
+
+
+def _metric_spec(request, n_queries):
+    """Output buffer for the ``metrics=`` columns (None when none were asked for)."""
+    if request is None:
+        return None
+    return MetricSpec(request.kinds, request.cuts, np.full((n_queries, len(request.names)), np.nan))
+
+
+def _add_metric_columns(out, request, extra):
+    for j, name in enumerate(request.names if request is not None else ()):
+        out[name] = extra.out[:, j]
     return out
 
 
 
+def _prepare(X: np.ndarray, distance, ties: str, depth: int = 1):
+    """Features ready for the kernels; warns when many profiles tie wholesale.
+
+    ``depth``: calls between the user and this function (for the warning's location).
+    """
+    prep = prepare_features(X, distance)
+    if prep.func is None:
+        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
+                     stacklevel=3 + depth)
+    return prep
+
+
 def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
-                   n_jobs, progress_bar) -> pd.DataFrame:
+                   n_jobs, progress_bar, request=None) -> pd.DataFrame:
     """:func:`average_precision` with a label column (validated input, filtered rows)."""
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
     from ._retrieval_multilabel import compute_multilabel_ap
     from .multilabel import EncodedMultilabel, explain_unscored, long_form
@@ -366,17 +399,17 @@ def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budge
             "euclidean, manhattan, chebyshev), not a callable"
         )
     enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
-    prep = prepare_features(X, distance)
+    prep = _prepare(X, distance, ties, depth=2)
     logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
                 len(enc.uniques), column, prep.name)
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
+        extra = _metric_spec(request, len(enc.labels.code))
         ap, n_pos, n_total, totals = compute_multilabel_ap(
             prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
             ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
-            n_workers=threads, progress=bar.update,
+            n_workers=threads, progress=bar.update, metrics=extra,
         )
     if totals["pos"] == 0 or totals["neg"] == 0:
         explain_unscored(enc, column, totals)
@@ -387,4 +420,4 @@ def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budge
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
-    return out
+    return _add_metric_columns(out, request, extra)

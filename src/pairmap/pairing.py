@@ -271,7 +271,7 @@ class Buckets:
 
 def find_pairs(
     meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in

@@ -35,7 +35,7 @@ from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
 from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
 from pairmap.permutation import CONTEXT_ATTR
 
-__all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
+__all__ = ["NULL_MODELS", "group_null", "mean_average_precision", "p_values"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,14 @@ def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
         float64 p-values, one per row; NaN where AP is NaN or there are no
         positive pairs.
 
+    Raises
+    ------
+    ValueError
+        For rows with negative, non-integer or inconsistent pair counts or an
+        AP outside [0, 1] (the message names the rows), and for a
+        ``null_size`` whose nulls would not fit in memory (see
+        :func:`pairmap.nulls.check_null_memory`), before any work.
+
     Examples
     --------
     >>> import pandas as pd
@@ -220,6 +228,11 @@ class _DrawStore:
                             cache_obj=self.cache_obj, n_threads=self.n_threads)
         return self._remember(key, arr)
 
+    def partial(self, k, n, ordinal, start, stop):
+        """Draws ``start..stop-1`` only, never cached (bounded-memory group nulls)."""
+        return sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
+                             n_threads=self.n_threads, start=start, stop=stop)
+
     def exact(self, k, n):
         key = ("e", k, n)
         if key in self._items:
@@ -243,6 +256,14 @@ def _components(signature, confs, model):
 
 def _group_pvalues(signature, observed, confs, model, store, n_threads):
     """p-values of the observed group means of all groups sharing ``signature``."""
+    null, exact = _group_null(signature, confs, model, store, n_threads)
+    if exact:
+        return _counts_ge(null, observed) / null.shape[0]
+    return (1.0 + _counts_ge(null, observed)) / (1.0 + store.null_size)
+
+
+def _group_null(signature, confs, model, store, n_threads):
+    """Null group means for ``signature`` and whether they are the exact (enumerated) null."""
     from pairmap._kernels.nulls import run_group_null_means
 
     comps = _components(signature, confs, model)
@@ -255,8 +276,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         values = [store.exact(k, n) for k, n, _, _ in comps]
         grid = np.indices(sizes).reshape(len(comps), -1)
         mat = np.stack([v[g] for v, g in zip(values, grid, strict=True)])
-        null = run_group_null_means(mat, mult, n_threads)
-        return _counts_ge(null, observed) / null.shape[0]
+        return run_group_null_means(mat, mult, n_threads), True
 
     if len(comps) == 1 and mult[0] == 1:
         k, n, j, _ = comps[0]
@@ -269,13 +289,72 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         step = max(1, _GROUP_BUDGET_BYTES // (8 * len(comps)))
         for start in range(0, null_size, step):
             stop = min(null_size, start + step)
-            mat = np.stack([
-                sampled_draws(k, n, null_size, store.seed, ordinal=j, n_threads=n_threads,
-                              start=start, stop=stop)
-                for k, n, j, _ in comps
-            ])
+            mat = np.stack([store.partial(k, n, j, start, stop) for k, n, j, _ in comps])
             null[start:stop] = run_group_null_means(mat, mult, n_threads)
-    return (1.0 + _counts_ge(null, observed)) / (1.0 + null_size)
+    return null, False
+
+
+def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="shared",
+               cache=None):
+    """The null distribution of one group's mAP, as :func:`mean_average_precision` uses it.
+
+    Parameters
+    ----------
+    n_pos_pairs, n_total_pairs : array-like of int
+        List shapes of the group's members (rows with a valid AP).
+    null_size, seed, null, cache
+        As in :func:`mean_average_precision`.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Null group means (float64). Compare an observed mAP with ``>=``.
+    exact : bool
+        True when ``values`` enumerates every equally likely outcome (then the
+        p-value is the share of ``values >= observed``), False when they are
+        ``null_size`` draws (then it is ``(1 + count) / (1 + null_size)``).
+
+    Examples
+    --------
+    >>> values, exact = group_null([1, 1], [4, 4], null_size=100, cache=False)
+    >>> exact, values.shape, float(values.max())
+    (True, (4,), 1.0)
+    """
+    k = np.asarray(n_pos_pairs, dtype=np.int64).reshape(-1)
+    n = np.asarray(n_total_pairs, dtype=np.int64).reshape(-1)
+    if k.size == 0 or k.shape != n.shape:
+        raise ValueError("n_pos_pairs and n_total_pairs must be non-empty and of equal length")
+    null = check_option("null", null, NULL_MODELS)
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    confs, counts = np.unique(np.stack([k, n], axis=1), axis=0, return_counts=True)
+    signature = tuple((c, int(m)) for c, m in enumerate(counts))
+    with thread_limits(1) as n_threads:
+        store = _DrawStore(null_size, seed, _open_cache(cache), n_threads)
+        return _group_null(signature, confs, null, store, n_threads)
+
+
+def _group_signatures(k, n, group, n_groups):
+    """List shapes ``confs`` and the groups sharing each configuration multiset.
+
+    ``k``, ``n``, ``group``: shape and group id of every valid member. Returns
+    ``(confs, by_sig)``: ``confs[c] = (k, n)``, and ``by_sig`` maps a group's
+    signature -- sorted ``(conf index, member count)`` pairs -- to its groups.
+    """
+    if not len(group):
+        return np.empty((0, 2), np.int64), {}
+    confs, cinv = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
+    cinv = cinv.reshape(-1)
+    pair, pair_count = np.unique(group.astype(np.int64) * len(confs) + cinv, return_counts=True)
+    pair_g, pair_c = np.divmod(pair, len(confs))
+    splits = np.searchsorted(pair_g, np.arange(1, n_groups))
+    by_sig: dict[tuple, list[int]] = {}
+    for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits), np.split(pair_count, splits),
+                                     strict=True)):
+        if cs.size:
+            by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)), []).append(g)
+    return confs, by_sig
 
 
 def _as_columns(name, value, df) -> list:
@@ -419,6 +498,13 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         ``stage1_significant`` when ``hierarchical_by`` is given. Groups
         without any valid AP have NaN scores and p-values.
 
+    Raises
+    ------
+    ValueError
+        For missing values in a ``sameby`` column (they would form a group of
+        their own; fill or drop them), bad rows as for :func:`p_values`, and
+        a ``null_size`` whose nulls would not fit in memory, before any work.
+
     Examples
     --------
     >>> import pandas as pd
@@ -483,23 +569,7 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         map_scores = run_segment_sorted_means(ap[vidx][order], starts, n_threads)
 
-        # configuration multiset ("signature") of each group
-        if vidx.size:
-            confs, cinv = np.unique(np.stack([k[vidx], n[vidx]], axis=1), axis=0,
-                                    return_inverse=True)
-            cinv = cinv.reshape(-1)
-            pair, pair_count = np.unique(vg.astype(np.int64) * len(confs) + cinv,
-                                         return_counts=True)
-            pair_g, pair_c = np.divmod(pair, len(confs))
-            splits = np.searchsorted(pair_g, np.arange(1, n_groups))
-            by_sig: dict[tuple, list[int]] = {}
-            for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits),
-                                             np.split(pair_count, splits), strict=True)):
-                if cs.size:
-                    by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)),
-                                      []).append(g)
-        else:
-            confs, by_sig = np.empty((0, 2), np.int64), {}
+        confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
         logger.info(
             "mAP for %d groups (%d profiles, %d list shapes, %d distinct group nulls, "
             "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), model,

@@ -74,6 +74,20 @@ def _first_not_below(a, size, v):
     return base + (1 if a[base] < v else 0)
 
 
+#: at most this many buckets index a profile's positive grid (see :func:`_tally_labels`)
+MAX_BUCKETS = 4096
+
+
+@numba.njit(cache=True, inline="always", nogil=True)
+def _bucket(v, g0, scale, n_buckets):
+    x = (v - g0) * scale
+    if x <= 0.0:
+        return 0
+    if x >= n_buckets - 1:
+        return n_buckets - 1
+    return int(x)
+
+
 @numba.njit(cache=True, nogil=True)
 def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq, work):
     """Tally the negatives ``buf[:c]`` of row ``i`` against each of its labels' positives.
@@ -108,9 +122,30 @@ def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, g
     above = work[3 * size + 2:4 * size + 4]  # above[f] = negatives in gaps/ties past f - 1
     gt_g[:] = 0.0
     eq_g[:] = 0.0
+    # Bucket index over the grid's range: the grid values in buckets below a value's bucket
+    # are all below it (the bucket map is monotone), so the search starts at table[bucket]
+    # and scans the few grid values of that bucket -- exact, whatever the rounding.
+    n_buckets = 1
+    while n_buckets < size and n_buckets < MAX_BUCKETS:
+        n_buckets *= 2
+    g0 = grid[0]
+    span = grid[size - 1] - g0
+    scale = n_buckets / span if span > 0 else 0.0
+    table = np.empty(n_buckets + 1, dtype=np.int64)
+    filled = 0
+    for t in range(size):
+        bk = _bucket(grid[t], g0, scale, n_buckets)
+        while filled <= bk:
+            table[filled] = t
+            filled += 1
+    while filled <= n_buckets:
+        table[filled] = size
+        filled += 1
     for b in range(c):
         v = buf[b]
-        lo = _first_not_below(grid, size, v)
+        lo = table[_bucket(v, g0, scale, n_buckets)]
+        while lo < size and grid[lo] < v:
+            lo += 1
         if lo < size and grid[lo] == v:
             eq_g[lo] += 1.0
         else:
