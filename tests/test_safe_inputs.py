@@ -126,10 +126,15 @@ def test_lincs_with_constant_features_warns_and_expected_ties_finds_nothing():
         with pytest.warns(RuntimeWarning, match=r"384 of 384 profiles \(100%"):
             ap = _ap(meta, const, (cols, [], [], cols), ties=ties)
         ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
-        res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
-                                             cache=False, progress_bar=False)
-        significant[ties] = int(res["below_corrected_p"].sum())
-    assert significant == {"positives_first": 58, "expected": 0}
+        for null in ("shared", "permutation"):
+            res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
+                                                 cache=False, progress_bar=False, null=null)
+            significant[ties, null] = int(res["below_corrected_p"].sum())
+    # the rank-based null is fooled by positives-first ties; the permutation null (the
+    # default with the data at hand) relabels the same tied similarities and is not
+    assert significant == {("positives_first", "shared"): 58, ("expected", "shared"): 0,
+                           ("positives_first", "permutation"): 0,
+                           ("expected", "permutation"): 0}
 
 
 # ------------------------------------------------------------ assign_reference_index
