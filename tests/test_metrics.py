@@ -65,7 +65,7 @@ def _run(meta, feats, rules, **kw):
 )
 def test_random_screens_match_sklearn_and_brute_force(seed, n_plates, n_compounds, n_reps,
                                                        n_controls, per_plate):
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
     meta, feats = make_screen(seed, n_plates=n_plates, n_compounds=n_compounds, n_reps=n_reps,
                               n_controls=n_controls, n_features=6)
@@ -77,8 +77,18 @@ def test_random_screens_match_sklearn_and_brute_force(seed, n_plates, n_compound
     expected = _expected(lists, "positives_first")
     for i, (ps, ns) in enumerate(lists):
         if ps and ns:
-            sk = roc_auc_score([1] * len(ps) + [0] * len(ns), ps + ns)
+            truth = np.r_[np.ones(len(ps)), np.zeros(len(ns))]
+            scores = np.r_[ps, ns]
+            sk = roc_auc_score(truth, scores)
             assert res["roc_auc"][i] == pytest.approx(sk, abs=1e-12)
+            rank = np.argsort(np.argsort(-scores, kind="stable"), kind="stable")
+            for c in CUTS:  # top-c as the predicted positives (no ties here)
+                if c <= len(scores):
+                    predicted = rank < c
+                    assert res[f"precision@{c}"][i] == pytest.approx(
+                        precision_score(truth, predicted), abs=1e-12)
+                    assert res[f"recall@{c}"][i] == pytest.approx(
+                        recall_score(truth, predicted), abs=1e-12)
     for name in METRICS:
         np.testing.assert_allclose(res[name], expected[name], atol=1e-12, err_msg=name)
     # continuous similarities have no ties: the tie rule cannot matter

@@ -160,7 +160,7 @@ def test_paths_blocks_and_threads_agree_exactly():
     n = 400
     lists = [list(rng.choice(40, size=rng.integers(1, 5), replace=False)) for _ in range(n)]
     meta = pd.DataFrame({LABEL: lists, "plate": rng.integers(0, 3, n)})
-    X = rng.normal(size=(n, 16)).astype(np.float32)
+    X = rng.normal(size=(n, 16))
     rules = ([LABEL], ["plate"], [], [LABEL])
     ref = run(meta, X, rules)
     assert ref["average_precision"].notna().sum() > 500
@@ -169,8 +169,16 @@ def test_paths_blocks_and_threads_agree_exactly():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_retrieval, "DENSE_MIN_BUCKET", 10**9)  # compiled loops only
         direct = run(meta, X, rules, batch_size=50)
-    np.testing.assert_allclose(direct["average_precision"], ref["average_precision"], atol=1e-6)
-    assert_same(ref, brute_force_multilabel_ap(meta, X, *rules, LABEL), atol=1e-5)
+    pd.testing.assert_frame_equal(direct, ref)
+    assert_same(ref, brute_force_multilabel_ap(meta, X, *rules, LABEL))
+    # float32 input: BLAS blocks and float64-accumulated loops differ by float32 rounding,
+    # which can reorder similarities closer than ~1e-7; AP moves by far less than 1e-4
+    X32 = X.astype(np.float32)
+    ref32 = run(meta, X32, rules)
+    for kw in (dict(batch_size=7, n_jobs=2), dict(max_memory="1MB")):
+        np.testing.assert_allclose(run(meta, X32, rules, **kw)["average_precision"],
+                                   ref32["average_precision"], atol=1e-4)
+    np.testing.assert_allclose(ref32["average_precision"], ref["average_precision"], atol=1e-4)
 
 
 def test_worked_example():
@@ -360,3 +368,31 @@ def test_mean_average_precision_per_label():
     means = ap.groupby(LABEL)["average_precision"].mean()
     np.testing.assert_allclose(res.set_index(LABEL)["mean_average_precision"], means)
     assert res["p_value"].between(0, 1).all() and res["corrected_p_value"].notna().all()
+
+
+# ---------------------------------------------------------------- bounded memory
+def test_max_memory_bounds_multilabel_allocations():
+    """tracemalloc sees every allocation (block lists, product blocks, the output frame)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    weights = 1 / (np.arange(200) + 5.0)
+    weights /= weights.sum()
+    lists = [list(rng.choice(200, size=rng.integers(1, 6), replace=False, p=weights))
+             for _ in range(n)]
+    meta = pd.DataFrame({LABEL: lists})
+    # float64: block planning may send a query through BLAS or a compiled loop, and float32
+    # products differ from float64-accumulated loops by ~1e-7 (see test_paths_...)
+    X = rng.standard_normal((n, 32))
+    rules = ([LABEL], [], [], [LABEL])
+    run(meta.iloc[:300], X[:300], rules)  # compile
+    tracemalloc.start()
+    try:
+        small = run(meta, X, rules, max_memory="16MB")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 6,000 x 6,000 candidate pairs would be 288 MB of float64 similarities
+    assert peak <= 16e6 * 1.25 + 2e6, f"peak {peak / 1e6:.1f} MB over 16 MB"
+    pd.testing.assert_frame_equal(small, run(meta, X, rules, max_memory="1GB"))

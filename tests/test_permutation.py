@@ -246,3 +246,17 @@ def test_shared_tables_give_the_same_null_as_direct_sampling():
             P.TABLE_BUDGET_BYTES = budget
         np.testing.assert_array_equal(via_tables[0], direct[0])
         np.testing.assert_array_equal(via_tables[1], direct[1])
+
+
+def test_pruned_count_equals_the_full_null_count():
+    """test() evaluates only relabelings whose base-only bound reaches the observed value."""
+    meta, X = activity_screen(n_controls=40, n_cpds=4, reps=3, seed=11, shift=(0, 1))
+    ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
+    tester = PermutationTester(context_of(ap), np.flatnonzero(meta["cpd"] != "ctl"), 3000, 0, 1)
+    for g in ("c0", "c1", "c2", "c3"):
+        members = np.flatnonzero(meta["cpd"] == g)
+        (obs, coh), (m, c), total = tester.null_values(members)
+        assert total is None
+        key, ok = np.floor(m * 2.0**40 + 0.5), np.floor(obs * 2.0**40 + 0.5)
+        count = np.count_nonzero((key > ok) | ((key == ok) & (c >= coh)))
+        assert tester.test(members).p_value == (1 + count) / 3001

@@ -55,9 +55,14 @@ def select(chunks: Callable[[], Iterator[np.ndarray]], ranks, n_values: int, bud
     histogram refinement (a pass per level) and found in a final collecting pass.
     """
     ranks = list(ranks)
-    if n_values <= budget:
-        values = np.concatenate([np.asarray(c, dtype=np.float64) for c in chunks()])
-        return np.partition(values, ranks)[ranks]
+    if n_values <= budget:  # one buffer, filled and partitioned in place (no extra copy)
+        values = np.empty(n_values, dtype=np.float64)
+        filled = 0
+        for c in chunks():
+            values[filled : filled + len(c)] = c
+            filled += len(c)
+        values.partition(ranks)
+        return values[ranks]
     return np.array([_select_one(chunks, r, budget) for r in ranks])
 
 

@@ -306,7 +306,7 @@ class PermutationTester:
     # -- one group ------------------------------------------------------------------------------
     def test(self, members: np.ndarray) -> GroupResult:
         """Observed statistic and p-value of the group made of context rows ``members``."""
-        res, observed, null, total = self._run(members)
+        res, observed, null, total = self._run(members, prune=True)
         if res is not None:
             return res
         (obs_map, obs_coh), (null_map, null_coh) = observed, null
@@ -322,12 +322,12 @@ class PermutationTester:
 
     def null_values(self, members: np.ndarray):
         """``((mAP, cohesion) observed, (mAP array, cohesion array) null, exact total or None)``."""
-        res, observed, null, total = self._run(members)
+        res, observed, null, total = self._run(members, prune=False)
         if res is not None:
             raise ValueError(f"this group cannot use the permutation null: {res.fallback}")
         return observed, null, total
 
-    def _run(self, members):
+    def _run(self, members, prune):
         members = np.sort(members)
         k = len(members)
         others = self.pools.negatives(members)
@@ -362,7 +362,8 @@ class PermutationTester:
         if n_null * k * k > MAX_WORK:
             reason = f"its null would take {n_null} x {k}**2 operations"
             return GroupResult(np.nan, np.nan, reason), None, None, None
-        null = self._null(layout, base, full_pool, nb, kb, total)
+        null = self._null(layout, base, full_pool, nb, kb, total,
+                          (observed, cohesion) if prune else None)
         return None, (observed, cohesion), null, total
 
     def _tables_fit(self, kb):
@@ -377,11 +378,14 @@ class PermutationTester:
         self._table = None  # free the previous tables first
         nb = np.diff(layout[0])
         tables = KP.run_base_tables(stream_key(self.seed, self.null_size, nb, kb),
-                                    self.null_size, layout, self.n_threads)
+                                    self.null_size, layout, self.ctx.ties_expected,
+                                    self.n_threads)
         self._table = (base, key, tables)
         return tables
 
-    def _null(self, layout, base, full_pool, nb, kb, total):
+    def _null(self, layout, base, full_pool, nb, kb, total, observed):
+        """The null (mAP, cohesion) arrays; with ``observed``, possibly only the relabelings
+        that can reach it (the others are below it: same counts ``>= observed``)."""
         # a full pool (no own rows) depends only on the base and the block counts: share it
         share_key = None
         if full_pool:
@@ -393,7 +397,14 @@ class PermutationTester:
             null = KP.enumerate_null(total, *layout, self.ctx.ties_expected)
         elif not full_pool and self._tables_fit(kb):
             tables = self._tables(layout, base, kb)
-            null = KP.run_null_from_tables(tables, layout, self.ctx.ties_expected, self.n_threads)
+            draws = np.arange(self.null_size, dtype=np.int64)
+            if observed is not None:  # skip draws whose base-only upper bound is below
+                bound_key, obs_key = _snap(tables[6][:, 0]), _snap(observed[0])
+                reach = (bound_key > obs_key) | ((bound_key == obs_key)
+                                                 & (tables[6][:, 1] >= observed[1]))
+                draws = draws[reach]
+            null = KP.run_null_from_tables(draws, tables, layout, self.ctx.ties_expected,
+                                           self.n_threads)
         else:
             key = stream_key(self.seed, self.null_size, nb, kb)
             null = KP.run_sample_null(key, self.null_size, layout, self.ctx.ties_expected,
@@ -404,7 +415,7 @@ class PermutationTester:
 
 
 def _table_bytes(k, n_draws):
-    return n_draws * (k * 12 + 1 + k * max(k - 1, 1) * 16)
+    return n_draws * (k * 12 + 17 + k * max(k - 1, 1) * 16)
 
 
 def _snap(x):

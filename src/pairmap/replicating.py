@@ -45,6 +45,8 @@ HOW = ("left", "right", "both")
 #: copairs caps the number of pairs per null group at 50
 MAX_NULL_REPLICATES = 50
 _DEFAULT_MAX_MEMORY = 1 << 30
+#: bytes per replicate pair held at once (pair lists, correlations, sort keys, temporaries)
+_PAIR_BYTES = 128
 
 
 # ----------------------------------------------------------------------- inputs
@@ -95,8 +97,10 @@ class ReplicatingResult:
     ----------
     groups : pandas.DataFrame
         One row per replicate group (sorted by ``sameby``): the ``sameby``
-        columns, ``median_correlation``, ``n_pairs``, ``replicating`` (for the
-        chosen ``how``; False where the group has no pair).
+        columns, ``median_correlation``, ``n_pairs``, ``n_first_rows``
+        (members that are the first row of a pair: copairs' replicate count),
+        ``replicating`` (for the chosen ``how``; False where the group has no
+        pair).
     null : numpy.ndarray
         Null medians of ``n_replicates`` random non-replicate pairs.
     score : float
@@ -298,7 +302,7 @@ def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
     groups = Groups.encode(meta, same, diff)
     with thread_limits(n_jobs):
         Z = _standardized(feats, len(meta), method)
-        stats = group_stats(Z, groups, max(1, budget // 32))
+        stats = group_stats(Z, groups, max(1, budget // _PAIR_BYTES))
         has = stats.n_pairs > 0
         if not has.any():
             raise ValueError(
@@ -314,6 +318,7 @@ def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
     table, order = _group_table(meta, same, groups.key)
     table["median_correlation"] = medians
     table["n_pairs"] = n_pairs
+    table["n_first_rows"] = stats.n_first
     table["replicating"] = hit & has
     table = table.loc[order].reset_index(drop=True)
     logger.info("percent_replicating: %.4f of %d groups (null: %d medians of %d pairs)",
@@ -411,7 +416,7 @@ def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
         raise ValueError(f"no non-replicate pairs: every profile has the same {cols}")
     with thread_limits(n_jobs):
         Z = _standardized(feats, n, method)
-        step = max(1, budget // (4 * 8 * n))
+        step = max(1, budget // (8 * 8 * n))  # a block and its kept values: budget / 4
 
         def non_replicate_chunks():
             for r0 in range(0, n, step):
@@ -423,7 +428,7 @@ def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
         ranks = quantile_ranks(n_non, float(quantile))
         lo, hi = select(non_replicate_chunks, ranks, n_non, max(1, budget // 16))
         threshold = lerp_quantile(lo, hi, float(quantile), n_non)
-        stats = group_stats(Z, grp, max(1, budget // 32), threshold=threshold)
+        stats = group_stats(Z, grp, max(1, budget // _PAIR_BYTES), threshold=threshold)
     medians, n_pairs, above = stats.median, stats.n_pairs, stats.above
     table, order = _group_table(meta, cols, grp.key)
     table["median_correlation"] = medians

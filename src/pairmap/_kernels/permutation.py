@@ -232,6 +232,16 @@ def member_scores(S, blk, n_base, base_sim, base_sorted, base_len, own_base, own
 
 
 @numba.njit(cache=True, nogil=True)
+def _buffers(k, n_own):
+    """Scratch arrays of one worker: (pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim)."""
+    return (np.empty(k, dtype=np.float64), np.empty(k + 1, dtype=np.int64),
+            np.empty(k + 1, dtype=np.int64), np.empty(k, dtype=np.float64),
+            np.empty(k, dtype=np.float64), np.empty(k, dtype=np.float64),
+            np.ones(k, dtype=np.int64), np.empty(k, dtype=np.int64),
+            np.empty(k, dtype=np.float64), np.empty(n_own, dtype=np.float64))
+
+
+@numba.njit(cache=True, nogil=True)
 def _draw_relabeling(state, bm_start, bm, kb, buf, S):
     """Uniform relabeling: ``kb[b]`` of the ``bm`` positions of each block ``b`` (Floyd)."""
     a = 0
@@ -261,16 +271,7 @@ def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
     for w in numba.prange(n_blocks):
         S = np.empty(k, dtype=np.int64)
         buf = np.empty(k, dtype=np.int64)
-        pos = np.empty(k, dtype=np.float64)
-        gt = np.empty(k + 1, dtype=np.int64)
-        eq = np.empty(k + 1, dtype=np.int64)
-        ranks = np.empty(k, dtype=np.float64)
-        aps = np.empty(k, dtype=np.float64)
-        cohs = np.empty(k, dtype=np.float64)
-        mult = np.ones(k, dtype=np.int64)
-        order = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        o_sim = np.empty(own_own.shape[0], dtype=np.float64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, own_own.shape[0])
         lo = w * step
         hi = min(n_draws, lo + step)
         for d in range(lo, hi):
@@ -306,16 +307,7 @@ def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, 
         for i in range(kb[b]):
             comb[first[b] + i] = i
     S = np.empty(k, dtype=np.int64)
-    pos = np.empty(k, dtype=np.float64)
-    gt = np.empty(k + 1, dtype=np.int64)
-    eq = np.empty(k + 1, dtype=np.int64)
-    ranks = np.empty(k, dtype=np.float64)
-    aps = np.empty(k, dtype=np.float64)
-    cohs = np.empty(k, dtype=np.float64)
-    mult = np.ones(k, dtype=np.int64)
-    order = np.empty(k, dtype=np.int64)
-    s_sim = np.empty(k, dtype=np.float64)
-    o_sim = np.empty(own_own.shape[0], dtype=np.float64)
+    pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, own_own.shape[0])
     out = np.empty(total, dtype=np.float64)
     coh = np.empty(total, dtype=np.float64)
     for idx in range(total):
@@ -365,9 +357,11 @@ def run_sample_null(key, n_draws, layout, ties_expected, n_threads, d_start=0):
 
 
 def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base, base_sim,
-                 base_sorted, base_len):
+                 base_sorted, base_len, ties_expected):
     """Per draw: the relabeling, whether it picks an own position, and for base-only draws the
-    sorted positives of each picked profile with its base negatives above / at least them."""
+    sorted positives of each picked profile with its base negatives above / at least them, and
+    the base-only (mAP, cohesion), an upper bound of the draw's statistic for any own rows
+    (``inf`` for draws that pick own positions)."""
     k = 0
     for b in range(kb.shape[0]):
         k += kb[b]
@@ -378,15 +372,15 @@ def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
     gt_tab = np.empty((n_draws, k, m), dtype=np.int32)
     ge_tab = np.empty((n_draws, k, m), dtype=np.int32)
     neg_tab = np.empty((n_draws, k), dtype=np.int32)
+    bound = np.empty((n_draws, 2), dtype=np.float64)
     if n_draws == 0:
-        return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab
+        return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, bound
     n_blocks = max(1, min(n_blocks, n_draws))
     step = (n_draws + n_blocks - 1) // n_blocks
     for w in numba.prange(n_blocks):
         S = np.empty(k, dtype=np.int64)
         buf = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        pos = np.empty(k, dtype=np.float64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, 0)
         lo = w * step
         hi = min(n_draws, lo + step)
         for d in range(lo, hi):
@@ -397,6 +391,8 @@ def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
                 if S[a] >= n_base:
                     own[d] = True
             if own[d]:
+                bound[d, 0] = np.inf
+                bound[d, 1] = np.inf
                 continue
             for a in range(k):
                 p = S[a]
@@ -425,14 +421,62 @@ def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
                     pos_tab[d, a, t] = v
                     gt_tab[d, a, t] = above
                     ge_tab[d, a, t] = at_least
-    return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab
+            bound[d, 0], bound[d, 1] = _tabled_stat(d, S, k, own_sorted_empty(), 0, blk, n_base,
+                                                    pos_tab, gt_tab, ge_tab, neg_tab,
+                                                    ties_expected, pos,
+                                                    gt, eq, ranks, aps, cohs, mult, order, s_sim)
+    return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, bound
 
 
-def _null_from_tables(S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blocks, blk, n_base,
-                      base_sim, base_sorted, base_len, own_base, own_sorted, own_len, own_own,
-                      ties_expected):
-    """(mAP, cohesion) of every tabulated relabeling for one group's own rows."""
-    n_draws, k = S_tab.shape
+@numba.njit(cache=True, nogil=True)
+def own_sorted_empty():
+    return np.empty(0, dtype=np.float64).reshape(0, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tabled_stat(d, S, k, own_base, n_own, blk, n_base, pos_tab, gt_tab, ge_tab, neg_tab,
+                 ties_expected, pos, gt, eq, ranks, aps, cohs, mult, order, o_sim):
+    """(mAP, cohesion) of base-only draw ``d`` when the ``n_own`` own rows are negatives of
+    every picked profile of their block (``n_own = 0``: the base-only statistic, an upper
+    bound: extra negatives never raise an AP)."""
+    m = k - 1
+    for a in range(k):
+        p = S[a]
+        n_o = 0
+        for o in range(n_own):
+            if blk[n_base + o] == blk[p]:
+                o_sim[n_o] = own_base[o, p]
+                n_o += 1
+        above_prev = neg_tab[d, a] + n_o
+        cohesion = 0.0
+        for t in range(m):
+            v = pos_tab[d, a, t]
+            pos[t] = v
+            cohesion += v
+            above = np.int64(gt_tab[d, a, t])
+            at_least = np.int64(ge_tab[d, a, t])
+            for i in range(n_o):
+                above += o_sim[i] > v
+                at_least += o_sim[i] >= v
+            equal = at_least - above
+            if t > 0 and pos[t - 1] == v:
+                equal = 0
+            eq[t] = equal
+            gt[t] = above_prev - above - equal
+            above_prev = above
+        gt[m] = above_prev
+        eq[m] = 0
+        aps[a] = score_tallies(pos[:m], gt[: m + 1], eq[: m + 1], ties_expected, ranks)
+        cohs[a] = cohesion / m
+    return _sorted_sum_mean(aps, mult, k, order), _sorted_sum_mean(cohs, mult, k, order)
+
+
+def _null_from_tables(draws, S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blocks, blk,
+                      n_base, base_sim, base_sorted, base_len, own_base, own_sorted, own_len,
+                      own_own, ties_expected):
+    """(mAP, cohesion) of the tabulated relabelings ``draws`` for one group's own rows."""
+    n_draws = draws.shape[0]
+    k = S_tab.shape[1]
     out = np.empty(n_draws, dtype=np.float64)
     coh = np.empty(n_draws, dtype=np.float64)
     if n_draws == 0:
@@ -441,57 +485,21 @@ def _null_from_tables(S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blocks, bl
     n_blocks = max(1, min(n_blocks, n_draws))
     step = (n_draws + n_blocks - 1) // n_blocks
     for w in numba.prange(n_blocks):
-        pos = np.empty(k, dtype=np.float64)
-        gt = np.empty(k + 1, dtype=np.int64)
-        eq = np.empty(k + 1, dtype=np.int64)
-        ranks = np.empty(k, dtype=np.float64)
-        aps = np.empty(k, dtype=np.float64)
-        cohs = np.empty(k, dtype=np.float64)
-        mult = np.ones(k, dtype=np.int64)
-        order = np.empty(k, dtype=np.int64)
-        s_sim = np.empty(k, dtype=np.float64)
-        o_sim = np.empty(n_own, dtype=np.float64)
+        pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim = _buffers(k, n_own)
         lo = w * step
         hi = min(n_draws, lo + step)
-        for d in range(lo, hi):
+        for j in range(lo, hi):
+            d = draws[j]
             S = S_tab[d]
             if own[d]:
-                out[d], coh[d] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
+                out[j], coh[j] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
                                               own_base, own_sorted, own_len, own_own,
                                               ties_expected, pos, gt, eq, ranks, aps, cohs, mult,
                                               order, s_sim, o_sim)
                 continue
-            m = k - 1
-            for a in range(k):
-                p = S[a]
-                n_o = 0
-                for o in range(n_own):
-                    if blk[n_base + o] == blk[p]:
-                        o_sim[n_o] = own_base[o, p]
-                        n_o += 1
-                above_prev = neg_tab[d, a] + n_o
-                cohesion = 0.0
-                for t in range(m):
-                    v = pos_tab[d, a, t]
-                    pos[t] = v
-                    cohesion += v
-                    above = np.int64(gt_tab[d, a, t])
-                    at_least = np.int64(ge_tab[d, a, t])
-                    for i in range(n_o):
-                        above += o_sim[i] > v
-                        at_least += o_sim[i] >= v
-                    equal = at_least - above
-                    if t > 0 and pos[t - 1] == v:
-                        equal = 0
-                    eq[t] = equal
-                    gt[t] = above_prev - above - equal
-                    above_prev = above
-                gt[m] = above_prev
-                eq[m] = 0
-                aps[a] = score_tallies(pos[:m], gt[: m + 1], eq[: m + 1], ties_expected, ranks)
-                cohs[a] = cohesion / m
-            out[d] = _sorted_sum_mean(aps, mult, k, order)
-            coh[d] = _sorted_sum_mean(cohs, mult, k, order)
+            out[j], coh[j] = _tabled_stat(d, S, k, own_base, n_own, blk, n_base, pos_tab, gt_tab,
+                                          ge_tab, neg_tab, ties_expected, pos, gt, eq, ranks,
+                                          aps, cohs, mult, order, o_sim)
     return out, coh
 
 
@@ -501,18 +509,20 @@ null_from_tables = _parallel_build(_null_from_tables)
 null_from_tables_serial = _serial_build(_null_from_tables)
 
 
-def run_base_tables(key, n_draws, layout, n_threads):
+def run_base_tables(key, n_draws, layout, ties_expected, n_threads):
     """Dispatch :func:`base_tables` (``layout`` as for :func:`run_sample_null`, own rows unused)."""
     bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len = layout[:8]
     k = int(kb.sum())
     f, nb = (base_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
         base_tables, 4 * n_threads)
-    return f(key, 0, n_draws, nb, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len)
+    return f(key, 0, n_draws, nb, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len,
+             ties_expected)
 
 
-def run_null_from_tables(tables, layout, ties_expected, n_threads):
-    """Dispatch :func:`null_from_tables` for one group."""
-    n_draws, k = tables[0].shape
+def run_null_from_tables(draws, tables, layout, ties_expected, n_threads):
+    """Dispatch :func:`null_from_tables` for the draws ``draws`` of one group."""
+    k = tables[0].shape[1]
+    n_draws = draws.shape[0]
     f, nb = (null_from_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
         null_from_tables, 4 * n_threads)
-    return f(*tables, nb, *layout[3:], ties_expected)
+    return f(draws, *tables[:6], nb, *layout[3:], ties_expected)
