@@ -1,4 +1,4 @@
-"""Regression tests for review findings on the command line (pairmap.cli, cache commands)."""
+"""The command line's logging, warnings and cache-command options (levels, one line per warning)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _restore_logging():
     warnings.showwarning = show
 
 
-# ------------------------------------------------------------------ 6: one line per cache problem
+# ------------------------------------------------------------------ one line per cache problem
 
 
 def test_cache_problem_is_reported_once_on_one_line(tmp_path, monkeypatch, capsys):
