@@ -104,7 +104,10 @@ def aggregate_replicates(df, params, ctx):
     groupby = params["groupby"]
     _columns_present(df, groupby, "aggregate_replicates.groupby")
     feats = [c for c in ctx.feature_columns(df) if c not in groupby]
-    return df.groupby(groupby, as_index=False, observed=True, dropna=False)[feats].median()
+    medians = df.groupby(groupby, observed=True, dropna=False)[feats].median()
+    # one concat, not reset_index: inserting into the many-block median frame warns
+    keys = medians.index.to_frame(index=False)
+    return pd.concat([keys, medians.reset_index(drop=True).copy()], axis=1)
 
 
 @step("merge_metadata", "join metadata from a CSV/Parquet (or DuckDB 'table') file",
