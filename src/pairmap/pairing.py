@@ -181,10 +181,12 @@ def apply_queries(meta: pd.DataFrame, queries: Sequence[str]) -> np.ndarray:
     return keep
 
 
-def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def encode_columns(meta: pd.DataFrame, columns: Sequence[str], *,
+                   missing: str = "error") -> np.ndarray:
     """Factorize metadata columns into an (n_rows, n_columns) int64 code matrix.
 
-    Missing values are refused with an error naming the column.
+    Missing values are refused with an error naming the column, or, with
+    ``missing="unmatched"``, each gets a code of its own (equal to no other).
     """
     codes = np.empty((len(meta), len(columns)), dtype=np.int64)
     for c, col in enumerate(columns):
@@ -193,16 +195,39 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         series = meta[col]
         if isinstance(series, pd.DataFrame):
             raise ValueError(f"column name {col!r} appears more than once in the metadata")
-        missing = series.isna().to_numpy()
-        if missing.any():
-            first = int(np.flatnonzero(missing)[0])
+        isna = series.isna().to_numpy()
+        if isna.any() and missing != "unmatched":
+            first = int(np.flatnonzero(isna)[0])
             raise ValueError(
-                f"pairing column {col!r} has {int(missing.sum())} missing value(s) "
+                f"pairing column {col!r} has {int(isna.sum())} missing value(s) "
                 f"(first at row {first}); fill them (e.g. df[{col!r}].fillna('unknown')) or drop "
                 f"those rows before pairing"
             )
         codes[:, c] = pd.factorize(series, sort=False)[0]
+        if isna.any():  # factorize gives -1; every missing value gets a code of its own
+            start = int(codes[:, c].max()) + 1
+            codes[isna, c] = start + np.arange(int(isna.sum()))
     return codes
+
+
+def _drop_pairs_differing_by_missing(pairs: np.ndarray, meta: pd.DataFrame, rule: Rule):
+    """SQL semantics of a missing value: it differs from nothing (it equals nothing already)."""
+    if len(pairs) == 0 or not (rule.all_diff or rule.any_diff):
+        return pairs
+    keep = np.ones(len(pairs), dtype=bool)
+    for col in rule.all_diff:
+        isna = meta[col].isna().to_numpy()
+        keep &= ~(isna[pairs[:, 0]] | isna[pairs[:, 1]])
+    if rule.any_diff:
+        some = np.zeros(len(pairs), dtype=bool)
+        for col in rule.any_diff:
+            values = meta[col]
+            isna = values.isna().to_numpy()
+            codes = pd.factorize(values)[0]
+            known = ~(isna[pairs[:, 0]] | isna[pairs[:, 1]])
+            some |= known & (codes[pairs[:, 0]] != codes[pairs[:, 1]])
+        keep &= some
+    return pairs[keep]
 
 
 @dataclass(frozen=True)
@@ -262,7 +287,7 @@ class Buckets:
         return np.diff(self.starts)
 
 
-def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
+def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") -> np.ndarray:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in
@@ -276,6 +301,11 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
     sameby, diffby : list of str or dict
         The rule (see the module documentation). Query expressions in
         ``sameby`` are not accepted here: filter ``meta`` first.
+    missing : {"error", "unmatched"}, default "error"
+        Missing values (NaN/None) in a rule column: an error naming the
+        column, or ``"unmatched"``: as in SQL, a missing value is neither
+        equal to nor different from any value, so a pair whose rule needs
+        such a comparison is not formed (copairs' ``find_pairs`` behaviour).
 
     Returns
     -------
@@ -289,6 +319,9 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
     >>> meta = pd.DataFrame({"Metadata_cpd": ["a", "a", "b", "b"], "Metadata_plate": [1, 2, 1, 1]})
     >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"]).tolist()
     [[0, 1]]
+    >>> meta.loc[0, "Metadata_plate"] = None
+    >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"], missing="unmatched").tolist()
+    []
     """
     from ._kernels.pairs import count_rule_pairs, fill_rule_pairs
 
@@ -302,8 +335,10 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
         )
     if not rule.columns:
         raise ValueError("find_pairs needs at least one column in sameby or diffby")
+    if missing not in ("error", "unmatched"):
+        raise ValueError(f"missing={missing!r} is not supported; use 'error' or 'unmatched'")
     columns = list(dict.fromkeys(rule.columns))
-    codes = encode_columns(meta, columns)
+    codes = encode_columns(meta, columns, missing=missing)
     enc = EncodedRule.from_rule(rule, columns)
     buckets = Buckets.build(group_keys(codes, enc.all_same))
     counts = count_rule_pairs(codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple())
@@ -311,6 +346,8 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
     np.cumsum(counts, out=offsets[1:])
     pairs = np.empty((int(offsets[-1]), 2), dtype=np.int64)
     fill_rule_pairs(codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple(), offsets, pairs)
+    if missing == "unmatched":
+        pairs = _drop_pairs_differing_by_missing(pairs, meta, rule)
     return pairs
 
 
