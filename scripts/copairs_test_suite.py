@@ -169,7 +169,7 @@ if os.environ.get("COPAIRS_SUITE_TARGET") == "pairmap":
 def download(dest: Path) -> Path:
     """The copairs sdist from the package index (raises RuntimeError when unreachable)."""
     cmd = [sys.executable, "-m", "pip", "download", f"copairs=={VERSION}", "--no-deps",
-           "--no-binary", ":all:", "--no-build-isolation", "--quiet",
+           "--no-binary", ":all:", "--quiet",
            "--disable-pip-version-check", "-d", str(dest)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)

@@ -103,7 +103,7 @@ def dict_to_dframe(dict_pairs, sameby):
     if not dict_pairs:
         raise ValueError("dict_pairs empty")
     counts = [len(v) for v in dict_pairs.values()]
-    keys = list(itertools.chain.from_iterable([k] * n for k, n in zip(dict_pairs, counts)))
+    keys = list(itertools.chain.from_iterable([k] * n for k, n in zip(dict_pairs, counts, strict=True)))
     if keys and isinstance(keys[0], tuple):
         keys_df = pd.DataFrame([tuple(k) for k in keys])
     else:
@@ -127,6 +127,8 @@ class Matcher:
 
     Pairs are computed by :func:`pairmap.find_pairs`; ``get_all_pairs``
     groups them by the values of the ``"all"`` sameby columns, as copairs does.
+    As in copairs' Matcher, a missing value equals nothing and differs from
+    everything (:func:`find_pairs` follows copairs' SQL rule instead).
 
     Examples
     --------
@@ -161,23 +163,32 @@ class Matcher:
         """Pairs by key: the ``"all"`` sameby value(s), or ``None`` without them."""
         sameby, diffby = _side(sameby), _side(diffby)
         self._check(sameby, diffby)
-        pairs = pairmap.find_pairs(self.dframe, sameby, diffby, missing="unmatched")
+        pairs = pairmap.find_pairs(self._unique_missing(), sameby, diffby)
+        keys_from = pairs[:, 0]
         if original_index and self.original_index is not None:
-            labels = np.asarray(self.original_index)
-            keys_from = pairs[:, 0]
-            pairs = labels[pairs]
-        else:
-            keys_from = pairs[:, 0]
+            pairs = np.asarray(self.original_index)[pairs]
         if not sameby["all"]:
             return {None: [tuple(p) for p in pairs.tolist()]} if len(pairs) else {}
         key_cols = sameby["all"]
         values = self.dframe[key_cols].to_numpy()[keys_from]
-        make = (lambda v: v[0]) if len(key_cols) == 1 else \
-            (lambda v, T=namedtuple("ComposedKey", key_cols): T(*v))
+        composed = namedtuple("ComposedKey", key_cols)
         out: dict = {}
-        for key, pair in zip(map(tuple, values.tolist()), pairs.tolist()):
-            out.setdefault(make(key), []).append(tuple(pair))
+        for key, pair in zip(map(tuple, values.tolist()), pairs.tolist(), strict=True):
+            key = key[0] if len(key_cols) == 1 else composed(*key)
+            out.setdefault(key, []).append(tuple(pair))
         return out
+
+    def _unique_missing(self) -> pd.DataFrame:
+        """The frame with each missing value replaced by a value of its own."""
+        frame = self.dframe.copy()
+        for col in frame.columns:
+            isna = frame[col].isna().to_numpy()
+            if isna.any():
+                values = frame[col].astype(object).to_numpy().copy()
+                for i in np.flatnonzero(isna):  # a fresh object equals only itself
+                    values[i] = object()
+                frame[col] = values
+        return frame
 
     def sample_null_pair(self, diffby, n_tries: int = 5):
         """A random pair of rows that differ in ``diffby`` (missing values differ from all)."""
