@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA_DIR
+from oracles import brute_force_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -16,21 +18,14 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import scenarios as sc  # noqa: E402
 from benchmarks.run import _worker_env, markdown, run_worker, summarize  # noqa: E402
 
-SYNTHETIC = [n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs"]
+SYNTHETIC = [
+    n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs" and not s.multilabel
+]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def tiny(name: str, seed: int = 0) -> sc.ScenarioData:
     return sc.build(name, scale=1e-9, seed=seed)  # one block of four plates
-
-
-def brute_force_pairs(meta: pd.DataFrame, sameby, diffby) -> int:
-    rows = meta.to_dict("records")
-    n = 0
-    for a, b in itertools.combinations(rows, 2):
-        if all(a[c] == b[c] for c in sameby) and all(a[c] != b[c] for c in diffby):
-            n += 1
-    return n
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
@@ -108,8 +103,8 @@ def test_count_pairs_brute_force():
                 rest = [c for c in cols if c not in sameby]
                 for j in range(len(rest) + 1):
                     for diffby in itertools.combinations(rest, j):
-                        assert sc.count_pairs(meta, list(sameby), list(diffby)) == (
-                            brute_force_pairs(meta, sameby, diffby)
+                        assert sc.count_pairs(meta, list(sameby), list(diffby)) == len(
+                            brute_force_pairs(meta, list(sameby), list(diffby))
                         )
 
 
@@ -134,7 +129,7 @@ def test_null1m_uses_orf72k_data():
     assert a.spec.map_kwargs()["null_size"] == 10**6
 
 
-@pytest.mark.skipif(not (DATA / sc.LINCS_FILE).exists(), reason="../shared/data is absent")
+@pytest.mark.skipif(not (DATA_DIR / sc.LINCS_FILE).exists(), reason="../shared/data is absent")
 def test_lincs():
     data = sc.build("lincs")
     assert data.feats.shape == (384, 454) and data.feats.dtype == np.float32
@@ -179,3 +174,40 @@ def test_summary_table_marks_failed_runs():
     assert rows[0]["pairmap_wall_s"] == 2.0
     table = markdown(rows, ["pairmap", "copairs"], 20)
     assert "OOM (> 20 GB)" in table and "| 2 s |" in table
+
+
+def test_consistency20k_layout():
+    data = sc.build("consistency20k", scale=0.05)
+    meta, lay = data.meta, data.spec.layout
+    assert len(meta) == 1000 and meta[sc.PERT].is_unique
+    assert data.feats.shape == (1000, lay["n_features"]) and data.feats.dtype == np.float32
+    sizes = meta[sc.TARGET].map(len)
+    assert sizes.between(1, lay["max_labels"]).all() and set(sizes) == {1, 2, 3, 4, 5}
+    assert all(len(set(v)) == len(v) for v in meta[sc.TARGET])
+    counts = meta[sc.TARGET].explode().value_counts()
+    assert counts.index.str.fullmatch(r"T\d{4}").all()
+    # skewed: the most popular target is far above the median
+    assert counts.iloc[0] > 10 * counts.median()
+    b = sc.build("consistency20k", scale=0.05)
+    pd.testing.assert_frame_equal(meta, b.meta)
+    np.testing.assert_array_equal(data.feats, b.feats)
+
+
+def test_consistency20k_full_scale_skew():
+    """At full scale the weights give a few targets with hundreds of compounds."""
+    w = sc._target_weights(2000)
+    expected = w * 20_000 * 3  # 1-5 labels, mean 3
+    assert 500 < expected[0] < 800 and 10 < np.median(expected) < 40 and expected[-1] > 3
+
+
+def test_consistency20k_pairs_match_copairs():
+    matching = pytest.importorskip("copairs.matching")
+    data = sc.build("consistency20k", scale=0.01)
+    kw = data.spec.ap_kwargs()
+    col = kw["multilabel_col"]
+    pos, _, counts = matching.find_pairs_multilabel(
+        data.meta, sameby=kw["pos_sameby"], diffby=kw["pos_diffby"], multilabel_col=col)
+    neg = matching.find_pairs_multilabel(
+        data.meta, sameby=kw["neg_sameby"], diffby=kw["neg_diffby"], multilabel_col=col)
+    distinct_pos = len(np.unique(pos, axis=0))
+    assert sc.required_dot_products(data) == distinct_pos + len(neg)

@@ -20,10 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL_DEMO = ["--n-perturbations", "20", "--null-size", "500", "--no-progress", "--n-jobs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _private_null_cache(tmp_path_factory, monkeypatch):
-    """Keep the on-disk null cache of these runs out of the user's cache folder."""
-    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
+# keep the on-disk null cache of these runs out of the user's cache folder
+pytestmark = pytest.mark.usefixtures("private_null_cache")
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -111,7 +109,8 @@ def test_demo_in_process(tmp_path, capsys):
     assert code == 0, err
     files = sorted(p.name for p in out_dir.iterdir())
     assert files == ["ap_scores.csv", "ap_scores.parquet", "map_plot.png", "map_results.csv",
-                     "map_results.parquet", "profiles.parquet"]
+                     "map_results.parquet", "profiles.parquet", "report.html", "report_figures",
+                     "run_info.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temp folder left
 
     maps = pd.read_parquet(out_dir / "map_results.parquet")

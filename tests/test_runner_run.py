@@ -13,27 +13,14 @@ import yaml
 
 import pairmap
 from pairmap.runner import ConfigError, run_config
-from pairmap.simulate import simulate_screen
 
 KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 
 
-@pytest.fixture(autouse=True)
-def _private_null_cache(tmp_path_factory, monkeypatch):
-    """Keep the on-disk null cache of these runs out of the user's cache folder."""
-    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
-
-
 @pytest.fixture(scope="module")
-def screen_csv(tmp_path_factory) -> Path:
-    meta, feats = simulate_screen(
-        n_perturbations=16, n_replicates=3, n_controls_per_plate=6, n_features=24,
-        n_active_features=8, seed=5,
-    )
-    df = pd.concat([meta, pd.DataFrame(feats, columns=[f"f{j}" for j in range(24)])], axis=1)
-    path = tmp_path_factory.mktemp("data") / "screen.csv"
-    df.to_csv(path, index=False)
-    return path
+def screen_csv(screen_csv_factory) -> Path:
+    return screen_csv_factory(n_perturbations=16, n_replicates=3, n_controls_per_plate=6,
+                              n_features=24, n_active_features=8, seed=5)
 
 
 def base_config(data_path: Path, out_dir: Path) -> dict:

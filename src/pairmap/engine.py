@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 
 import numpy as np
@@ -11,8 +10,14 @@ import pandas as pd
 
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
-from ._retrieval import compute_average_precision
+from ._progress import progress
+from ._retrieval import MetricSpec, compute_average_precision
+from ._ties import warn_if_tied
+from ._typing import Distance, Features, RuleSpec, Size
+from ._validation import check_bool, check_int, check_option, parse_size
+from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
+from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
 
 logger = logging.getLogger(__name__)
@@ -22,12 +27,11 @@ __all__ = ["average_precision", "parse_memory"]
 TIES = ("positives_first", "expected")
 DEFAULT_MAX_MEMORY = 1 << 30
 
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+def parse_memory(value: Size, name: str = "max_memory") -> int:
+    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"`` (at least 1 byte).
 
-
-def parse_memory(value, name: str = "max_memory") -> int:
-    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"``.
+    The size grammar is :func:`pairmap._validation.parse_size`, shared with
+    the cache's ``max_bytes``; a memory budget must be positive.
 
     Parameters
     ----------
@@ -44,20 +48,7 @@ def parse_memory(value, name: str = "max_memory") -> int:
     >>> parse_memory("1.5GB")
     1500000000
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        out = int(value)
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
-        if not m or m.group(2).upper() not in _UNITS:
-            raise ValueError(f"{name}={value!r} is not a size; write e.g. '500MB', '2GB' or '1GiB'")
-        out = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-    else:
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if out <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return out
+    return parse_size(value, name, minimum=1)
 
 
 def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
@@ -92,6 +83,34 @@ def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
     if X.shape[1] == 0:
         raise ValueError("feats has no feature columns")
     return np.ascontiguousarray(X), names
+
+
+def _align_features(meta: pd.DataFrame, feats):
+    """``feats`` in ``meta``'s row order when both are DataFrames with the same row labels.
+
+    Pairing by position when the labels disagree gives silently wrong results
+    (rows of one frame matched to other rows of the other), so labels that
+    cannot be matched one-to-one are refused.
+    """
+    if not isinstance(feats, pd.DataFrame) or meta.index.equals(feats.index):
+        return feats
+    how = (
+        "pass feats.to_numpy() to pair rows by position, or give both frames the same index "
+        "(e.g. .reset_index(drop=True) on both, taken from the same table)"
+    )
+    if not (meta.index.is_unique and feats.index.is_unique):
+        raise ValueError(
+            "meta and feats have different row indexes and at least one has duplicate labels, "
+            f"so rows cannot be matched by label; {how}"
+        )
+    if len(meta.index) != len(feats.index) or not meta.index.isin(feats.index).all():
+        missing = meta.index.difference(feats.index)[:3].tolist()
+        raise ValueError(
+            f"meta and feats have different row labels (e.g. meta rows {missing} are not in "
+            f"feats), so it is unclear which features belong to which profile; {how}"
+        )
+    logger.info("feats rows reordered to match meta's index labels")
+    return feats.reindex(meta.index)
 
 
 def _check_finite(X: np.ndarray, names) -> None:
@@ -140,18 +159,20 @@ def _explain_unscored(meta, columns, codes, pos_rule, neg_rule) -> None:
 
 def average_precision(
     meta: pd.DataFrame,
-    feats,
-    pos_sameby,
-    pos_diffby,
-    neg_sameby,
-    neg_diffby,
+    feats: Features,
+    pos_sameby: RuleSpec,
+    pos_diffby: RuleSpec,
+    neg_sameby: RuleSpec,
+    neg_diffby: RuleSpec,
     *,
-    distance="cosine",
+    distance: Distance = "cosine",
     ties: str = "positives_first",
-    max_memory=None,
+    max_memory: Size | None = None,
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
+    multilabel_col: str | None = None,
+    metrics=None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -166,12 +187,15 @@ def average_precision(
     meta : pandas.DataFrame
         Metadata, one row per profile.
     feats : numpy.ndarray or pandas.DataFrame
-        (n_profiles, n_features) numeric features in the same row order.
+        (n_profiles, n_features) numeric features in the same row order. A
+        DataFrame whose index holds the same labels as ``meta``'s in another
+        order is aligned to ``meta`` by label; different labels are refused
+        (pass ``feats.to_numpy()`` to pair by position).
         float32 input is computed in float32 (no float64 copy); other numeric
         types are converted to float64.
-    pos_sameby, pos_diffby, neg_sameby, neg_diffby : list of str or dict
+    pos_sameby, pos_diffby, neg_sameby, neg_diffby : str, list of str or dict
         Pairing rules: column names that must all be equal (``sameby``) or all
-        differ (``diffby``), or ``{"all": [...], "any": [...]}`` where at
+        differ (``diffby``; a single column may be given as a string), or ``{"all": [...], "any": [...]}`` where at
         least one of the ``"any"`` columns (two or more) must be equal/differ.
         ``sameby`` entries that are not columns are pandas query expressions
         that filter the profiles (metadata and features alike) first.
@@ -198,7 +222,21 @@ def average_precision(
         Threads for the compiled kernels and BLAS (default: all CPUs this
         process may use; ``-1`` likewise).
     progress_bar : bool, default True
-        Show a progress bar with ETA.
+        Show a progress bar with ETA (drawn only once the work has taken a
+        second).
+    multilabel_col : str, optional
+        A column holding a list of labels per profile (targets, mechanisms;
+        lists, tuples, arrays or Arrow lists -- see
+        :func:`pairmap.split_multilabel` for ``"A|B"`` strings). It must be in
+        ``pos_sameby`` and ``neg_diffby``: every (profile, label) is a query
+        whose positives carry that label and whose negatives share no label
+        with the profile (copairs' multi-label AP; details in
+        :mod:`pairmap.multilabel`). Built-in distances only.
+    metrics : list of str, optional
+        Further metrics from the same ranking pass, one output column each:
+        ``"roc_auc"``, ``"precision@K"``, ``"recall@K"`` (``K`` an integer or
+        ``"R"``, the number of positives: R-precision); see
+        :mod:`pairmap.metrics`.
 
     Returns
     -------
@@ -206,8 +244,19 @@ def average_precision(
         ``meta`` (filtered by any query expressions, index reset) with columns
         ``average_precision``, ``normalized_average_precision`` ((AP - mu0) /
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
-        ``n_total_pairs`` (list length). Profiles without positives or without
-        negatives get NaN scores and zero counts.
+        ``n_total_pairs`` (list length), then one column per ``metrics``
+        entry. Profiles without positives or without negatives get NaN scores
+        and zero counts. With ``multilabel_col``: one row per (profile, label)
+        in the order of ``meta.explode(multilabel_col)``, the label in
+        ``multilabel_col``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When at least 10% of the profiles are constant or identical to
+        another profile (their similarities tie, so the tie policy rather
+        than the data decides their ranks; with ``"positives_first"`` APs
+        are inflated, up to 1), and when no profile could be scored.
 
     Raises
     ------
@@ -243,14 +292,13 @@ def average_precision(
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     if len(meta) == 0:
         raise ValueError("meta is empty: there are no profiles to rank")
-    if ties not in TIES:
-        raise ValueError(f"ties={ties!r} is not supported; use one of {TIES}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    check_option("ties", ties, TIES)
+    progress_bar = check_bool("progress_bar", progress_bar)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-    X, names = _feature_matrix(feats, len(meta))
+    request = None if metrics is None else parse_metrics(metrics)
+    X, names = _feature_matrix(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
     for label, rule in (("pos", pos_rule), ("neg", neg_rule)):
@@ -267,19 +315,22 @@ def average_precision(
         meta = meta.loc[keep].reset_index(drop=True)
         X = X[keep]
     _check_finite(X, names)
+    if multilabel_col is not None:
+        return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
+                              ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
+                              progress_bar=progress_bar, request=request)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = prepare_features(X, distance)
+    prep = _prepare(X, distance, ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         logger.debug("using %d threads", threads)
+        extra = _metric_spec(request, len(meta))
         ap, n_pos, n_total, totals = compute_average_precision(
             prep,
             codes,
@@ -290,6 +341,7 @@ def average_precision(
             batch_size=batch_size,
             n_workers=threads,
             progress=bar.update,
+            metrics=extra,
         )
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
@@ -300,5 +352,72 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    attach_context(out, PermutationContext(
+        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
+        ties == "expected", ap, n_pos, n_total,
+    ))
+    return _add_metric_columns(out, request, extra)
+
+
+def _metric_spec(request, n_queries):
+    """Output buffer for the ``metrics=`` columns (None when none were asked for)."""
+    if request is None:
+        return None
+    return MetricSpec(request.kinds, request.cuts, np.full((n_queries, len(request.names)), np.nan))
+
+
+def _add_metric_columns(out, request, extra):
+    for j, name in enumerate(request.names if request is not None else ()):
+        out[name] = extra.out[:, j]
     return out
 
+
+
+def _prepare(X: np.ndarray, distance, ties: str, depth: int = 1):
+    """Features ready for the kernels; warns when many profiles tie wholesale.
+
+    ``depth``: calls between the user and this function (for the warning's location).
+    """
+    prep = prepare_features(X, distance)
+    if prep.func is None:
+        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
+                     stacklevel=3 + depth)
+    return prep
+
+
+def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
+                   n_jobs, progress_bar, request=None) -> pd.DataFrame:
+    """:func:`average_precision` with a label column (validated input, filtered rows)."""
+    from threadpoolctl import threadpool_limits
+
+    from ._retrieval_multilabel import compute_multilabel_ap
+    from .multilabel import EncodedMultilabel, explain_unscored, long_form
+
+    if callable(distance):
+        raise ValueError(
+            "multilabel_col supports the built-in distances only (cosine, abs_cosine, correlation, "
+            "euclidean, manhattan, chebyshev), not a callable"
+        )
+    enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
+    prep = _prepare(X, distance, ties, depth=2)
+    logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
+                len(enc.uniques), column, prep.name)
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
+    ) as bar:
+        extra = _metric_spec(request, len(enc.labels.code))
+        ap, n_pos, n_total, totals = compute_multilabel_ap(
+            prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
+            ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
+            n_workers=threads, progress=bar.update, metrics=extra,
+        )
+    if totals["pos"] == 0 or totals["neg"] == 0:
+        explain_unscored(enc, column, totals)
+    logger.info("average_precision: %d of %d (profile, label) queries scored",
+                int(np.isfinite(ap).sum()), len(ap))
+    out = long_form(meta, column, enc)
+    out["average_precision"] = ap
+    out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
+    out["n_pos_pairs"] = n_pos
+    out["n_total_pairs"] = n_total
+    return _add_metric_columns(out, request, extra)

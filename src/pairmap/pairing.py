@@ -1,7 +1,8 @@
 """Pairing rules: which profiles are positives and negatives of each other.
 
 A rule is a ``(sameby, diffby)`` couple. Each side is a list of metadata
-column names (all must be equal / all must differ) or a dict
+column names (all must be equal / all must differ; a single name may be given
+as a string) or a dict
 ``{"all": [...], "any": [...]}`` where ``"any"`` holds at least two columns of
 which at least one must be equal (sameby) or differ (diffby). A profile is
 never paired with itself.
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ._typing import Condition, RuleSpec
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +71,7 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     if value is None:
         return [], [], []
     if isinstance(value, str):
-        raise TypeError(
-            f"{name} must be a list of column names (or a dict with 'all'/'any'), "
-            f"got the string {value!r}; write [{value!r}] instead"
-        )
+        value = [value]  # one column (or query), as mean_average_precision's sameby accepts
     if isinstance(value, Mapping):
         unknown = set(value) - {"all", "any"}
         if unknown:
@@ -114,7 +114,8 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     return all_cols, any_part, queries
 
 
-def parse_rule(sameby, diffby, meta_columns, *, name: str = "") -> tuple[Rule, list[str]]:
+def parse_rule(sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], *,
+               name: str = "") -> tuple[Rule, list[str]]:
     """Parse one ``(sameby, diffby)`` couple into a :class:`Rule` and its query filters.
 
     Parameters
@@ -203,7 +204,13 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str], *,
                 f"(first at row {first}); fill them (e.g. df[{col!r}].fillna('unknown')) or drop "
                 f"those rows before pairing"
             )
-        codes[:, c] = pd.factorize(series, sort=False)[0]
+        try:
+            codes[:, c] = pd.factorize(series, sort=False)[0]
+        except TypeError:
+            raise ValueError(
+                f"pairing column {col!r} holds unhashable values such as lists; if it is a "
+                f"multi-label column (several labels per profile), pass multilabel_col={col!r}"
+            ) from None
         if isna.any():  # factorize gives -1; every missing value gets a code of its own
             start = int(codes[:, c].max()) + 1
             codes[isna, c] = start + np.arange(int(isna.sum()))
@@ -287,7 +294,10 @@ class Buckets:
         return np.diff(self.starts)
 
 
-def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") -> np.ndarray:
+def find_pairs(
+    meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None,
+    *, missing: str = "error",
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in
@@ -301,17 +311,25 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") ->
     sameby, diffby : list of str or dict
         The rule (see the module documentation). Query expressions in
         ``sameby`` are not accepted here: filter ``meta`` first.
+    multilabel_col : str, optional
+        A column holding a list of labels per profile, used in the ``"all"``
+        part of ``sameby`` (the pair shares a label) or of ``diffby`` (the
+        pair shares no label); see :mod:`pairmap.multilabel`.
     missing : {"error", "unmatched"}, default "error"
         Missing values (NaN/None) in a rule column: an error naming the
         column, or ``"unmatched"``: as in SQL, a missing value is neither
         equal to nor different from any value, so a pair whose rule needs
         such a comparison is not formed (copairs' ``find_pairs`` behaviour).
+        Not combined with ``multilabel_col``.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or tuple
         ``(n_pairs, 2)`` int64 array of row positions ``(i, j)`` with ``i < j``,
-        sorted lexicographically.
+        sorted lexicographically. When ``multilabel_col`` is in ``sameby``: a
+        tuple ``(pairs, labels)``, one row per pair *and* shared label (a pair
+        sharing two labels appears twice), ordered by label, then ``(i, j)``;
+        ``labels[k]`` is the label of ``pairs[k]``.
 
     Examples
     --------
@@ -319,6 +337,12 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") ->
     >>> meta = pd.DataFrame({"Metadata_cpd": ["a", "a", "b", "b"], "Metadata_plate": [1, 2, 1, 1]})
     >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"]).tolist()
     [[0, 1]]
+    >>> meta["Metadata_target"] = [["A", "B"], ["B"], ["A"], ["C"]]
+    >>> pairs, labels = find_pairs(meta, ["Metadata_target"], [], multilabel_col="Metadata_target")
+    >>> pairs.tolist(), labels.tolist()
+    ([[0, 2], [0, 1]], ['A', 'B'])
+    >>> find_pairs(meta, [], ["Metadata_target"], multilabel_col="Metadata_target").tolist()
+    [[0, 3], [1, 2], [1, 3], [2, 3]]
     >>> meta.loc[0, "Metadata_plate"] = None
     >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"], missing="unmatched").tolist()
     []
@@ -337,6 +361,10 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") ->
         raise ValueError("find_pairs needs at least one column in sameby or diffby")
     if missing not in ("error", "unmatched"):
         raise ValueError(f"missing={missing!r} is not supported; use 'error' or 'unmatched'")
+    if multilabel_col is not None:
+        from .multilabel import find_multilabel_pairs
+
+        return find_multilabel_pairs(meta, rule, multilabel_col)
     columns = list(dict.fromkeys(rule.columns))
     codes = encode_columns(meta, columns, missing=missing)
     enc = EncodedRule.from_rule(rule, columns)
@@ -351,9 +379,16 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby, *, missing: str = "error") ->
     return pairs
 
 
+def _describe_condition(condition) -> str:
+    if isinstance(condition, str):
+        return repr(condition)
+    arr = np.asarray(condition)
+    return "(an all-False boolean mask)" if arr.dtype == bool else "(index labels)"
+
+
 def assign_reference_index(
     df: pd.DataFrame,
-    condition,
+    condition: Condition,
     reference_col: str = "Metadata_Reference_Index",
     default_value: int = -1,
 ) -> pd.DataFrame:
@@ -381,6 +416,13 @@ def assign_reference_index(
     pandas.DataFrame
         A copy of ``df`` with ``reference_col`` set: matching rows get their
         row position (0..n-1), the others ``default_value``.
+
+    Raises
+    ------
+    ValueError
+        If ``condition`` matches no row (a misspelt value would otherwise
+        leave every row at ``default_value`` and fail later with a
+        misleading "no negative pairs" error), or is not a valid condition.
 
     Examples
     --------
@@ -419,6 +461,13 @@ def assign_reference_index(
                     f"condition lists index labels not in the frame: {list(missing[:5])}"
                 )
             mask = df.index.isin(labels)
+    if not mask.any():
+        raise ValueError(
+            f"assign_reference_index: condition {_describe_condition(condition)} matches none of "
+            f"the {n} rows, so no row would be a reference and every {reference_col!r} would be "
+            f"{default_value}; check the condition (column name and value spelling, e.g. "
+            "'DMSO' vs 'dmso')"
+        )
     if default_value in set(np.flatnonzero(mask).tolist()):
         raise ValueError(
             f"default_value={default_value} collides with a reference row position; "
