@@ -138,7 +138,7 @@ def _nelisa_activity_by_hand() -> pd.DataFrame:
 
 
 def test_activity_nelisa(workdir):
-    """Lazy Parquet filter, filter, fillna, merge_metadata, add_column, apply_assign_reference,
+    """Lazy Parquet filter (Parquet input), report, filter, fillna, merge_metadata, add_column, apply_assign_reference,
     filter_single_replicates, remove_nan_features on nELISA (per-plate negatives)."""
     result = run_example("activity_nelisa")
     df = _nelisa_activity_by_hand()
@@ -149,6 +149,9 @@ def test_activity_nelisa(workdir):
     assert_same_ap(result.ap_scores, direct_ap(df, rule))
     maps = result.map_results
     assert int(maps["p_value"].notna().sum()) == len(maps) - 1  # negcon: n_profiles 0
+    # output.report: true writes pairmap's HTML report with the other outputs
+    html = (workdir / "pairmap-results" / "nelisa_activity" / "activity_report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "mean_average_precision" in html
 
 
 def test_consistency_nelisa(workdir):
@@ -162,3 +165,28 @@ def test_consistency_nelisa(workdir):
                 neg_diffby=["Metadata_target"])
     assert len(result.ap_scores) == len(df) > 10
     assert_same_ap(result.ap_scores, direct_ap(df, rule))
+
+
+def _multilabel_by_hand(df, active, column):
+    df = _aggregated(df, active, column)
+    return pairmap.split_multilabel(df, column)
+
+
+@pytest.mark.parametrize(("dataset", "name", "column"), [
+    ("lincs", "consistency_lincs_multilabel", "Metadata_target"),
+    ("nelisa", "consistency_nelisa_multilabel", "Metadata_target_list"),
+])
+def test_consistency_multilabel(workdir, dataset, name, column):
+    """split_multilabel and average_precision.multilabel on LINCS and nELISA."""
+    activity = run_example(f"activity_{dataset}").map_results
+    result = run_example(name)
+    active = activity.loc[activity["below_corrected_p"], "Metadata_broad_sample"]
+    df = _multilabel_by_hand(lincs() if dataset == "lincs" else nelisa(), active, column)
+    meta = df.filter(regex="^Metadata").reset_index(drop=True)
+    expected = pairmap.average_precision(
+        meta, df.drop(columns=meta.columns).to_numpy(dtype=float), [column], [], [], [column],
+        multilabel_col=column, progress_bar=False)
+    assert len(result.ap_scores) == len(expected) > len(df)  # one row per (profile, label)
+    assert_same_ap(result.ap_scores, expected)
+    assert result.map_results["p_value"].notna().sum() >= 5
+

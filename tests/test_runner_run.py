@@ -265,3 +265,11 @@ def test_failed_run_keeps_previous_results(screen_csv, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="injected"):
         run_config(cfg)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_multilabel_needs_the_label_column(screen_csv, tmp_path):
+    cfg = base_config(screen_csv, tmp_path / "o")
+    cfg["average_precision"]["multilabel"] = True
+    with pytest.raises(ConfigError, match=r"multilabel: true' needs "
+                                          r"'average_precision.params.multilabel_col'"):
+        run_config(cfg)

@@ -66,9 +66,11 @@ def test_remove_nan_features(df):
 
 
 def test_split_multilabel(df):
-    out = run(df, "split_multilabel", column="Metadata_moa")
-    assert out["Metadata_moa"].tolist()[:3] == [["x", "y"], ["x", "y"], ["y"]]
-    assert out["Metadata_moa"].isna().sum() == 2  # missing stays missing
+    out = run(df.dropna(subset=["Metadata_moa"]), "split_multilabel", column="Metadata_moa")
+    assert out["Metadata_moa"].tolist() == [["x", "y"], ["x", "y"], ["y"], ["y"], ["z"], ["x"]]
+    with pytest.raises(ConfigError, match=r"missing value at row 5.*add a 'dropna' or 'fillna' "
+                                          r"step for this column before 'split_multilabel'"):
+        run(df, "split_multilabel", column="Metadata_moa")
     out = run(df.assign(Metadata_moa="p;q"), "split_multilabel", column="Metadata_moa",
               separator=";")
     assert out["Metadata_moa"][0] == ["p", "q"]

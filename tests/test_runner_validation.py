@@ -74,6 +74,8 @@ def _mutate(keys, value, **output):
         (_mutate(["average_precision", "params"], {"pos_sameby": []}),
          r"needs \['pos_diffby', 'neg_sameby', 'neg_diffby'\]"),
         ({**_valid(), "data": {"path": "y.csv"}}, r"both 'input' and 'data'"),
+        (_mutate(["output", "report"], True, path="o.csv"),
+         r"'output.report' needs 'output.directory' and 'output.name'"),
     ],
 )
 def test_invalid_configs_name_the_problem(cfg, match):

@@ -55,12 +55,14 @@ def remove_nan_features(df, params, ctx):
       column=Key("str", "the multi-label column", required=True),
       separator=Key("str", "label separator", default="|"))
 def split_multilabel(df, params, ctx):
-    column, sep = params["column"], params["separator"]
-    _columns_present(df, [column], "split_multilabel.column")
-    values = df[column]
-    df = df.copy()
-    df[column] = [v.split(sep) if isinstance(v, str) else v for v in values]
-    return df
+    from pairmap import split_multilabel as split
+
+    _columns_present(df, [params["column"]], "split_multilabel.column")
+    try:
+        return split(df, params["column"], sep=params["separator"])
+    except ValueError as exc:
+        raise ConfigError(f"{exc}; in a config: add a 'dropna' or 'fillna' step for this "
+                          f"column before 'split_multilabel'") from exc
 
 
 @step("add_column", "add a boolean column: the query's value per row",

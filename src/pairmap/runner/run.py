@@ -79,6 +79,8 @@ def plan_outputs(cfg: Mapping) -> dict[str, Path]:
             files["map_results"] = directory / f"{name}_map_results{ext}"
         if drawn:
             files["map_plot"] = directory / f"{name}_map_plot.{plot.get('format') or 'png'}"
+        if out.get("report"):
+            files["report"] = directory / f"{name}_report.html"
         return files
     final = Path(out["path"])
     files = {"map_results" if has_map else "ap_scores": final}
@@ -102,7 +104,7 @@ def check_outputs(files: Mapping[str, Path], overwrite: bool) -> None:
         if path.is_dir():
             raise IsADirectoryError(f"output {str(path)!r} is a folder; remove it or choose "
                                     f"another output name")
-    for path in files.values():
+    for path in files.values():  # (an existing file is fine with overwrite)
         if path.exists() and not overwrite:
             raise ConfigError(f"output {str(path)!r} already exists; pass --overwrite (or set "
                               f"output.overwrite: true) to replace it, or choose another "
@@ -120,9 +122,10 @@ def _compute_ap(meta, feats, ap_cfg: Mapping, overrides: Mapping) -> pd.DataFram
     import pairmap
 
     kwargs = {**ap_cfg["params"], **overrides}
-    if ap_cfg.get("multilabel"):
-        raise ConfigError("'average_precision.multilabel: true' needs pairmap's multi-label "
-                          "engine, which this version does not have; set it to false")
+    if ap_cfg.get("multilabel") and not kwargs.get("multilabel_col"):
+        raise ConfigError("'average_precision.multilabel: true' needs "
+                          "'average_precision.params.multilabel_col': the column holding label "
+                          "lists (made by a 'split_multilabel' step)")
     logger.info("average precision for %d profiles", len(meta))
     try:
         return pairmap.average_precision(meta, feats, **kwargs)
@@ -164,7 +167,17 @@ def _figure(map_results, cfg: Mapping):
                             null_size=params.get("null_size"), **options)
 
 
-def _write(files, ap_scores, map_results, fig, overwrite) -> list[Path]:
+def _report_html(ap_scores, map_results, cfg: Mapping) -> bytes:
+    """The HTML report (pairmap.report) of the run, figures embedded."""
+    from pairmap.report import build_report, make_run_info
+
+    info = make_run_info(title=cfg["output"].get("name"), data={"path": str(cfg["input"]["path"])},
+                         average_precision=dict(cfg["average_precision"]["params"]),
+                         mean_average_precision=dict(cfg["mean_average_precision"] or {}))
+    return build_report(ap_scores, map_results, info=info).html.encode("utf-8")
+
+
+def _write(files, ap_scores, map_results, fig, overwrite, cfg) -> list[Path]:
     from pairmap._io import StagedOutputs
 
     with StagedOutputs(overwrite=overwrite) as staged:
@@ -172,6 +185,9 @@ def _write(files, ap_scores, map_results, fig, overwrite) -> list[Path]:
             if key == "map_plot":
                 kw = {} if path.suffix else {"format": "png"}
                 staged.write_figure(fig, path, bbox_inches="tight", **kw)
+            elif key == "report":
+                html = _report_html(ap_scores, map_results, cfg)
+                staged.write(path, lambda fh, html=html: fh.write(html))
             else:
                 staged.write_dataframe(ap_scores if key == "ap_scores" else map_results, path)
     for p in staged.written:
@@ -220,5 +236,5 @@ def run_config(config: Mapping | str | os.PathLike, *, n_jobs: int | None = None
     ap_scores = _compute_ap(meta, feats, cfg["average_precision"], overrides)
     map_results = _compute_map(ap_scores, cfg["mean_average_precision"], overrides)
     fig = _figure(map_results, cfg) if "map_plot" in files else None
-    written = _write(files, ap_scores, map_results, fig, overwrite)
+    written = _write(files, ap_scores, map_results, fig, overwrite, cfg)
     return RunResult(ap_scores, map_results, written, n_features=feats.shape[1])

@@ -52,6 +52,8 @@ OUTPUT_KEYS = {
     "path": Key("path", "one file for the final table (older configs)"),
     "save_ap_scores": Key("bool", "with 'path': also write '<stem>_ap_scores<ext>'"),
     "overwrite": Key("bool", "replace existing result files (default false)", default=False),
+    "report": Key("bool", "with 'directory': also write '<name>_report.html' (pairmap.report)",
+                  default=False),
 }
 
 PLOTTING_KEYS = {
@@ -155,6 +157,9 @@ def _output(raw: Any) -> dict:
     if has_path and "format" in out:
         raise ConfigError("'output.format' applies to 'output.directory'; with 'output.path' "
                           "the format follows the file extension (.csv or .parquet)")
+    if has_path and out["report"]:
+        raise ConfigError("'output.report' needs 'output.directory' and 'output.name' (the "
+                          "report is written as '<name>_report.html' there)")
     if has_dir and "save_ap_scores" in out:
         raise ConfigError("'output.save_ap_scores' applies to 'output.path'; with "
                           "'output.directory' AP scores are always written")
