@@ -52,17 +52,13 @@ KNOWN = {
         "not applicable", "uses find_pairs_multilabel (multi-label engine not available yet)")
        for name in ("test_groupby_unique_string_labels", "test_numpy_label_arrays",
                     "test_nullable_label_arrays", "test_missing_or_empty_label_cells")},
-    "tests/test_map.py::test_pipeline_multilabel": (
-        "not applicable", "map.multilabel: pairmap's multi-label engine is not available yet"),
-    "tests/test_map.py::test_multilabel_has_normalized_ap": (
-        "not applicable", "map.multilabel: pairmap's multi-label engine is not available yet"),
     "tests/test_map.py::test_compute_ap": ("not applicable", "tests copairs.compute internals"),
     "tests/test_map.py::test_compute_ap_contiguous": ("not applicable",
                                                       "tests copairs.compute internals"),
     "tests/test_map.py::test_random_binary_matrix": ("not applicable",
                                                      "tests copairs.compute internals"),
-    "tests/test_replicating.py": ("not applicable", "copairs.replicating: pairmap's percent "
-                                  "replicating is not available yet"),
+    "tests/test_replicating.py": ("not applicable", "copairs.replicating is not provided by the "
+                                  "layer (pairmap.percent_replicating is pairmap's own API)"),
     "tests/test_normalization.py::test_normalize_ap_edge_cases": (
         "difference", "asserts a finite normalized AP for a list without negatives (M=100, "
         "N=0); it has no random baseline, so pairmap returns NaN (copairs: 0)"),

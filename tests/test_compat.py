@@ -130,3 +130,20 @@ def test_normalization_follows_pairmap():
     assert map.normalization.expected_ap(3, 7) == pytest.approx(
         copairs_map.normalization.expected_ap(3, 7), rel=1e-12)
     assert np.isnan(map.normalization.normalize_ap(1.0, 5, 0))  # documented difference
+
+
+def test_multilabel_average_precision_matches_copairs():
+    copairs_multilabel = pytest.importorskip("copairs.map.multilabel")
+    rng = np.random.default_rng(0)
+    labels = [["A", "B"], ["A"], ["B"], ["C"], ["A", "C"], ["B", "C"], ["A"], ["C"]] * 3
+    meta = pd.DataFrame({"cpd": [f"c{i}" for i in range(24)], "t": labels})
+    X = rng.normal(size=(24, 6))
+    ours = map.multilabel.average_precision(meta, X, ["t"], [], [], ["t"], "t",
+                                            progress_bar=False)
+    theirs = copairs_multilabel.average_precision(meta, X, ["t"], [], [], ["t"], "t",
+                                                  progress_bar=False)
+    assert list(ours.columns) == list(theirs.columns) and len(ours) == len(theirs) == 33
+    both = ours.merge(theirs, on=["cpd", "t"], suffixes=("", "_copairs"))
+    assert len(both) == 33
+    for col in ("average_precision", "n_pos_pairs", "n_total_pairs"):
+        np.testing.assert_allclose(both[col], both[f"{col}_copairs"], rtol=1e-12)

@@ -13,9 +13,8 @@ are copairs'. Numbers follow pairmap where it deliberately differs (see
 ranking, and an error when a pair satisfies both the positive and the negative
 rule. The null model is copairs' (``null="shared"``), passed explicitly.
 
-Not provided: ``copairs.compute`` (internal helpers), ``copairs.replicating``
-and the multi-label names (``map.multilabel``, ``MatcherMultilabel``,
-``find_pairs_multilabel``) until pairmap's engines for them exist.
+Not provided: ``copairs.compute`` (internal helpers), ``copairs.replicating``,
+``MatcherMultilabel`` and ``find_pairs_multilabel``.
 """
 
 from pairmap.compat import map, matching

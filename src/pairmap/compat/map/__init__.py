@@ -1,6 +1,6 @@
 """copairs.map on pairmap: AP, mAP with p-values, FDR corrections, normalization, filters."""
 
-from pairmap.compat.map import filter, normalization  # noqa: A004 - copairs' module name
+from pairmap.compat.map import filter, multilabel, normalization  # noqa: A004 - copairs' names
 from pairmap.compat.map.average_precision import average_precision, p_values
 from pairmap.compat.map.hierarchical_fdr import (
     apply_fdr_correction,
@@ -20,6 +20,7 @@ __all__ = [
     "get_map_pvalue",
     "mean_average_precision",
     "mean_average_precision_hierarchical",
+    "multilabel",
     "normalization",
     "p_values",
 ]
