@@ -6,19 +6,9 @@ import logging
 import warnings
 
 import pytest
-
-from pairmap import cli
+from test_cli import call_main
 
 SMALL_DEMO = ["--n-perturbations", "8", "--null-size", "50", "--no-progress", "--n-jobs", "1"]
-
-
-def call_main(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)
