@@ -46,10 +46,11 @@ KNOWN = {
                                             "concat_ranges, an internal helper"),
     "tests/test_matching.py::test_validate_string_inputs": (
         "not applicable", "tests the private function copairs.matching._validate"),
-    "tests/test_matching_multilabel.py": ("not applicable", "find_pairs_multilabel: pairmap's "
-                                          "multi-label engine is not available yet"),
+    "tests/test_matching_multilabel.py": ("not applicable", "find_pairs_multilabel is not "
+                                          "provided by the layer (pairmap.find_pairs with "
+                                          "multilabel_col returns another shape)"),
     **{f"tests/test_pandas_compatibility.py::{name}": (
-        "not applicable", "uses find_pairs_multilabel (multi-label engine not available yet)")
+        "not applicable", "uses find_pairs_multilabel (not provided by the layer)")
        for name in ("test_groupby_unique_string_labels", "test_numpy_label_arrays",
                     "test_nullable_label_arrays", "test_missing_or_empty_label_cells")},
     "tests/test_map.py::test_compute_ap": ("not applicable", "tests copairs.compute internals"),
