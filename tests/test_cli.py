@@ -61,7 +61,7 @@ def test_demo_help_is_complete(capsys):
     for action in demo._actions:
         for flag in action.option_strings:
             assert flag in out, flag
-    for text in ("(default: 0)", "(default: 10000)", "(default: all available CPUs)", "example:",
+    for text in ("(default: 0)", "(default: 10000)", "(default: all available CPUs)", "examples:",
                  "pairmap demo --out"):
         assert text in out
 
