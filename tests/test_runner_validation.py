@@ -262,7 +262,24 @@ def test_environment_variables_are_expanded(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"'input.path': environment variable "
                                           r"'PAIRMAP_TEST_DATA' is not set"):
         load_config(path)
-    path.write_text("input: {path: '${hydra:runtime.cwd}/x.csv'}\n")
-    with pytest.raises(ConfigError, match=r"interpolation '\$\{hydra:runtime.cwd\}' is not "
+    path.write_text("input: {path: '${hydra:job.name}/x.csv'}\n")
+    with pytest.raises(ConfigError, match=r"interpolation '\$\{hydra:job.name\}' is not "
                                           r"supported"):
+        load_config(path)
+
+
+def test_hydra_runtime_paths_of_copairs_runner_configs(tmp_path, monkeypatch):
+    """Today's copairs-runner configs write paths with ${hydra:runtime.cwd/output_dir}."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COPAIRS_OUTPUT", "out")
+    path = tmp_path / "c.yaml"
+    path.write_text("hydra:\n  run:\n    dir: ${oc.env:COPAIRS_OUTPUT}/lincs\n"
+                    "input: {path: '${hydra:runtime.cwd}/data/x.csv'}\n"
+                    "output: {directory: '${hydra:runtime.output_dir}', name: act}\n")
+    cfg = load_config(path)
+    assert cfg["input"]["path"] == f"{tmp_path}/data/x.csv"
+    assert cfg["output"]["directory"] == str(tmp_path / "out" / "lincs")
+    path.write_text("output: {directory: '${hydra:runtime.output_dir}', name: act}\n")
+    with pytest.raises(ConfigError, match=r"'output.directory': '\$\{hydra:runtime.output_dir\}' "
+                                          r"needs the Hydra run folder: set 'hydra.run.dir'"):
         load_config(path)

@@ -23,11 +23,19 @@ class ConfigError(ValueError):
 _ENV_RE = re.compile(r"\$\{([^}]*)\}")
 
 
-def _env_value(expr: str, where: str) -> str:
+def _env_value(expr: str, where: str, hydra: dict) -> str:
+    if expr in hydra:
+        if hydra[expr] is None:
+            raise ConfigError(
+                f"'{where}': '${{{expr}}}' needs the Hydra run folder: set 'hydra.run.dir' in "
+                f"the config, or write the output folder directly"
+            )
+        return hydra[expr]
     if not expr.startswith("oc.env:"):
         raise ConfigError(
             f"'{where}': interpolation '${{{expr}}}' is not supported; only "
-            f"'${{oc.env:NAME}}' and '${{oc.env:NAME,default}}' are (write the path directly)"
+            f"'${{oc.env:NAME}}', '${{oc.env:NAME,default}}', '${{hydra:runtime.cwd}}' and "
+            f"'${{hydra:runtime.output_dir}}' are (write the path directly)"
         )
     name, comma, default = expr[len("oc.env:") :].partition(",")
     name = name.strip()
@@ -41,11 +49,13 @@ def _env_value(expr: str, where: str) -> str:
     )
 
 
-def expand_env(value: Any, where: str = "config") -> Any:
+def expand_env(value: Any, where: str = "config", hydra: dict | None = None) -> Any:
     """Expand ``${oc.env:NAME}`` / ``${oc.env:NAME,default}`` in every string of ``value``.
 
-    This is the copairs runner's (Hydra) syntax for environment variables;
-    other interpolations are an error naming the key.
+    This is the copairs runner's (Hydra) syntax for environment variables.
+    ``${hydra:runtime.cwd}`` is the current folder and
+    ``${hydra:runtime.output_dir}`` the config's ``hydra.run.dir`` (Hydra's run
+    folder); other interpolations are an error naming the key.
 
     Parameters
     ----------
@@ -53,6 +63,9 @@ def expand_env(value: Any, where: str = "config") -> Any:
         A config value: mappings and lists are expanded recursively.
     where : str, optional
         The key path, used in error messages.
+    hydra : dict, optional
+        Values of the ``hydra:`` interpolations (default: from the current
+        folder; no run folder).
 
     Returns
     -------
@@ -64,14 +77,27 @@ def expand_env(value: Any, where: str = "config") -> Any:
     >>> expand_env({"path": "${oc.env:PAIRMAP_NO_SUCH_VARIABLE,data}/x.csv"})
     {'path': 'data/x.csv'}
     """
+    if hydra is None:
+        hydra = {"hydra:runtime.cwd": os.getcwd(), "hydra:runtime.output_dir": None}
     if isinstance(value, Mapping):
-        return {k: expand_env(v, f"{where}.{k}" if where != "config" else str(k))
+        return {k: expand_env(v, f"{where}.{k}" if where != "config" else str(k), hydra)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, f"{where}[{i}]", hydra) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
-    return _ENV_RE.sub(lambda m: _env_value(m.group(1).strip(), where), value)
+    return _ENV_RE.sub(lambda m: _env_value(m.group(1).strip(), where, hydra), value)
+
+
+def _hydra_values(raw: Mapping) -> dict:
+    """``hydra:runtime.*`` values: the current folder and the config's ``hydra.run.dir``."""
+    cwd = os.getcwd()
+    values = {"hydra:runtime.cwd": cwd, "hydra:runtime.output_dir": None}
+    run = raw.get("hydra", {}).get("run", {}) if isinstance(raw.get("hydra"), Mapping) else {}
+    if isinstance(run, Mapping) and isinstance(run.get("dir"), str):
+        values["hydra:runtime.output_dir"] = os.path.join(
+            cwd, expand_env(run["dir"], "hydra.run.dir", values))
+    return values
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -115,4 +141,4 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(
             f"config file {str(path)!r} must hold a mapping of sections, got {type(raw).__name__}"
         )
-    return expand_env(dict(raw))
+    return expand_env(dict(raw), hydra=_hydra_values(raw))
