@@ -80,7 +80,9 @@ def _as_path(value, where):
     text = os.fspath(value)
     if text.startswith(("http://", "https://", "s3://")):
         return text
-    return os.path.expanduser(text)  # relative paths stay relative to the current folder
+    # relative paths stay relative to the current folder; "a/../b" is read lexically, as
+    # Hydra configs write "${hydra:runtime.output_dir}/../other" before that folder exists
+    return os.path.normpath(os.path.expanduser(text))
 
 
 def _as_columns(value, where):

@@ -198,7 +198,8 @@ def _top_level(cfg: Any) -> str:
             raise ConfigError(f"unknown top-level section '{key}'; valid sections are: "
                               f"{', '.join(TOP_LEVEL)}, preprocessing_*")
     if "hydra" in cfg:
-        logger.warning("config section 'hydra' is ignored by pairmap")
+        logger.warning("config section 'hydra' is ignored by pairmap (except hydra.run.dir, "
+                       "the value of ${hydra:runtime.output_dir})")
     if "data" in cfg and "input" in cfg:
         raise ConfigError("the config has both 'input' and 'data' sections (the same "
                           "section, old and new name); keep only 'input'")
