@@ -126,10 +126,14 @@ def test_lincs_with_constant_features_warns_and_expected_ties_finds_nothing():
         with pytest.warns(RuntimeWarning, match=r"384 of 384 profiles \(100%"):
             ap = _ap(meta, const, (cols, [], [], cols), ties=ties)
         ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
-        res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
-                                             cache=False, progress_bar=False)
-        significant[ties] = int(res["below_corrected_p"].sum())
-    assert significant == {"positives_first": 58, "expected": 0}
+        for null in ("shared", "auto"):  # the null; the default (permutation) null
+            res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
+                                                 null=null, cache=False, progress_bar=False)
+            significant[ties, null] = int(res["below_corrected_p"].sum())
+    # the shared null of random rankings calls every all-tied compound significant under
+    # positives_first; relabeling the real (tied) similarities does not, nor do neutral ties
+    assert significant == {("positives_first", "shared"): 58, ("positives_first", "auto"): 0,
+                           ("expected", "shared"): 0, ("expected", "auto"): 0}
 
 
 # ------------------------------------------------------------ assign_reference_index

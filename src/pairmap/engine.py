@@ -172,7 +172,7 @@ def average_precision(
     n_jobs: int | None = None,
     progress_bar: bool = True,
     multilabel_col: str | None = None,
-    metrics=None,
+    metrics: list[str] | None = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 

@@ -32,6 +32,7 @@ import pandas as pd
 
 from ._pair_stats import Groups, group_stats, lerp_quantile, null_medians, quantile_ranks, select
 from ._parallel import thread_limits
+from ._typing import Columns, Features, Size
 from ._validation import check_int, check_seed
 from .pairing import encode_columns
 
@@ -222,9 +223,12 @@ def _check_common(quantile, how=None):
         raise ValueError(f"how={how!r} is not supported; use one of {HOW}")
 
 
-def percent_replicating(meta: pd.DataFrame, feats, sameby, diffby=(), *, method="pearson",
-                        quantile=0.95, how="right", null_size=1000, n_replicates=None, seed=0,
-                        max_memory=None, n_jobs=None) -> ReplicatingResult:
+def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
+                        diffby: Columns = (), *, method: str = "pearson",
+                        quantile: float = 0.95, how: str = "right", null_size: int = 1000,
+                        n_replicates: int | None = None, seed: int = 0,
+                        max_memory: Size | None = None,
+                        n_jobs: int | None = None) -> ReplicatingResult:
     """Percent replicating: groups whose median replicate correlation beats a random null.
 
     copairs' ``correlation_test`` + ``percent_score`` (Way et al. 2022); see
@@ -348,8 +352,9 @@ class StrongResult:
     n_non_replicate_pairs: int
 
 
-def percent_strong(meta: pd.DataFrame, feats, groups, *, method="pearson", quantile=0.95,
-                   max_memory=None, n_jobs=None) -> StrongResult:
+def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
+                   method: str = "pearson", quantile: float = 0.95,
+                   max_memory: Size | None = None, n_jobs: int | None = None) -> StrongResult:
     """Percent strong: replicate pairs more correlated than most non-replicate pairs.
 
     cytominer-eval's ``replicate_reproducibility``: pairs are all unordered

@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._parallel import thread_limits
 from ._progress import progress
+from ._typing import CacheSpec, Columns
 from ._validation import check_bool, check_int, check_option, check_seed
 from .fdr import benjamini_hochberg
 from .nulls import _get_or_compute, _open_cache, check_null_memory, exact_size, key_seed
@@ -139,7 +140,7 @@ def _scores_frame(scores, *, what):
     return valid, auc, np.where(valid, k, 0).astype(np.int64), np.where(valid, n, 0).astype(np.int64)
 
 
-def roc_auc_p_values(scores) -> np.ndarray:
+def roc_auc_p_values(scores: pd.DataFrame) -> np.ndarray:
     """p-value of every profile's ROC-AUC against random rankings of its own list.
 
     Exact (Mann-Whitney distribution) while ``C(n, k) < 2**62``, otherwise the
@@ -266,8 +267,10 @@ class _AucDrawStore(_DrawStore):
         return self._remember(key, arr)
 
 
-def mean_roc_auc(scores, sameby, *, null_size=10000, threshold=0.05, seed=0, null="shared",
-                 cache=None, n_jobs=None, progress_bar=True) -> pd.DataFrame:
+def mean_roc_auc(scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
+                 threshold: float = 0.05, seed: int = 0, null: str = "shared",
+                 cache: CacheSpec = None, n_jobs: int | None = None,
+                 progress_bar: bool = True) -> pd.DataFrame:
     """Mean ROC-AUC per group with permutation p-values and Benjamini-Hochberg correction.
 
     The group null is built exactly as for :func:`pairmap.mean_average_precision`

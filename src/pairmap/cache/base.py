@@ -321,20 +321,24 @@ class NullCache(abc.ABC):
 
 
 class _WarnOnce:
-    """Emit a CacheWarning the first time per (cache instance, kind); log afterwards.
+    """Emit a CacheWarning the first time per (cache location, kind) in a process; log afterwards.
 
     The warning is the one report a user sees (the CLI prints it as one line);
-    the log gets every occurrence at DEBUG only, so nothing is reported twice.
+    the log gets every occurrence at DEBUG only, so nothing is reported twice,
+    even when a run opens the same cache folder several times.
     """
 
-    def __init__(self) -> None:
+    _seen_in_process: set[tuple[str, str]] = set()
+    _process_lock = threading.Lock()
+
+    def __init__(self, scope: str | None = None) -> None:
         self._lock = threading.Lock()
-        self._seen: set[str] = set()
+        self._scope = scope if scope is not None else f"instance-{id(self)}"
 
     def __call__(self, kind: str, message: str) -> None:
-        with self._lock:
-            first = kind not in self._seen
-            self._seen.add(kind)
+        with _WarnOnce._process_lock:
+            first = (self._scope, kind) not in _WarnOnce._seen_in_process
+            _WarnOnce._seen_in_process.add((self._scope, kind))
         if first:
             logger.debug("%s", message)
             warnings.warn(message, CacheWarning, stacklevel=4)
@@ -343,6 +347,7 @@ class _WarnOnce:
 
     def after_fork(self) -> None:
         self._lock = threading.Lock()
+        _WarnOnce._process_lock = threading.Lock()
 
     def reset(self) -> None:
         with self._lock:

@@ -206,7 +206,7 @@ class FilesystemCache(NullCache):
         self.max_quarantine = int(max_quarantine)
         self._ops = ops if ops is not None else FsOps()
         self._host = _host_token()
-        self._warn = _WarnOnce()
+        self._warn = _WarnOnce(scope=str(self.path))
         self._state = threading.Lock()
         self._dir_ready = False
         self._swept = False
