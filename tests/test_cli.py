@@ -240,8 +240,10 @@ def test_run_subprocess(tmp_path):
     sig = int(maps["below_corrected_p"].sum())
     n_tested = int(maps["p_value"].notna().sum())
     assert n_tested == 12  # the negcon group has no AP scores
-    assert f"groups:         {n_tested} tested" in proc.stdout
-    assert f"significant (corrected p): {sig}" in proc.stdout
+    # the summary's counts are those of the written table (13 groups, 1 without scores)
+    assert (f"groups:         {len(maps)} in the table: {n_tested} tested, "
+            f"{len(maps) - n_tested} without a scored profile") in proc.stdout
+    assert f"significant (corrected p): {sig} of {n_tested}" in proc.stdout
     assert "results/act_map_results.parquet" in proc.stdout
     ap = pd.read_parquet(tmp_path / "results" / "act_ap_scores.parquet")
     per_group = ap.dropna(subset=["average_precision"]).groupby("Metadata_Perturbation")[
@@ -267,7 +269,7 @@ def test_run_check_only(tmp_path, capsys, monkeypatch):
          "unknown preprocessing step 'normalise'; valid steps are: filter"),
         (lambda c: c["average_precision"]["params"].update(neg_diffby=["Metadata_Nope"]),
          "neg_diffby entry 'Metadata_Nope' is not a metadata column"),
-        (lambda c: c["data"].update(path="missing.parquet"), "data file 'missing.parquet' not found"),
+        (lambda c: c["data"].update(path="missing.parquet"), "data.path: file 'missing.parquet' not found"),
     ],
 )
 def test_run_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, edit, message):

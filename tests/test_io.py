@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pairmap import _io
-from pairmap.config import run_config
+from pairmap.runner import run_config
 
 KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 

@@ -75,14 +75,16 @@ into the output folder, which must not exist yet.
 _RUN_EPILOG = """\
 example config (activity of each compound against DMSO controls):
 
-  data:
-    path: profiles.csv.gz          # .csv, .csv.gz, .tsv or .parquet
-    metadata_regex: "^Metadata"    # default
+  input:
+    path: profiles.parquet         # .csv, .csv.gz, .tsv or .parquet
+    use_lazy_filter: true          # optional: SQL row filter applied while reading
+    filter_query: "Metadata_Plate = 'P1'"
   preprocessing:
-    - type: assign_reference
-      params:
-        condition: "Metadata_broad_sample == 'DMSO'"
-        reference_col: Metadata_reference_index
+    steps:
+      - type: apply_assign_reference
+        params:
+          condition: "Metadata_broad_sample == 'DMSO'"
+          reference_col: Metadata_reference_index
   average_precision:
     params:
       pos_sameby: [Metadata_broad_sample, Metadata_reference_index]
@@ -101,12 +103,13 @@ example config (activity of each compound against DMSO controls):
 
   pairmap run activity.yaml --n-jobs 2
 
-Sections and keys follow the copairs example runner; an unknown section, key
-or preprocessing step is an error. Preprocessing steps: filter,
-assign_reference (alias apply_assign_reference), dropna, remove_nan_features,
-aggregate_replicates, filter_single_replicates, add_column.
-Relative paths are read from the current folder. Outputs of one run are
-written atomically: a failing run leaves no result files. See docs/cli.md.
+The format is today's copairs runner's (the older 'data' section is read
+too); an unknown section, key or preprocessing step is an error.
+{steps}
+Relative paths are read from the current folder. Existing result files are
+not replaced unless --overwrite (or output.overwrite: true) is given. Outputs
+of one run are written atomically: a failing run leaves no result files.
+See docs/cli.md.
 """
 
 
@@ -129,6 +132,13 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         ):
             return text
         return text + " (default: %(default)s)"
+
+
+def _step_names() -> str:
+    from pairmap.runner.steps import STEP_ALIASES, STEPS
+
+    names = ", ".join([*STEPS, *(f"{a} (= {n})" for a, n in STEP_ALIASES.items())])
+    return textwrap.fill(f"Preprocessing steps: {names}.", width=79)
 
 
 def _wrap(text: str) -> str:
@@ -261,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(optionally) mAP with p-values, and write the results, as the config "
             "file says. The config format follows the copairs example runner."
         ),
-        epilog=_RUN_EPILOG,
+        epilog=_RUN_EPILOG.replace("{steps}", _step_names()),
         formatter_class=_HelpFormatter,
     )
     run.add_argument("config", metavar="CONFIG.yaml", help="analysis config (YAML or JSON)")
@@ -271,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true",
                      help="hide progress bars, overriding progress_bar in the config "
                      "(default: shown)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace existing result files (same as output.overwrite: true); "
+                     "by default a run refuses to overwrite, like pairmap demo")
     run.add_argument("--check", action="store_true",
                      help="only validate the config (no data is read, nothing is written)")
     run.set_defaults(func=_cmd_run)
@@ -354,10 +367,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pairmap.config import load_config, run_config, validate_config
+    from pairmap.runner import check_config, run_config
 
     if args.check:
-        validate_config(load_config(args.config))
+        check_config(args.config)
         print(f"{args.config}: config is valid")
         return EXIT_OK
     start = time.perf_counter()
@@ -365,25 +378,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.config,
         n_jobs=args.n_jobs,
         progress_bar=False if args.no_progress else None,
+        overwrite=True if args.overwrite else None,
     )
-    ap = result.ap_scores
-    n_scored = int(ap["average_precision"].notna().sum())
-    lines = [
-        f"pairmap run {args.config} ({time.perf_counter() - start:.1f} s)",
-        f"  profiles:       {len(ap)} ({n_scored} with an AP score), {result.n_features} features",
-    ]
-    if result.map_results is not None:
-        m = result.map_results
-        n_sig = int(m["below_corrected_p"].sum()) if "below_corrected_p" in m else 0
-        n_tested = int(m["p_value"].notna().sum()) if "p_value" in m else len(m)
-        untested = f" ({len(m) - n_tested} without a score)" if n_tested < len(m) else ""
-        lines.append(
-            f"  groups:         {n_tested} tested{untested}, significant (corrected p): {n_sig}"
-        )
+    lines = [f"pairmap run {args.config} ({time.perf_counter() - start:.1f} s)"]
+    lines += _run_summary(result)
     lines.append("  wrote:")
     lines += [f"    {p}" for p in result.written]
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _run_summary(result) -> list[str]:
+    """Profile and group counts, computed from the written tables (so they agree with them)."""
+    ap = result.ap_scores
+    n_scored = int(ap["average_precision"].notna().sum())
+    lines = [f"  profiles:       {len(ap)} ({n_scored} with an AP score), "
+             f"{result.n_features} features"]
+    if result.map_results is not None:
+        m = result.map_results
+        n_tested = int(m["p_value"].notna().sum())
+        untested = len(m) - n_tested
+        lines.append(
+            f"  groups:         {len(m)} in the table: {n_tested} tested, {untested} without a "
+            f"scored profile (n_profiles = 0); significant (corrected p): "
+            f"{int(m['below_corrected_p'].sum())} of {n_tested}"
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------- entry point
@@ -392,7 +412,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _input_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [ValueError, TypeError, KeyError, OSError]
     try:
-        from pairmap.config import ConfigError
+        from pairmap.runner import ConfigError
 
         errors.insert(0, ConfigError)
     except ImportError:  # pragma: no cover

@@ -182,10 +182,12 @@ def apply_queries(meta: pd.DataFrame, queries: Sequence[str]) -> np.ndarray:
     return keep
 
 
-def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def encode_columns(meta: pd.DataFrame, columns: Sequence[str], *,
+                   missing: str = "error") -> np.ndarray:
     """Factorize metadata columns into an (n_rows, n_columns) int64 code matrix.
 
-    Missing values are refused with an error naming the column.
+    Missing values are refused with an error naming the column, or, with
+    ``missing="unmatched"``, each gets a code of its own (equal to no other).
     """
     codes = np.empty((len(meta), len(columns)), dtype=np.int64)
     for c, col in enumerate(columns):
@@ -194,11 +196,11 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         series = meta[col]
         if isinstance(series, pd.DataFrame):
             raise ValueError(f"column name {col!r} appears more than once in the metadata")
-        missing = series.isna().to_numpy()
-        if missing.any():
-            first = int(np.flatnonzero(missing)[0])
+        isna = series.isna().to_numpy()
+        if isna.any() and missing != "unmatched":
+            first = int(np.flatnonzero(isna)[0])
             raise ValueError(
-                f"pairing column {col!r} has {int(missing.sum())} missing value(s) "
+                f"pairing column {col!r} has {int(isna.sum())} missing value(s) "
                 f"(first at row {first}); fill them (e.g. df[{col!r}].fillna('unknown')) or drop "
                 f"those rows before pairing"
             )
@@ -209,7 +211,30 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
                 f"pairing column {col!r} holds unhashable values such as lists; if it is a "
                 f"multi-label column (several labels per profile), pass multilabel_col={col!r}"
             ) from None
+        if isna.any():  # factorize gives -1; every missing value gets a code of its own
+            start = int(codes[:, c].max()) + 1
+            codes[isna, c] = start + np.arange(int(isna.sum()))
     return codes
+
+
+def _drop_pairs_differing_by_missing(pairs: np.ndarray, meta: pd.DataFrame, rule: Rule):
+    """SQL semantics of a missing value: it differs from nothing (it equals nothing already)."""
+    if len(pairs) == 0 or not (rule.all_diff or rule.any_diff):
+        return pairs
+    keep = np.ones(len(pairs), dtype=bool)
+    for col in rule.all_diff:
+        isna = meta[col].isna().to_numpy()
+        keep &= ~(isna[pairs[:, 0]] | isna[pairs[:, 1]])
+    if rule.any_diff:
+        some = np.zeros(len(pairs), dtype=bool)
+        for col in rule.any_diff:
+            values = meta[col]
+            isna = values.isna().to_numpy()
+            codes = pd.factorize(values)[0]
+            known = ~(isna[pairs[:, 0]] | isna[pairs[:, 1]])
+            some |= known & (codes[pairs[:, 0]] != codes[pairs[:, 1]])
+        keep &= some
+    return pairs[keep]
 
 
 @dataclass(frozen=True)
@@ -270,7 +295,8 @@ class Buckets:
 
 
 def find_pairs(
-    meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None
+    meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None,
+    *, missing: str = "error",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All pairs of rows that satisfy a pairing rule.
 
@@ -289,6 +315,12 @@ def find_pairs(
         A column holding a list of labels per profile, used in the ``"all"``
         part of ``sameby`` (the pair shares a label) or of ``diffby`` (the
         pair shares no label); see :mod:`pairmap.multilabel`.
+    missing : {"error", "unmatched"}, default "error"
+        Missing values (NaN/None) in a rule column: an error naming the
+        column, or ``"unmatched"``: as in SQL, a missing value is neither
+        equal to nor different from any value, so a pair whose rule needs
+        such a comparison is not formed (copairs' ``find_pairs`` behaviour).
+        Not combined with ``multilabel_col``.
 
     Returns
     -------
@@ -311,6 +343,9 @@ def find_pairs(
     ([[0, 2], [0, 1]], ['A', 'B'])
     >>> find_pairs(meta, [], ["Metadata_target"], multilabel_col="Metadata_target").tolist()
     [[0, 3], [1, 2], [1, 3], [2, 3]]
+    >>> meta.loc[0, "Metadata_plate"] = None
+    >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"], missing="unmatched").tolist()
+    []
     """
     from ._kernels.pairs import count_rule_pairs, fill_rule_pairs
 
@@ -324,12 +359,14 @@ def find_pairs(
         )
     if not rule.columns:
         raise ValueError("find_pairs needs at least one column in sameby or diffby")
+    if missing not in ("error", "unmatched"):
+        raise ValueError(f"missing={missing!r} is not supported; use 'error' or 'unmatched'")
     if multilabel_col is not None:
         from .multilabel import find_multilabel_pairs
 
         return find_multilabel_pairs(meta, rule, multilabel_col)
     columns = list(dict.fromkeys(rule.columns))
-    codes = encode_columns(meta, columns)
+    codes = encode_columns(meta, columns, missing=missing)
     enc = EncodedRule.from_rule(rule, columns)
     buckets = Buckets.build(group_keys(codes, enc.all_same))
     counts = count_rule_pairs(codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple())
@@ -337,6 +374,8 @@ def find_pairs(
     np.cumsum(counts, out=offsets[1:])
     pairs = np.empty((int(offsets[-1]), 2), dtype=np.int64)
     fill_rule_pairs(codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple(), offsets, pairs)
+    if missing == "unmatched":
+        pairs = _drop_pairs_differing_by_missing(pairs, meta, rule)
     return pairs
 
 

@@ -11,6 +11,12 @@ Built-in measures (names as in copairs):
 ``"chebyshev"``           1 / (1 + ||x - y||_inf)
 ========================  =============================================
 
+Any other metric name of :func:`scipy.spatial.distance.cdist` (``"jaccard"``,
+``"hamming"``, ``"braycurtis"``, ``"canberra"``, ``"sqeuclidean"``...) is accepted
+as in copairs: the bounded distances ``"jaccard"`` and ``"hamming"`` become
+``1 - d``, the others ``1 / (1 + d)`` (needs SciPy; computed row pair by row
+pair, so slower than the built-in measures).
+
 A callable ``f(X, Y) -> s`` taking two equally shaped row blocks and returning
 one similarity per row pair is accepted too.
 
@@ -34,7 +40,8 @@ from ._kernels import retrieval as K
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "PreparedFeatures", "prepare_features", "similarity_matrix"]
+__all__ = ["METRICS", "PreparedFeatures", "prepare_features", "scipy_similarity",
+           "similarity_matrix"]
 
 METRICS = {
     "cosine": K.COSINE,
@@ -63,6 +70,51 @@ class PreparedFeatures:
     gemm: bool
     func: Callable | None = None
     name: str = ""
+
+
+#: SciPy distances bounded in [0, 1]: their similarity is ``1 - d`` (others: ``1 / (1 + d)``).
+SCIPY_BOUNDED = ("jaccard", "hamming")
+_SCIPY_BLOCK = 64
+
+
+def scipy_similarity(metric: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Row-pair similarity ``f(X, Y)`` from a :func:`scipy.spatial.distance.cdist` metric name.
+
+    ``"jaccard"`` and ``"hamming"`` (distances in [0, 1]) give ``1 - d``, other
+    metrics ``1 / (1 + d)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = scipy_similarity("hamming")
+    >>> f(np.array([[1.0, 0.0, 1.0, 1.0]]), np.array([[1.0, 1.0, 1.0, 1.0]])).tolist()
+    [0.75]
+    >>> float(scipy_similarity("braycurtis")(np.ones((1, 2)), np.ones((1, 2)))[0])
+    1.0
+    """
+    try:
+        from scipy.spatial.distance import cdist
+    except ImportError:  # pragma: no cover - scipy is a test dependency
+        raise ValueError(f"distance={metric!r} needs SciPy (pip install scipy)") from None
+    try:
+        cdist(np.zeros((1, 2)), np.ones((1, 2)), metric=metric)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"distance={metric!r} is not supported; use one of {sorted(METRICS)}, a "
+            f"scipy.spatial.distance.cdist metric name, or a callable f(X, Y) returning one "
+            f"similarity per row pair"
+        ) from None
+    bounded = metric in SCIPY_BOUNDED
+
+    def similarity(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        d = np.empty(X.shape[0], dtype=np.float64)
+        for start in range(0, X.shape[0], _SCIPY_BLOCK):  # diagonal of small cdist blocks
+            stop = start + _SCIPY_BLOCK
+            d[start:stop] = np.diagonal(cdist(X[start:stop], Y[start:stop], metric=metric))
+        return 1.0 - d if bounded else 1.0 / (1.0 + d)
+
+    similarity.__name__ = metric
+    return similarity
 
 
 def _row_norms(X: np.ndarray) -> np.ndarray:
@@ -94,7 +146,10 @@ def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
     empty = np.empty(0, dtype=np.float64)
     if callable(distance):
         return PreparedFeatures(X, K.PRECOMPUTED, empty, empty, False, distance, getattr(distance, "__name__", "callable"))
-    if not isinstance(distance, str) or distance not in METRICS:
+    if isinstance(distance, str) and distance not in METRICS:
+        return PreparedFeatures(X, K.PRECOMPUTED, empty, empty, False, scipy_similarity(distance),
+                                distance)
+    if not isinstance(distance, str):
         raise ValueError(
             f"distance={distance!r} is not supported; use one of {sorted(METRICS)} or a callable "
             f"f(X, Y) returning one similarity per row pair"

@@ -1,4 +1,4 @@
-"""Regression tests for review findings on the command line (pairmap.cli, cache commands)."""
+"""The command line's logging, warnings and cache-command options (levels, one line per warning)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,9 @@ import logging
 import warnings
 
 import pytest
-
-from pairmap import cli
+from test_cli import call_main
 
 SMALL_DEMO = ["--n-perturbations", "8", "--null-size", "50", "--no-progress", "--n-jobs", "1"]
-
-
-def call_main(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = cli.main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +23,7 @@ def _restore_logging():
     warnings.showwarning = show
 
 
-# ------------------------------------------------------------------ 6: one line per cache problem
+# ------------------------------------------------------------------ one line per cache problem
 
 
 def test_cache_problem_is_reported_once_on_one_line(tmp_path, monkeypatch, capsys):
