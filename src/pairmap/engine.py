@@ -12,6 +12,7 @@ import pandas as pd
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._retrieval import compute_average_precision
+from .features import FeatureSource, as_feature_source
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
 
@@ -60,49 +61,14 @@ def parse_memory(value, name: str = "max_memory") -> int:
     return out
 
 
-def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
-    names = None
-    if isinstance(feats, pd.DataFrame):
-        bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])
-               or pd.api.types.is_bool_dtype(feats[c])]
-        if bad:
-            raise ValueError(
-                f"feature column {bad[0]!r} is not numeric (dtype {feats[bad[0]].dtype}); "
-                f"move it to the metadata or drop it ({len(bad)} non-numeric column(s) in all)"
-            )
-        names = [str(c) for c in feats.columns]
-        dtypes = set(feats.dtypes)
-        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
-        X = feats.to_numpy(dtype=dtype)
-    else:
-        X = np.asarray(feats)
-        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise ValueError(f"feats must be numeric, got an array of dtype {X.dtype}")
-        if np.issubdtype(X.dtype, np.complexfloating):
-            raise ValueError("feats must be real-valued, got complex numbers")
-    if X.ndim != 2:
-        raise ValueError(f"feats must be 2-D (profiles x features), got shape {X.shape}")
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    if X.shape[0] != n_meta:
-        raise ValueError(
-            f"meta has {n_meta} rows but feats has {X.shape[0]}; they must describe the same "
-            f"profiles in the same order"
-        )
-    if X.shape[1] == 0:
-        raise ValueError("feats has no feature columns")
-    return np.ascontiguousarray(X), names
-
-
-def _check_finite(X: np.ndarray, names) -> None:
-    step = max(1, (1 << 24) // max(1, X.shape[1]))
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step]
+def _check_finite(source: FeatureSource) -> None:
+    """Raise on NaN/inf, naming the first bad row and feature (reads the source block-wise)."""
+    for start, block in source.blocks():
         ok = np.isfinite(block)
         if not ok.all():
             r, c = np.argwhere(~ok)[0]
-            col = names[c] if names is not None else f"column {c}"
-            n_bad = int((~np.isfinite(X)).sum())
+            col = source.names[c] if source.names is not None else f"column {c}"
+            n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
             raise ValueError(
                 f"feats contain {n_bad} NaN or infinite value(s); first at row {start + r}, feature "
                 f"{col!r} (value {block[r, c]}). Impute or drop those features/profiles first"
@@ -165,10 +131,13 @@ def average_precision(
     ----------
     meta : pandas.DataFrame
         Metadata, one row per profile.
-    feats : numpy.ndarray or pandas.DataFrame
-        (n_profiles, n_features) numeric features in the same row order.
-        float32 input is computed in float32 (no float64 copy); other numeric
-        types are converted to float64.
+    feats : numpy.ndarray, pandas.DataFrame, str or os.PathLike
+        (n_profiles, n_features) numeric features in the same row order, in
+        any memory order (C, Fortran, strided), memory-mapped, a Zarr array,
+        or the path of a ``.npy`` file (memory-mapped) or Zarr array. They
+        are read in row blocks, never copied whole (see
+        :mod:`pairmap.features`). float32 input is computed in float32;
+        other numeric types are converted to float64 block by block.
     pos_sameby, pos_diffby, neg_sameby, neg_diffby : list of str or dict
         Pairing rules: column names that must all be equal (``sameby``) or all
         differ (``diffby``), or ``{"all": [...], "any": [...]}`` where at
@@ -250,7 +219,7 @@ def average_precision(
     ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-    X, names = _feature_matrix(feats, len(meta))
+    source = as_feature_source(feats, len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
     for label, rule in (("pos", pos_rule), ("neg", neg_rule)):
@@ -265,12 +234,12 @@ def average_precision(
         if not keep.any():
             raise ValueError(f"no profile satisfies the query expressions {pos_q + neg_q}")
         meta = meta.loc[keep].reset_index(drop=True)
-        X = X[keep]
-    _check_finite(X, names)
+        source = source.subset(np.flatnonzero(keep))
+    _check_finite(source)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = prepare_features(X, distance)
-    logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
+    prep = prepare_features(source, distance)
+    logger.info("average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
