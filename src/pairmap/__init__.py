@@ -24,6 +24,8 @@ open_cache
     The on-disk null cache (filesystem backend).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
+warmup
+    Compile the kernels ahead of the first run (``pairmap warmup``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _API = {
     "null_distribution": "pairmap.nulls",
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
+    "warmup": "pairmap.startup",
 }
 
 __all__ = sorted(_API) + ["__version__"]

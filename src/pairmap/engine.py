@@ -244,6 +244,10 @@ def average_precision(
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
+    from .startup import ensure_compiled
+
+    ensure_compiled(prep.source.dtype.name)  # a first-run compile is announced, not in the ETA
+
     with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
         total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
         leave=False,

@@ -47,6 +47,9 @@ _DIRECT_COUNT_MAX = 8
 
 
 def _progress(iterable, *, total, desc, enabled):
+    from .startup import ensure_compiled
+
+    ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
