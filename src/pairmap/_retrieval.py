@@ -438,6 +438,27 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
         values[pos[start : start + chunk]] = np.floor(sims * K.SNAP + 0.5) / K.SNAP
 
 
+def _query_order(pos: RulePlan, neg: RulePlan, rows=None) -> np.ndarray:
+    """Rows that can be scored (both buckets hold others), ordered so blocks share buckets."""
+    candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
+    if rows is not None:
+        candidates = candidates[np.isin(candidates, rows)]
+    sort_keys = [candidates]
+    sort_keys += [pos.buckets.keys[candidates]]
+    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
+    sort_keys += [neg.buckets.keys[candidates]]
+    return candidates[np.lexsort(sort_keys)]
+
+
+def plan_queries(codes: np.ndarray, pos_rule: EncodedRule, neg_rule: EncodedRule) -> np.ndarray:
+    """The rows :func:`compute_average_precision` scores, in its processing order.
+
+    Contiguous slices of this order make good work units for a scheduler
+    (``rows=`` of :func:`compute_average_precision`).
+    """
+    return _query_order(RulePlan.build(codes, pos_rule), RulePlan.build(codes, neg_rule))
+
+
 def compute_average_precision(
     prep: PreparedFeatures,
     codes: np.ndarray,
@@ -449,6 +470,7 @@ def compute_average_precision(
     batch_size: int | None = None,
     n_workers: int = 1,
     progress=None,
+    rows=None,
 ):
     """AP, positive count and list length for every row.
 
@@ -470,6 +492,10 @@ def compute_average_precision(
         is held to one thread by the caller, so there is no oversubscription).
     progress : callable, optional
         Called with the number of queries finished after each block.
+    rows : numpy.ndarray, optional
+        Score only these rows (the others keep NaN and zero counts); the
+        values of a row never depend on which other rows are scored, so a
+        scheduler can split the work (see :mod:`pairmap.distributed`).
 
     Returns
     -------
@@ -483,20 +509,15 @@ def compute_average_precision(
     n_total = np.zeros(n, dtype=np.int64)
     pos = RulePlan.build(codes, pos_rule)
     neg = RulePlan.build(codes, neg_rule)
-    candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
     totals = {"pos": 0, "neg": 0}
     # Pairs cannot satisfy both rules when a column must be equal in one and differ in the other.
     disjoint = bool(
         set(pos_rule.all_same.tolist()) & set(neg_rule.all_diff.tolist())
         or set(neg_rule.all_same.tolist()) & set(pos_rule.all_diff.tolist())
     )
-    if len(candidates) == 0:
+    queries = _query_order(pos, neg, rows)
+    if len(queries) == 0:
         return ap, n_pos, n_total, totals
-    sort_keys = [candidates]
-    sort_keys += [pos.buckets.keys[candidates]]
-    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
-    sort_keys += [neg.buckets.keys[candidates]]
-    queries = candidates[np.lexsort(sort_keys)]
 
     workers = 1 if prep.func is not None else max(1, int(n_workers))
     # every worker holds one block: split the memory bound between them

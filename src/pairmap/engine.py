@@ -12,6 +12,7 @@ import pandas as pd
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._retrieval import compute_average_precision
+from .distributed import current_client
 from .features import FeatureSource, as_feature_source
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .similarity import prepare_features
@@ -118,6 +119,7 @@ def average_precision(
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
+    client=None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -168,6 +170,11 @@ def average_precision(
         process may use; ``-1`` likewise).
     progress_bar : bool, default True
         Show a progress bar with ETA.
+    client : distributed.Client or str, optional
+        Run the AP blocks as tasks on Dask: a client, a scheduler address or
+        ``"local"`` (default: the client of :func:`pairmap.distributed.use`,
+        else this process only). Results are identical; see
+        :mod:`pairmap.distributed`.
 
     Returns
     -------
@@ -253,17 +260,19 @@ def average_precision(
         leave=False,
     ) as bar:
         logger.debug("using %d threads", threads)
-        ap, n_pos, n_total, totals = compute_average_precision(
-            prep,
-            codes,
-            EncodedRule.from_rule(pos_rule, columns),
-            EncodedRule.from_rule(neg_rule, columns),
-            ties_expected=ties == "expected",
-            max_memory=budget,
-            batch_size=batch_size,
-            n_workers=threads,
-            progress=bar.update,
-        )
+        rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
+        options = dict(ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
+                       progress=bar.update)
+        if client is None:
+            client = current_client()
+        if client is None:
+            ap, n_pos, n_total, totals = compute_average_precision(
+                prep, codes, *rules, n_workers=threads, **options
+            )
+        else:
+            from .distributed import compute_on_dask
+
+            ap, n_pos, n_total, totals = compute_on_dask(client, prep, codes, *rules, **options)
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
     scored = int(np.isfinite(ap).sum())
