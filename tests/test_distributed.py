@@ -30,11 +30,14 @@ CONSISTENCY = dict(
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as c:
-            yield c
+def client(tmp_path_factory):
+    # workers inherit the environment: keep them away from the user's real null cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "null-cache"))
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
+        yield c
 
 
 @pytest.fixture
@@ -164,3 +167,22 @@ def test_bad_client_argument_is_named():
     meta, X = _screen()
     with pytest.raises(TypeError, match="client must be"):
         _ap(meta, X, ACTIVITY, client=42)
+
+
+def test_cli_run_with_dask_writes_the_same_tables(client, tmp_path, capsys, monkeypatch):
+    from test_cli import _write_inputs
+
+    from pairmap.cli import main
+
+    config = _write_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", config.name, "--no-progress"]) == 0
+    single = {p.name: p.read_bytes() for p in (tmp_path / "results").glob("*.parquet")}
+    for p in (tmp_path / "results").iterdir():
+        p.unlink()
+    (tmp_path / "results").rmdir()
+    assert main(["run", config.name, "--no-progress", "--dask", client.scheduler.address]) == 0
+    for name, data in single.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results" / name),
+                                      pd.read_parquet(__import__("io").BytesIO(data)),
+                                      check_exact=True)

@@ -8,6 +8,7 @@ one ``pairmap: error: ...`` line on stderr and exit code 2; pass
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -245,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: shown)")
     run.add_argument("--check", action="store_true",
                      help="only validate the config (no data is read, nothing is written)")
+    run.add_argument("--dask", metavar="ADDRESS", default=None,
+                     help="run the AP blocks and null distributions on Dask: a scheduler "
+                     "address (tcp://host:8786) or 'local' for a cluster of this machine's "
+                     "CPUs; needs pip install 'pairmap[dask]' and, for a remote cluster, "
+                     "data and null cache on storage every worker sees")
     run.set_defaults(func=_cmd_run)
 
     warm = sub.add_parser(
@@ -467,11 +473,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: config is valid")
         return EXIT_OK
     start = time.perf_counter()
-    result = run_config(
-        args.config,
-        n_jobs=args.n_jobs,
-        progress_bar=False if args.no_progress else None,
-    )
+    with contextlib.ExitStack() as stack:
+        if args.dask:
+            from pairmap.distributed import use
+
+            stack.enter_context(use(args.dask))
+        result = run_config(
+            args.config,
+            n_jobs=args.n_jobs,
+            progress_bar=False if args.no_progress else None,
+        )
     ap = result.ap_scores
     n_scored = int(ap["average_precision"].notna().sum())
     lines = [

@@ -281,10 +281,38 @@ def mean_average_precision(ap_scores, sameby, *, client=None, cache=None, null_s
     from .significance import mean_average_precision as single
 
     client = client if client is not None else current_client()
+    kwargs.update(cache=cache, null_size=null_size, seed=seed, progress_bar=progress_bar)
+    if client is None:
+        return single(ap_scores, sameby, **kwargs)
+    with use(client):  # the nulls are precomputed by the hook in the single-machine function
+        return single(ap_scores, sameby, **kwargs)
+
+
+def precompute_for_current_client(ap_scores, cache, null_size, seed) -> None:
+    """Hook of :func:`pairmap.mean_average_precision`: nulls on Dask inside :func:`use`."""
+    client = current_client()
     if client is not None and cache is not False:
         precompute_nulls(ap_scores, client=client, cache=cache, null_size=null_size, seed=seed)
-    return single(ap_scores, sameby, cache=cache, null_size=null_size, seed=seed,
-                  progress_bar=progress_bar, **kwargs)
+
+
+def _shared_cache_location(cache):
+    """The cache as something workers can open: this process's directory, never its default.
+
+    Workers may see other environment variables, so ``None`` (the default location)
+    is resolved here; an open cache object is passed by its directory.
+    """
+    if isinstance(cache, (str, os.PathLike)):
+        return os.fspath(cache)
+    from .nulls import _open_cache
+
+    opened = _open_cache(cache)
+    path = getattr(opened, "path", None)
+    if path is None:
+        raise ValueError(
+            "distributed nulls need an on-disk cache that every worker can reach; pass "
+            "cache='/shared/dir' (or cache=False to compute the nulls on this machine)"
+        )
+    return os.fspath(path)
 
 
 def precompute_nulls(ap_scores, *, client, cache=None, null_size=10000, seed=0) -> int:
@@ -295,7 +323,7 @@ def precompute_nulls(ap_scores, *, client, cache=None, null_size=10000, seed=0) 
     n = np.asarray(ap_scores["n_total_pairs"])
     ok = (k > 0) & (n > k) & np.isfinite(np.asarray(ap_scores["average_precision"], float))
     confs = np.unique(np.stack([k[ok], n[ok]], axis=1).astype(np.int64), axis=0)
-    cache_arg = os.fspath(cache) if isinstance(cache, os.PathLike) else cache
+    cache_arg = _shared_cache_location(cache)
     futures = [client.submit(_null_task, int(a), int(b), null_size, seed, cache_arg, pure=False)
                for a, b in confs]
     for fut in distributed.as_completed(futures):

@@ -384,6 +384,9 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
                 "omit hierarchical_by for plain Benjamini-Hochberg"
             )
 
+    from .distributed import precompute_for_current_client
+
+    precompute_for_current_client(ap_scores, cache, null_size, seed)  # Dask: nulls as tasks
     df = ap_scores.reset_index(drop=True)
     valid, ap, k, n = _valid_mask(df)
     if "normalized_average_precision" in df.columns:
