@@ -1,4 +1,4 @@
-"""Shared fixtures: real-data location and skip helpers, small random screens."""
+"""Shared fixtures: real-data location and skip helpers, small screens, private null caches."""
 
 from __future__ import annotations
 
@@ -104,3 +104,28 @@ def _isolated_null_cache(tmp_path_factory, monkeypatch):
         str(tmp_path_factory.getbasetemp())
     ):
         monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "null-cache"))
+
+
+@pytest.fixture
+def private_null_cache(tmp_path_factory, monkeypatch):
+    """A fresh, empty null cache folder for one test (``PAIRMAP_CACHE_DIR``)."""
+    path = tmp_path_factory.mktemp("null-cache")
+    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def screen_csv_factory(tmp_path_factory):
+    """Factory fixture: ``screen_csv_factory(**simulate_screen_kwargs)`` -> path of a CSV
+    profile table (metadata + features ``f0``, ``f1``, ...) of a simulated screen."""
+    from pairmap.simulate import simulate_screen
+
+    def make(**kwargs) -> Path:
+        meta, feats = simulate_screen(**kwargs)
+        cols = [f"f{j}" for j in range(feats.shape[1])]
+        df = pd.concat([meta, pd.DataFrame(feats, columns=cols)], axis=1)
+        path = tmp_path_factory.mktemp("data") / "screen.csv"
+        df.to_csv(path, index=False)
+        return path
+
+    return make

@@ -189,6 +189,22 @@ def ap_of_labels(labels) -> float:
     return sum(precisions) / len(precisions)
 
 
+def null_aps_bruteforce(n: int, k: int) -> np.ndarray:
+    """AP of every ``k``-subset of ranks ``1..n``, in lexicographic (itertools) order.
+
+    The exact null distribution of AP for ``k`` positives in a list of ``n``:
+    each subset is one equally likely placement of the positives. Precisions
+    are summed in rank order, as the engine does, so values compare bit for bit.
+    """
+    out = []
+    for ranks in itertools.combinations(range(1, n + 1), k):
+        total = 0.0
+        for i, r in enumerate(ranks):
+            total += (i + 1) / r
+        out.append(total / k)
+    return np.array(out, dtype=np.float64)
+
+
 def _group_contribution_enumerate(q: int, r: int, p: int, g: int) -> float:
     """E[sum of precisions of the p positives of one tie group] by enumeration.
 

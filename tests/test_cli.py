@@ -20,10 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL_DEMO = ["--n-perturbations", "20", "--null-size", "500", "--no-progress", "--n-jobs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _private_null_cache(tmp_path_factory, monkeypatch):
-    """Keep the on-disk null cache of these runs out of the user's cache folder."""
-    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
+# keep the on-disk null cache of these runs out of the user's cache folder
+pytestmark = pytest.mark.usefixtures("private_null_cache")
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

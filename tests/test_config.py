@@ -10,35 +10,26 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import DATA_DIR, LINCS_FILE
 
 import pairmap
 from pairmap import _io
 from pairmap.config import ConfigError, load_config, run_config, validate_config
-from pairmap.simulate import simulate_screen
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-LINCS = DATA_DIR / "lincs_SQ00015054_normalized_feature_select.csv.gz"
+LINCS = DATA_DIR / LINCS_FILE
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "activity_lincs.yaml"
 
 KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 
 
-@pytest.fixture(autouse=True)
-def _private_null_cache(tmp_path_factory, monkeypatch):
-    """Keep the on-disk null cache of these runs out of the user's cache folder."""
-    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
+# keep the on-disk null cache of these runs out of the user's cache folder
+pytestmark = pytest.mark.usefixtures("private_null_cache")
 
 
 @pytest.fixture(scope="module")
-def screen_csv(tmp_path_factory) -> Path:
-    meta, feats = simulate_screen(
-        n_perturbations=16, n_replicates=3, n_controls_per_plate=6, n_features=24,
-        n_active_features=8, seed=5,
-    )
-    df = pd.concat([meta, pd.DataFrame(feats, columns=[f"f{j}" for j in range(24)])], axis=1)
-    path = tmp_path_factory.mktemp("data") / "screen.csv"
-    df.to_csv(path, index=False)
-    return path
+def screen_csv(screen_csv_factory) -> Path:
+    return screen_csv_factory(n_perturbations=16, n_replicates=3, n_controls_per_plate=6,
+                              n_features=24, n_active_features=8, seed=5)
 
 
 def base_config(data_path: Path, out_dir: Path) -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
+from oracles import null_aps_bruteforce
 from scipy import stats
 
 from pairmap._ap_math import expected_random_ap
@@ -21,21 +21,10 @@ from pairmap.nulls import (
 )
 
 
-def brute_force_aps(n: int, k: int) -> np.ndarray:
-    """AP of every k-subset of ranks 1..n, in itertools (lexicographic) order."""
-    out = []
-    for ranks in itertools.combinations(range(1, n + 1), k):
-        total = 0.0
-        for i, r in enumerate(ranks):
-            total += (i + 1) / r
-        out.append(total / k)
-    return np.array(out)
-
-
 @pytest.mark.parametrize("n,k", [(1, 1), (2, 1), (5, 1), (5, 2), (6, 3), (7, 7), (9, 4), (12, 6)])
 def test_exact_enumeration_matches_brute_force(n, k):
     null = null_distribution(k, n, null_size=math.comb(n, k), cache=False)
-    np.testing.assert_array_equal(null, brute_force_aps(n, k))
+    np.testing.assert_array_equal(null, null_aps_bruteforce(n, k))
     assert null_method(k, n, math.comb(n, k)) == "exact"
 
 
@@ -82,7 +71,7 @@ def _ks_against_exact(sample: np.ndarray, exact: np.ndarray) -> float:
 @pytest.mark.parametrize("n,k", [(12, 4), (9, 1), (32, 30), (30, 26)])
 def test_sampler_follows_exact_law(n, k):
     """Both sampler paths (small k: sorted insertion; large k: marker array)."""
-    exact = brute_force_aps(n, k)
+    exact = null_aps_bruteforce(n, k)
     sample = sampled_draws(k, n, 40000, 11)
     assert _chi2_against_exact(sample, exact) > 1e-4
     assert _ks_against_exact(sample, exact) > 1e-4
@@ -91,7 +80,7 @@ def test_sampler_follows_exact_law(n, k):
 def test_sampler_agrees_with_enumeration_ks_large():
     n, k = 30, 5  # C = 142506 subsets, enumerated by the kernel
     exact = enumerate_null_aps(n, k, math.comb(n, k))
-    np.testing.assert_array_equal(exact[:50], brute_force_aps(n, k)[:50])
+    np.testing.assert_array_equal(exact[:50], null_aps_bruteforce(n, k)[:50])
     sample = null_distribution(k, n, null_size=50000, seed=3, cache=False)
     assert null_method(k, n, 50000) == "sampled"
     assert _chi2_against_exact(sample, exact) > 1e-4
@@ -100,7 +89,7 @@ def test_sampler_agrees_with_enumeration_ks_large():
 
 def test_sampler_detects_a_biased_law():
     """The chi-square oracle has power: a shifted sampler (k+1 positives) is rejected."""
-    exact = brute_force_aps(12, 4)
+    exact = null_aps_bruteforce(12, 4)
     wrong = sampled_draws(4, 13, 40000, 11)  # n=13 instead of 12
     with pytest.raises(AssertionError):
         assert _chi2_against_exact(wrong, exact) > 1e-4
@@ -167,7 +156,7 @@ def test_exact_values_cached_roundtrip(tmp_path):
     cache = cache_mod.open_cache(tmp_path)
     a = exact_values(3, 10, 10000, 0, cache_obj=cache)
     b = exact_values(3, 10, 10000, 0, cache_obj=cache)
-    np.testing.assert_array_equal(a, brute_force_aps(10, 3))
+    np.testing.assert_array_equal(a, null_aps_bruteforce(10, 3))
     np.testing.assert_array_equal(a, b)
     assert exact_values(3, 1003, 10000, 0) is None
 

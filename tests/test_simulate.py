@@ -100,7 +100,7 @@ def test_all_or_nothing_active():
     ("kwargs", "match"),
     [
         ({"n_replicates": 5, "n_plates": 4}, "n_replicates=5 is larger than n_plates=4"),
-        ({"n_replicates": 1}, "n_replicates must be at least 2"),
+        ({"n_replicates": 1}, "n_replicates must be >= 2"),
         ({"n_active_features": 300}, "n_active_features=300 is larger than n_features=200"),
         ({"fraction_active": 1.5}, "fraction_active must be between 0 and 1"),
         ({"n_perturbations": 1000, "n_plates": 4}, "more than the 384"),

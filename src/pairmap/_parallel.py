@@ -12,6 +12,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+from ._validation import check_int
+
 __all__ = ["available_cpus", "resolve_n_jobs", "thread_limits"]
 
 
@@ -47,9 +49,7 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     cpus = available_cpus()
     if n_jobs is None:
         return cpus
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int,)) and not hasattr(n_jobs, "__index__"):
-        raise TypeError(f"n_jobs must be an integer or None, got {n_jobs!r}")
-    n_jobs = int(n_jobs)
+    n_jobs = check_int("n_jobs", n_jobs)
     if n_jobs == 0:
         raise ValueError("n_jobs=0 is not valid: use None (all CPUs), a positive count, or -1")
     if n_jobs < 0:

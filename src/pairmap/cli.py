@@ -31,8 +31,25 @@ examples:
   pairmap run analysis.yaml         run the analysis a config file describes
   pairmap cache --help              manage the on-disk null distribution cache
 
-docs: docs/cli.md (commands and config format)
+docs: {docs} (commands and config format)
 """
+
+
+def _docs_file(name: str) -> str:
+    """Where the installed (or checked-out) documentation page ``name`` is.
+
+    Wheels install ``docs/*.md`` under ``<prefix>/share/doc/pairmap``; a source
+    checkout has them in ``docs/``.
+    """
+    import sysconfig
+
+    candidates = [Path(__file__).resolve().parents[2] / "docs" / name]
+    for scheme_path in {sysconfig.get_path("data"), sys.prefix}:
+        candidates.append(Path(scheme_path) / "share" / "doc" / "pairmap" / name)
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    return f"docs/{name} in the pairmap source distribution"
 
 _DEMO_EPILOG = """\
 example:
@@ -173,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(phenotypic activity) and how reproducible (phenotypic consistency) "
             "are your perturbations' profiles, with permutation p-values."
         ),
-        epilog=_EPILOG,
+        epilog=_EPILOG.format(docs=_docs_file("cli.md")),
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pairmap {_version()}")
@@ -296,6 +313,21 @@ def _default_demo_dir() -> Path:
     return candidate
 
 
+def _demo_plates(n_perturbations: int, n_replicates: int, controls: int = 16) -> int:
+    """Fewest plates (at least one per replicate) on which the demo screen fits.
+
+    Replicate ``r`` of perturbation ``p`` goes to plate ``(p + r) % n_plates``, so a
+    plate holds at most ``n_replicates * ceil(n_perturbations / n_plates)`` treated
+    wells plus ``controls`` control wells, out of 384.
+    """
+    n_plates = max(n_replicates, 1)
+    while n_plates < n_perturbations and (
+        n_replicates * -(-n_perturbations // n_plates) + controls > 384
+    ):
+        n_plates += 1
+    return n_plates
+
+
 def run_demo(
     out: str | os.PathLike | None = None,
     *,
@@ -353,6 +385,7 @@ def run_demo(
     meta, feats = pairmap.simulate_screen(
         n_perturbations=n_perturbations,
         n_replicates=n_replicates,
+        n_plates=_demo_plates(n_perturbations, n_replicates),
         n_features=n_features,
         n_active_features=n_active_features,
         fraction_active=fraction_active,

@@ -276,7 +276,7 @@ def mean_average_precision(ap_scores, sameby, *, client=None, cache=None, null_s
     >>> ap = pd.DataFrame({"g": ["a", "a"], "average_precision": [1.0, 0.5],
     ...                    "n_pos_pairs": [1, 1], "n_total_pairs": [3, 3]})
     >>> mean_average_precision(ap, "g", cache=False, progress_bar=False)["p_value"].round(3).tolist()
-    [0.556]
+    [0.333]
     """
     from .significance import mean_average_precision as single
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 
 import numpy as np
@@ -11,7 +10,11 @@ import pandas as pd
 
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
+from ._progress import progress
 from ._retrieval import compute_average_precision
+from ._ties import warn_if_tied
+from ._typing import DaskClient, Distance, Features, RuleSpec, Size
+from ._validation import check_bool, check_int, check_option, parse_size
 from .distributed import current_client
 from .features import FeatureSource, as_feature_source
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
@@ -24,12 +27,11 @@ __all__ = ["average_precision", "parse_memory"]
 TIES = ("positives_first", "expected")
 DEFAULT_MAX_MEMORY = 1 << 30
 
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+def parse_memory(value: Size, name: str = "max_memory") -> int:
+    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"`` (at least 1 byte).
 
-
-def parse_memory(value, name: str = "max_memory") -> int:
-    """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"``.
+    The size grammar is :func:`pairmap._validation.parse_size`, shared with
+    the cache's ``max_bytes``; a memory budget must be positive.
 
     Parameters
     ----------
@@ -46,20 +48,35 @@ def parse_memory(value, name: str = "max_memory") -> int:
     >>> parse_memory("1.5GB")
     1500000000
     """
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        out = int(value)
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
-        if not m or m.group(2).upper() not in _UNITS:
-            raise ValueError(f"{name}={value!r} is not a size; write e.g. '500MB', '2GB' or '1GiB'")
-        out = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
-    else:
-        raise TypeError(f"{name} must be a number of bytes or a string like '2GB', got {value!r}")
-    if out <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return out
+    return parse_size(value, name, minimum=1)
+
+
+def _align_features(meta: pd.DataFrame, feats):
+    """``feats`` in ``meta``'s row order when both are DataFrames with the same row labels.
+
+    Pairing by position when the labels disagree gives silently wrong results
+    (rows of one frame matched to other rows of the other), so labels that
+    cannot be matched one-to-one are refused.
+    """
+    if not isinstance(feats, pd.DataFrame) or meta.index.equals(feats.index):
+        return feats
+    how = (
+        "pass feats.to_numpy() to pair rows by position, or give both frames the same index "
+        "(e.g. .reset_index(drop=True) on both, taken from the same table)"
+    )
+    if not (meta.index.is_unique and feats.index.is_unique):
+        raise ValueError(
+            "meta and feats have different row indexes and at least one has duplicate labels, "
+            f"so rows cannot be matched by label; {how}"
+        )
+    if len(meta.index) != len(feats.index) or not meta.index.isin(feats.index).all():
+        missing = meta.index.difference(feats.index)[:3].tolist()
+        raise ValueError(
+            f"meta and feats have different row labels (e.g. meta rows {missing} are not in "
+            f"feats), so it is unclear which features belong to which profile; {how}"
+        )
+    logger.info("feats rows reordered to match meta's index labels")
+    return feats.reindex(meta.index)
 
 
 def _check_finite(source: FeatureSource) -> None:
@@ -107,19 +124,19 @@ def _explain_unscored(meta, columns, codes, pos_rule, neg_rule) -> None:
 
 def average_precision(
     meta: pd.DataFrame,
-    feats,
-    pos_sameby,
-    pos_diffby,
-    neg_sameby,
-    neg_diffby,
+    feats: Features,
+    pos_sameby: RuleSpec,
+    pos_diffby: RuleSpec,
+    neg_sameby: RuleSpec,
+    neg_diffby: RuleSpec,
     *,
-    distance="cosine",
+    distance: Distance = "cosine",
     ties: str = "positives_first",
-    max_memory=None,
+    max_memory: Size | None = None,
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
-    client=None,
+    client: DaskClient = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -138,11 +155,14 @@ def average_precision(
         any memory order (C, Fortran, strided), memory-mapped, a Zarr array,
         or the path of a ``.npy`` file (memory-mapped) or Zarr array. They
         are read in row blocks, never copied whole (see
-        :mod:`pairmap.features`). float32 input is computed in float32;
-        other numeric types are converted to float64 block by block.
-    pos_sameby, pos_diffby, neg_sameby, neg_diffby : list of str or dict
+        :mod:`pairmap.features`). A DataFrame whose index holds the same
+        labels as ``meta``'s in another order is aligned to ``meta`` by
+        label; different labels are refused (pass ``feats.to_numpy()`` to
+        pair by position). float32 input is computed in float32; other
+        numeric types are converted to float64 block by block.
+    pos_sameby, pos_diffby, neg_sameby, neg_diffby : str, list of str or dict
         Pairing rules: column names that must all be equal (``sameby``) or all
-        differ (``diffby``), or ``{"all": [...], "any": [...]}`` where at
+        differ (``diffby``; a single column may be given as a string), or ``{"all": [...], "any": [...]}`` where at
         least one of the ``"any"`` columns (two or more) must be equal/differ.
         ``sameby`` entries that are not columns are pandas query expressions
         that filter the profiles (metadata and features alike) first.
@@ -169,7 +189,8 @@ def average_precision(
         Threads for the compiled kernels and BLAS (default: all CPUs this
         process may use; ``-1`` likewise).
     progress_bar : bool, default True
-        Show a progress bar with ETA.
+        Show a progress bar with ETA (drawn only once the work has taken a
+        second).
     client : distributed.Client or str, optional
         Run the AP blocks as tasks on Dask: a client, a scheduler address or
         ``"local"`` (default: the client of :func:`pairmap.distributed.use`,
@@ -184,6 +205,14 @@ def average_precision(
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
         ``n_total_pairs`` (list length). Profiles without positives or without
         negatives get NaN scores and zero counts.
+
+    Warns
+    -----
+    RuntimeWarning
+        When at least 10% of the profiles are constant or identical to
+        another profile (their similarities tie, so the tie policy rather
+        than the data decides their ranks; with ``"positives_first"`` APs
+        are inflated, up to 1), and when no profile could be scored.
 
     Raises
     ------
@@ -219,14 +248,12 @@ def average_precision(
         raise TypeError(f"meta must be a pandas DataFrame, got {type(meta).__name__}")
     if len(meta) == 0:
         raise ValueError("meta is empty: there are no profiles to rank")
-    if ties not in TIES:
-        raise ValueError(f"ties={ties!r} is not supported; use one of {TIES}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    check_option("ties", ties, TIES)
+    progress_bar = check_bool("progress_bar", progress_bar)
+    if batch_size is not None:
+        batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
-    source = as_feature_source(feats, len(meta))
+    source = as_feature_source(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
     for label, rule in (("pos", pos_rule), ("neg", neg_rule)):
@@ -246,18 +273,18 @@ def average_precision(
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
     prep = prepare_features(source, distance)
+    if prep.func is None:
+        warn_if_tied(prep.source, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
-    from tqdm.auto import tqdm
 
     from .startup import ensure_compiled
 
     ensure_compiled(prep.source.dtype.name)  # a first-run compile is announced, not in the ETA
 
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), tqdm(
-        total=len(meta), desc="average precision", unit="profile", disable=not progress_bar,
-        leave=False,
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         logger.debug("using %d threads", threads)
         rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))

@@ -101,6 +101,11 @@ class FeatureSource:
         return self.n_rows, self.n_features
 
     @property
+    def ndim(self) -> int:
+        """Always 2."""
+        return 2
+
+    @property
     def itemsize(self) -> int:
         """Bytes per feature value in gathered blocks."""
         return self.dtype.itemsize

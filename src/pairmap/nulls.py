@@ -20,14 +20,17 @@ other configurations and cache state.
 from __future__ import annotations
 
 import logging
-import operator
 
 import numpy as np
 
+from pairmap._null_check import exact_recompute, sampled_recompute
 from pairmap._parallel import thread_limits
+from pairmap._typing import CacheSpec
+from pairmap._validation import check_int, check_seed, parse_size
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "check_null_memory",
     "exact_size",
     "null_distribution",
     "null_method",
@@ -42,28 +45,80 @@ ALGORITHM_VERSION = 1
 _MAX_N = 2**32 - 1  # Lemire's 32-bit bounded integers
 
 
-def _as_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be an integer, got the boolean {value!r}")
+#: Environment variable: the most memory the null arrays of one call may take (a size).
+ENV_MAX_NULL_MEMORY = "PAIRMAP_MAX_NULL_MEMORY"
+#: Arrays of ``null_size`` float64 values alive at once in the worst case: the
+#: draws, a sorted copy for counting, a group mean and the caller's copy.
+NULL_COPIES = 4
+
+
+def null_memory_limit() -> int:
+    """Bytes the null arrays of one call may use: ``$PAIRMAP_MAX_NULL_MEMORY`` or half the RAM.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> null_memory_limit() > 0
+    True
+    """
+    import os
+
+    env = os.environ.get(ENV_MAX_NULL_MEMORY, "").strip()
+    if env:
+        try:
+            return parse_size(env, ENV_MAX_NULL_MEMORY, minimum=1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{ENV_MAX_NULL_MEMORY}: {exc}") from None
     try:
-        out = operator.index(value)
-    except TypeError:
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            out = int(value)
-        else:
-            raise TypeError(
-                f"{name} must be an integer, got {type(value).__name__} {value!r}"
-            ) from None
-    if out < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {out}")
-    return int(out)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return 8 * 10**9
+
+
+def check_null_memory(null_size: int) -> int:
+    """Refuse a ``null_size`` whose null arrays cannot fit in memory, before computing anything.
+
+    Parameters
+    ----------
+    null_size : int
+        Requested draws per null.
+
+    Returns
+    -------
+    int
+        The estimated peak bytes (``NULL_COPIES * 8 * null_size``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``null_size``, the estimate, the limit and how to change either.
+
+    Examples
+    --------
+    >>> check_null_memory(10_000)
+    320000
+    """
+    need = NULL_COPIES * 8 * null_size
+    limit = null_memory_limit()
+    if need > limit:
+        raise ValueError(
+            f"null_size={null_size} needs about {need / 1e9:.3g} GB of memory for its null "
+            f"distributions ({NULL_COPIES} arrays of 8-byte values), more than the "
+            f"{limit / 1e9:.3g} GB allowed (half the RAM, or ${ENV_MAX_NULL_MEMORY}). The "
+            f"smallest p-value is 1/(null_size + 1), so null_size=1000000 already resolves "
+            f"p = 1e-6: lower null_size, or raise ${ENV_MAX_NULL_MEMORY} (e.g. 64GB)"
+        )
+    return need
 
 
 def _check_config(n_pos, n_total, null_size, seed) -> tuple[int, int, int, int]:
-    n_pos = _as_int("n_pos", n_pos, 1)
-    n_total = _as_int("n_total", n_total, 1)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
+    n_pos = check_int("n_pos", n_pos, minimum=1)
+    n_total = check_int("n_total", n_total, minimum=1)
+    null_size = check_int("null_size", null_size, minimum=1)
+    seed = check_seed(seed)
     if n_pos > n_total:
         raise ValueError(
             f"n_pos ({n_pos}) must not exceed n_total ({n_total}): a ranked list of "
@@ -71,8 +126,6 @@ def _check_config(n_pos, n_total, null_size, seed) -> tuple[int, int, int, int]:
         )
     if n_total > _MAX_N:
         raise ValueError(f"n_total must be < 2**32, got {n_total}")
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
     return n_pos, n_total, null_size, seed
 
 
@@ -164,11 +217,13 @@ def _null_key(method: str, seed: int, null_size: int, n_total: int, n_pos: int):
     return NullKey(method, seed, null_size, n_total, n_pos, ALGORITHM_VERSION)
 
 
-def _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute, length):
+def _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute, length,
+                    recompute=None):
     if cache_obj is None:
         return compute()
     key = _null_key(method, seed, null_size, n_total, n_pos)
-    arr = np.asarray(cache_obj.get_or_compute(key, compute), dtype=np.float64)
+    arr = np.asarray(cache_obj.get_or_compute(key, compute, recompute=recompute),
+                     dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != length:
         logger.warning("cache returned %s values for %s, expected %d; recomputing",
                        arr.shape, key, length)
@@ -194,9 +249,11 @@ def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
 
     if start != 0 or stop != null_size:
         return compute()
+
+    recompute = sampled_recompute(key, n_total, n_pos)
     method = "sampled" if ordinal == 0 else f"sampled_m{ordinal}"
     return _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute,
-                           null_size)
+                           null_size, recompute)
 
 
 def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarray | None:
@@ -210,11 +267,12 @@ def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarr
     def compute():
         return enumerate_null_aps(n_total, n_pos, total)
 
-    return _get_or_compute(cache_obj, "exact", seed, null_size, n_total, n_pos, compute, total)
+    return _get_or_compute(cache_obj, "exact", seed, null_size, n_total, n_pos, compute, total,
+                           exact_recompute(n_total, n_pos, total))
 
 
-def null_distribution(n_pos, n_total, null_size=10000, seed=0, *, cache=None,
-                      n_jobs=None) -> np.ndarray:
+def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: int = 0, *,
+                      cache: CacheSpec = None, n_jobs: int | None = None) -> np.ndarray:
     """Average precision of random rankings of ``n_pos`` positives among ``n_total`` items.
 
     Parameters
@@ -259,6 +317,7 @@ def null_distribution(n_pos, n_total, null_size=10000, seed=0, *, cache=None,
     array([0.33333333, 0.5       , 1.        ])
     """
     n_pos, n_total, null_size, seed = _check_config(n_pos, n_total, null_size, seed)
+    check_null_memory(null_size)
     cache_obj = _open_cache(cache)
     with thread_limits(n_jobs) as n_threads:
         arr = exact_values(n_pos, n_total, null_size, seed, cache_obj=cache_obj)

@@ -1,7 +1,8 @@
 """Pairing rules: which profiles are positives and negatives of each other.
 
 A rule is a ``(sameby, diffby)`` couple. Each side is a list of metadata
-column names (all must be equal / all must differ) or a dict
+column names (all must be equal / all must differ; a single name may be given
+as a string) or a dict
 ``{"all": [...], "any": [...]}`` where ``"any"`` holds at least two columns of
 which at least one must be equal (sameby) or differ (diffby). A profile is
 never paired with itself.
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ._typing import Condition, RuleSpec
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +71,7 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     if value is None:
         return [], [], []
     if isinstance(value, str):
-        raise TypeError(
-            f"{name} must be a list of column names (or a dict with 'all'/'any'), "
-            f"got the string {value!r}; write [{value!r}] instead"
-        )
+        value = [value]  # one column (or query), as mean_average_precision's sameby accepts
     if isinstance(value, Mapping):
         unknown = set(value) - {"all", "any"}
         if unknown:
@@ -114,7 +114,8 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     return all_cols, any_part, queries
 
 
-def parse_rule(sameby, diffby, meta_columns, *, name: str = "") -> tuple[Rule, list[str]]:
+def parse_rule(sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], *,
+               name: str = "") -> tuple[Rule, list[str]]:
     """Parse one ``(sameby, diffby)`` couple into a :class:`Rule` and its query filters.
 
     Parameters
@@ -262,7 +263,7 @@ class Buckets:
         return np.diff(self.starts)
 
 
-def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
+def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.ndarray:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in
@@ -314,9 +315,16 @@ def find_pairs(meta: pd.DataFrame, sameby, diffby) -> np.ndarray:
     return pairs
 
 
+def _describe_condition(condition) -> str:
+    if isinstance(condition, str):
+        return repr(condition)
+    arr = np.asarray(condition)
+    return "(an all-False boolean mask)" if arr.dtype == bool else "(index labels)"
+
+
 def assign_reference_index(
     df: pd.DataFrame,
-    condition,
+    condition: Condition,
     reference_col: str = "Metadata_Reference_Index",
     default_value: int = -1,
 ) -> pd.DataFrame:
@@ -344,6 +352,13 @@ def assign_reference_index(
     pandas.DataFrame
         A copy of ``df`` with ``reference_col`` set: matching rows get their
         row position (0..n-1), the others ``default_value``.
+
+    Raises
+    ------
+    ValueError
+        If ``condition`` matches no row (a misspelt value would otherwise
+        leave every row at ``default_value`` and fail later with a
+        misleading "no negative pairs" error), or is not a valid condition.
 
     Examples
     --------
@@ -382,6 +397,13 @@ def assign_reference_index(
                     f"condition lists index labels not in the frame: {list(missing[:5])}"
                 )
             mask = df.index.isin(labels)
+    if not mask.any():
+        raise ValueError(
+            f"assign_reference_index: condition {_describe_condition(condition)} matches none of "
+            f"the {n} rows, so no row would be a reference and every {reference_col!r} would be "
+            f"{default_value}; check the condition (column name and value spelling, e.g. "
+            "'DMSO' vs 'dmso')"
+        )
     if default_value in set(np.flatnonzero(mask).tolist()):
         raise ValueError(
             f"default_value={default_value} collides with a reference row position; "

@@ -27,8 +27,11 @@ import pandas as pd
 
 from pairmap._ap_math import normalize_ap
 from pairmap._parallel import thread_limits
+from pairmap._progress import progress
+from pairmap._typing import CacheSpec, Columns
+from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
-from pairmap.nulls import _as_int, _open_cache, exact_size, exact_values, sampled_draws
+from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
 
 __all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
 
@@ -44,17 +47,6 @@ _GROUP_BUDGET_BYTES = 256 * 2**20
 _LRU_BUDGET_BYTES = 512 * 2**20
 #: Below this many observed values, counting beats sorting the null.
 _DIRECT_COUNT_MAX = 8
-
-
-def _progress(iterable, *, total, desc, enabled):
-    from .startup import ensure_compiled
-
-    ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 def _check_ap_frame(ap_scores) -> None:
@@ -87,6 +79,14 @@ def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     ap = pd.to_numeric(df["average_precision"], errors="raise").to_numpy(np.float64)
     k = pd.to_numeric(df["n_pos_pairs"], errors="raise").to_numpy(np.float64)
     n = pd.to_numeric(df["n_total_pairs"], errors="raise").to_numpy(np.float64)
+    negative = (k < 0) | (n < 0)
+    if negative.any():
+        rows = df.index[np.flatnonzero(negative)[:5]].tolist()
+        raise ValueError(
+            f"ap_scores has {int(negative.sum())} row(s) with negative n_pos_pairs or "
+            f"n_total_pairs (rows {rows}); pair counts are >= 0 in the output of "
+            "pairmap.average_precision, so these rows were changed or built by hand"
+        )
     valid = ~np.isnan(ap) & ~np.isnan(k) & ~np.isnan(n) & (k > 0)
     checks = (
         (n < k, "has n_total_pairs ({n:g}) < n_pos_pairs ({k:g}); n_total_pairs must count "
@@ -120,8 +120,9 @@ def _counts_ge(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return _tail_counts(np.sort(null), observed)
 
 
-def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
-             progress_bar=True) -> np.ndarray:
+def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
+             cache: CacheSpec = None, n_jobs: int | None = None,
+             progress_bar: bool = True) -> np.ndarray:
     """p-value of every profile's AP against random rankings of its own list.
 
     Parameters
@@ -156,10 +157,10 @@ def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
     array([0.25, 0.5 ,  nan])
     """
     _check_ap_frame(ap_scores)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    progress_bar = check_bool("progress_bar", progress_bar)
     valid, ap, k, n = _valid_mask(ap_scores)
     out = np.full(len(ap_scores), np.nan)
     if not valid.any():
@@ -173,7 +174,7 @@ def p_values(ap_scores, *, null_size=10000, seed=0, cache=None, n_jobs=None,
     logger.info("p-values for %d profiles over %d list shapes (null_size=%d)",
                 idx.size, len(confs), null_size)
     with thread_limits(n_jobs) as n_threads:
-        for c in _progress(range(len(confs)), total=len(confs), desc="AP nulls",
+        for c in progress(range(len(confs)), total=len(confs), desc="AP nulls",
                            enabled=progress_bar):
             kc, nc = int(confs[c, 0]), int(confs[c, 1])
             rows = idx[order[bounds[c] : bounds[c + 1]]]
@@ -294,6 +295,15 @@ def _as_columns(name, value, df) -> list:
         )
     if len(set(cols)) != len(cols):
         raise ValueError(f"{name} lists a column more than once: {cols}")
+    for col in cols:
+        missing = df[col].isna().to_numpy()
+        if missing.any():
+            rows = df.index[np.flatnonzero(missing)[:5]].tolist()
+            raise ValueError(
+                f"{name} column {col!r} has {int(missing.sum())} missing value(s) (rows {rows}); "
+                f"they would form a group of their own. Fill them (e.g. "
+                f"ap_scores[{col!r}] = ap_scores[{col!r}].fillna('unknown')) or drop those rows"
+            )
     reserved = [c for c in cols if c in _OUTPUT_COLUMNS]
     if reserved:
         raise ValueError(
@@ -303,9 +313,10 @@ def _as_columns(name, value, df) -> list:
     return cols
 
 
-def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05, seed=0,
-                           null="shared", hierarchical_by=None, cache=None, n_jobs=None,
-                           progress_bar=True) -> pd.DataFrame:
+def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
+                           threshold: float = 0.05, seed: int = 0, null: str = "shared",
+                           hierarchical_by: Columns | None = None, cache: CacheSpec = None,
+                           n_jobs: int | None = None, progress_bar: bool = True) -> pd.DataFrame:
     """Mean average precision per group with permutation p-values and FDR control.
 
     Parameters
@@ -365,12 +376,11 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
     """
     _check_ap_frame(ap_scores)
     sameby = _as_columns("sameby", sameby, ap_scores)
-    null_size = _as_int("null_size", null_size, 1)
-    seed = _as_int("seed", seed, 0)
-    if seed >= 2**64:
-        raise ValueError(f"seed must be < 2**64, got {seed}")
-    if null not in NULL_MODELS:
-        raise ValueError(f"null must be one of {NULL_MODELS}, got {null!r}")
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    check_option("null", null, NULL_MODELS)
+    progress_bar = check_bool("progress_bar", progress_bar)
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
     if not 0.0 < float(threshold) <= 1.0:
@@ -443,7 +453,7 @@ def mean_average_precision(ap_scores, sameby, *, null_size=10000, threshold=0.05
             null_size,
         )
         store = _DrawStore(null_size, seed, cache_obj, n_threads)
-        for sig in _progress(sorted(by_sig), total=len(by_sig), desc="mAP nulls",
+        for sig in progress(sorted(by_sig), total=len(by_sig), desc="mAP nulls",
                              enabled=progress_bar):
             groups = np.asarray(by_sig[sig])
             pvals[groups] = _group_pvalues(sig, map_scores[groups], confs, null, store,

@@ -16,6 +16,8 @@ import string
 import numpy as np
 import pandas as pd
 
+from ._validation import check_int
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["simulate_screen"]
@@ -29,12 +31,7 @@ CONTROL_LABEL = "negcon"
 
 
 def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return check_int(name, value, minimum=minimum)
 
 
 def _well_name(index: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def ensure_compiled(dtype: str | None) -> None:
         logger.warning("kernels compiled in %.0f s", time.perf_counter() - start)
 
 
-def warmup(dtypes=("float32", "float64")) -> float:
+def warmup(dtypes: Sequence[str] = ("float32", "float64")) -> float:
     """Compile (or load) every kernel for the given feature dtypes; seconds taken.
 
     Parameters

@@ -103,23 +103,41 @@ def _draw_large(state, n, k, buf, marker):
     return state
 
 
-@numba.njit(cache=True, nogil=True)
-def _sample_block(key, n, k, d_start, d_stop, out, out_offset):
-    buf = np.empty(k, dtype=np.int64)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _draw_buffers(n, k):
     # The marker path costs n bytes per block; for very long lists the insertion
     # path (same Floyd sequence, same subsets, O(k^2) per draw) keeps memory O(k).
     use_marker = k > SMALL_K and n <= MARKER_MAX_N
+    marker = np.zeros(n + 1 if use_marker else 1, dtype=np.uint8)
+    return np.empty(k, dtype=np.int64), marker, use_marker
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _draw_ap(key, n, k, d, buf, marker, use_marker):
+    """AP of draw ``d`` of the null keyed by ``key`` (its own counter-based stream)."""
+    state = _mix64(key + np.uint64(d) * _STREAM_GAMMA)
     if use_marker:
-        marker = np.zeros(n + 1, dtype=np.uint8)
+        _draw_large(state, n, k, buf, marker)
     else:
-        marker = np.zeros(1, dtype=np.uint8)
+        _draw_small(state, n, k, buf)
+    return ap_from_ranks(buf, k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sample_block(key, n, k, d_start, d_stop, out, out_offset):
+    buf, marker, use_marker = _draw_buffers(n, k)
     for d in range(d_start, d_stop):
-        state = _mix64(key + np.uint64(d) * _STREAM_GAMMA)
-        if use_marker:
-            _draw_large(state, n, k, buf, marker)
-        else:
-            _draw_small(state, n, k, buf)
-        out[d - out_offset] = ap_from_ranks(buf, k)
+        out[d - out_offset] = _draw_ap(key, n, k, d, buf, marker, use_marker)
+
+
+@numba.njit(cache=True, nogil=True)
+def sample_null_aps_at(key, n, k, positions):
+    """AP of the draws at ``positions`` (any order), bit-identical to the full array's."""
+    buf, marker, use_marker = _draw_buffers(n, k)
+    out = np.empty(positions.shape[0], dtype=np.float64)
+    for i in range(positions.shape[0]):
+        out[i] = _draw_ap(key, n, k, positions[i], buf, marker, use_marker)
+    return out
 
 
 def _sample_null_aps(key, n, k, d_start, n_draws, n_blocks):

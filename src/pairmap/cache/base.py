@@ -11,7 +11,7 @@ import abc
 import contextlib
 import logging
 import os
-import re
+import secrets
 import threading
 import warnings
 import weakref
@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .._validation import parse_size as _parse_size
 from .keys import NullKey, as_null_array
 
-__all__ = ["CacheWarning", "NullCache", "parse_size"]
+__all__ = ["SPOT_CHECKS", "CacheWarning", "NullCache", "parse_size", "spot_check"]
 
 logger = logging.getLogger("pairmap.cache")
 
@@ -35,21 +36,21 @@ class CacheWarning(UserWarning):
     """
 
 
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(i?)(b?)\s*", re.IGNORECASE)
-_SIZE_POW = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+def parse_size(value, name: str = "max_bytes") -> int | None:
+    """Parse a cache size bound such as ``500MB``, ``2GiB``, ``1.5G`` or ``1000000``.
 
-
-def parse_size(value) -> int | None:
-    """Parse a byte count such as ``500MB``, ``2GiB``, ``1.5G`` or ``1000000``.
-
-    Decimal units (``kB``, ``MB``, ``GB``, ``TB``; the ``B`` is optional) are
-    powers of 1000; binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) are
-    powers of 1024. ``None`` stays ``None`` (no bound).
+    The grammar is pairmap's one size grammar
+    (:func:`pairmap._validation.parse_size`, also used by ``max_memory``):
+    decimal units (``kB``, ``MB``, ``GB``, ``TB``; the ``B`` is optional) are
+    powers of 1000, binary units (``KiB``, ``MiB``, ``GiB``, ``TiB``) powers
+    of 1024. A cache bound may be 0 (keep nothing); ``None`` stays ``None``.
 
     Parameters
     ----------
     value : int, str or None
         The size.
+    name : str
+        Parameter name used in error messages.
 
     Returns
     -------
@@ -58,6 +59,8 @@ def parse_size(value) -> int | None:
 
     Raises
     ------
+    TypeError
+        If the value is a boolean or neither a number nor a string.
     ValueError
         If the text is not a size or the size is negative.
 
@@ -68,24 +71,7 @@ def parse_size(value) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"max_bytes must be a size such as 500MB, got {value!r}")
-    if isinstance(value, int | np.integer):
-        if value < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {value}")
-        return int(value)
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    match = _SIZE_RE.fullmatch(str(value))
-    if match is None:
-        raise ValueError(
-            f"cannot read {value!r} as a size; use bytes or a unit, e.g. 500MB, 2GiB, 1000000"
-        )
-    number, unit, binary, _ = match.groups()
-    if binary and not unit:
-        raise ValueError(f"cannot read {value!r} as a size; 'i' needs a unit such as MiB")
-    base = 1024 if binary else 1000
-    return int(float(number) * base ** _SIZE_POW[unit.lower()])
+    return _parse_size(value, name, minimum=0)
 
 
 class _KeyLocks:
@@ -129,6 +115,64 @@ def _reinit_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reinit_after_fork)
+
+
+#: Values of an entry recomputed on every read when the caller can recompute them.
+SPOT_CHECKS = 64
+
+
+def spot_check(values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray],
+               n_checks: int = SPOT_CHECKS) -> str | None:
+    """Compare a random sample of ``values`` with a recomputation; ``None`` if all agree.
+
+    Positions are drawn from the operating system's entropy source, so whoever
+    wrote the entry cannot know which values will be checked. An entry whose
+    values differ from the true ones at a share ``f`` of positions passes with
+    probability at most ``(1 - f) ** n_checks`` (``n_checks=64``: below 0.2%
+    for ``f = 10%``).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The values read from the cache.
+    recompute : callable
+        ``recompute(positions)`` returns the true values at the int64
+        ``positions`` (bit-identical to what ``compute()`` would give there).
+    n_checks : int
+        Number of positions (all of them for shorter arrays).
+
+    Returns
+    -------
+    str or None
+        A description of the first disagreement, or ``None``.
+
+    Examples
+    --------
+    >>> true = np.linspace(0, 1, 100)
+    >>> spot_check(true.copy(), lambda pos: true[pos]) is None
+    True
+    >>> spot_check(true + 0.5, lambda pos: true[pos]).startswith("value 0 of 64 checked differs")
+    True
+    """
+    n = values.shape[0]
+    if n == 0:
+        return None
+    if n <= n_checks:
+        positions = np.arange(n, dtype=np.int64)
+    else:
+        rng = np.random.default_rng(secrets.randbits(128))
+        positions = np.sort(rng.choice(n, size=n_checks, replace=False)).astype(np.int64)
+    expected = np.asarray(recompute(positions), dtype=np.float64)
+    got = values[positions]
+    bad = np.flatnonzero(got.view(np.int64) != expected.view(np.int64))
+    if bad.size == 0:
+        return None
+    i = int(bad[0])
+    return (
+        f"value {i} of {positions.size} checked differs from a recomputation "
+        f"(position {int(positions[i])}: stored {got[i]!r}, recomputed {expected[i]!r}; "
+        f"{bad.size} of {positions.size} differ)"
+    )
 
 
 def _check_key(key) -> NullKey:
@@ -180,8 +224,12 @@ class NullCache(abc.ABC):
         """Summary: location, number of entries, bytes used, bound."""
 
     @abc.abstractmethod
-    def verify(self) -> dict:
-        """Check every entry; remove from use those that fail. Returns counts."""
+    def verify(self, recompute=None) -> dict:
+        """Check every entry; remove from use those that fail. Returns counts.
+
+        ``recompute(key)`` may return a ``recompute(positions)`` function (or
+        ``None``); entries with one are also spot checked (:func:`spot_check`).
+        """
 
     @abc.abstractmethod
     def prune(self, max_bytes=None) -> dict:
@@ -203,7 +251,27 @@ class NullCache(abc.ABC):
         """Recreate process-local locks in a forked child (backends extend this)."""
         return None
 
-    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Remove ``key``'s entry from use because its values failed a check.
+
+        Called by :meth:`get_or_compute` when a spot check disagrees. The base
+        implementation only warns; backends also remove the entry (the
+        filesystem backend moves the file to ``quarantine/``).
+
+        Parameters
+        ----------
+        key : NullKey
+        reason : str
+            What was wrong (shown in the :class:`CacheWarning`).
+        """
+        _check_key(key)
+        message = f"null cache entry for {key} rejected ({reason}); the values are recomputed"
+        logger.debug("%s", message)
+        warnings.warn(message, CacheWarning, stacklevel=3)
+
+    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray], *,
+                       recompute: Callable[[np.ndarray], np.ndarray] | None = None,
+                       ) -> np.ndarray:
         """Return the cached array for ``key``, computing and storing it if needed.
 
         Within one process, threads asking for the same key wait for a single
@@ -217,6 +285,14 @@ class NullCache(abc.ABC):
         compute : callable
             ``compute()`` returns the 1-D array for ``key``; it must be
             deterministic in ``key``.
+        recompute : callable, optional
+            ``recompute(positions)`` returns the values ``compute()`` gives at
+            the int64 ``positions``. When given, every cached array is spot
+            checked (:func:`spot_check`) before it is returned; an entry that
+            disagrees is rejected (:meth:`reject`, a :class:`CacheWarning`)
+            and the values are computed and stored again. Checksums catch
+            damage; this catches well-formed entries with wrong values
+            (planted in a shared folder, or written by a buggy sampler).
 
         Returns
         -------
@@ -235,7 +311,10 @@ class NullCache(abc.ABC):
         with self._key_locks().hold(key):
             cached = self.get(key)
             if cached is not None:
-                return cached
+                problem = None if recompute is None else spot_check(cached, recompute)
+                if problem is None:
+                    return cached
+                self.reject(key, problem)
             values = as_null_array(compute(), name="compute() result")
             self.put(key, values)
             return values

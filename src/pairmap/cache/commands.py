@@ -87,13 +87,16 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_verify(args) -> int:
+    from pairmap._null_check import recompute_for_key
+
     cache = _open(args)
-    r = cache.verify()
+    r = cache.verify(recompute=recompute_for_key)
     lines = [
         f"cache directory: {cache.path}",
         f"checked {r['checked']} entries: {r['ok']} ok, {r['corrupt']} corrupt "
         f"(moved to quarantine), {r['unreadable']} unreadable, "
-        f"{r['vanished']} removed meanwhile",
+        f"{r['vanished']} removed meanwhile; values of {r['spot_checked']} entries "
+        "spot-checked against recomputed draws",
     ]
     lines += [f"  corrupt: {name}" for name in r["corrupt_files"]]
     if r["temp_removed"]:

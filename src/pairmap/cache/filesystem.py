@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import CacheSpec
 from ._fsops import FsOps
 from .base import (
     _FORK_AWARE,
@@ -37,6 +38,7 @@ from .base import (
     _check_key,
     _WarnOnce,
     parse_size,
+    spot_check,
 )
 from .keys import (
     HEADER_SIZE,
@@ -73,6 +75,10 @@ _WRITE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 )
 _AUTO_PRUNE_FRACTION = 0.9
+#: Size bound of caches opened by :func:`open_cache` without ``max_bytes`` or
+#: ``$PAIRMAP_CACHE_MAX_BYTES``: 2 GB hold ~25,000 nulls of 10,000 draws.
+DEFAULT_MAX_BYTES = 2 * 10**9
+_UNBOUNDED = ("unbounded", "none")
 _RESCAN_EVERY = 64
 _SWEEP_EVERY = 256
 
@@ -312,7 +318,32 @@ class FilesystemCache(NullCache):
                 logger.debug("could not refresh %s: %s", path, exc)
         return values
 
-    def _quarantine(self, path: Path, reason: str, ident, *, warn: bool = True) -> bool:
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Move ``key``'s entry to ``quarantine/`` because its values failed a check.
+
+        A :class:`CacheWarning` names the file and the reason.
+
+        Parameters
+        ----------
+        key : NullKey
+        reason : str
+
+        Examples
+        --------
+        >>> import tempfile, warnings
+        >>> cache = FilesystemCache(tempfile.mkdtemp())
+        >>> key = NullKey("exact", 0, 0, 3, 1, 1)
+        >>> _ = cache.put(key, [0.5, 1.0])
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     cache.reject(key, "forged")
+        >>> cache.get(key) is None
+        True
+        """
+        self._quarantine(self.entry_path(key), reason, None, what="rejected")
+
+    def _quarantine(self, path: Path, reason: str, ident, *, warn: bool = True,
+                    what: str = "corrupt") -> bool:
         """Move a corrupt file aside (or delete it); return True if it is gone."""
         ops = self._ops
         gone = False
@@ -344,7 +375,7 @@ class FilesystemCache(NullCache):
             except OSError:
                 where = f"could not be removed ({exc})"
         message = (
-            f"null cache entry {path.name} in {self.path} is corrupt ({reason}); "
+            f"null cache entry {path.name} in {self.path} is {what} ({reason}); "
             f"{where}; the values are recomputed"
         )
         if warn:
@@ -600,17 +631,26 @@ class FilesystemCache(NullCache):
             "format_version": FORMAT_VERSION,
         }
 
-    def verify(self) -> dict:
+    def verify(self, recompute=None) -> dict:
         """Read and verify every entry; quarantine those that fail.
 
         Also removes stale temp files. Safe while other processes use the cache.
+
+        Parameters
+        ----------
+        recompute : callable, optional
+            ``recompute(key)`` returns ``None`` or a function giving the true
+            values of ``key`` at given positions (``pairmap cache verify``
+            passes :func:`pairmap._null_check.recompute_for_key`). Entries it
+            can recompute are also spot checked (:func:`spot_check`), so
+            well-formed entries with wrong values count as corrupt too.
 
         Returns
         -------
         dict
             ``checked``, ``ok``, ``corrupt``, ``unreadable``, ``vanished``
-            (removed by someone else meanwhile), ``corrupt_files`` (names) and
-            ``temp_removed``.
+            (removed by someone else meanwhile), ``corrupt_files`` (names),
+            ``spot_checked`` and ``temp_removed``.
 
         Examples
         --------
@@ -619,22 +659,24 @@ class FilesystemCache(NullCache):
         0
         """
         report = {"checked": 0, "ok": 0, "corrupt": 0, "unreadable": 0, "vanished": 0,
-                  "corrupt_files": [], "temp_removed": self._sweep_temps()}
+                  "corrupt_files": [], "spot_checked": 0, "temp_removed": self._sweep_temps()}
         for path, _, _ in self._entries():
             report["checked"] += 1
             try:
-                key, _, st = self._read_entry(path)
+                key, values, st = self._read_entry(path)
             except _Corrupt as exc:
                 reason, ident = exc.reason, exc.ident
             except OSError as exc:
                 report["vanished" if exc.errno in _GONE else "unreadable"] += 1
                 continue
             else:
-                if key.filename() == path.name:
+                ident = (st.st_dev, st.st_ino)
+                reason = _value_problem(key, values, recompute, report)
+                if key.filename() != path.name:
+                    reason = f"file holds the entry for {key.filename()}"
+                elif reason is None:
                     report["ok"] += 1
                     continue
-                reason = f"file holds the entry for {key.filename()}"
-                ident = (st.st_dev, st.st_ino)
             self._quarantine(path, reason, ident, warn=False)
             report["corrupt"] += 1
             report["corrupt_files"].append(path.name)
@@ -747,6 +789,16 @@ class FilesystemCache(NullCache):
         return removed
 
 
+def _value_problem(key: NullKey, values, recompute, report: dict) -> str | None:
+    """Spot check ``values`` when ``recompute`` knows how to; a reason if they are wrong."""
+    check = recompute(key) if recompute is not None else None
+    if check is None:
+        return None
+    report["spot_checked"] += 1
+    problem = spot_check(values, check)
+    return None if problem is None else f"values disagree with recomputed draws: {problem}"
+
+
 def default_cache_dir() -> Path:
     """Default cache directory: ``$PAIRMAP_CACHE_DIR`` or the user cache dir.
 
@@ -770,7 +822,15 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("pairmap", appauthor=False)) / "nulls"
 
 
-def open_cache(cache=None, *, max_bytes=None) -> NullCache | None:
+def _bound(value) -> int | None:
+    """A size bound, or ``None`` for the word ``"unbounded"``."""
+    if isinstance(value, str) and value.strip().lower() in _UNBOUNDED:
+        return None
+    return parse_size(value)
+
+
+def open_cache(cache: CacheSpec = None, *, max_bytes: int | str | None = None,
+               ) -> NullCache | None:
     """Resolve the ``cache=`` argument of pairmap functions to a cache object.
 
     Parameters
@@ -780,9 +840,10 @@ def open_cache(cache=None, *, max_bytes=None) -> NullCache | None:
         a path: a :class:`FilesystemCache` there; ``False``: no caching
         (returns ``None``); a :class:`NullCache`: returned as is.
     max_bytes : int, str or None
-        Size bound for a new :class:`FilesystemCache`; defaults to
-        ``$PAIRMAP_CACHE_MAX_BYTES`` when that is set. Ignored for an existing
-        cache object.
+        Size bound for a new :class:`FilesystemCache` (``"unbounded"`` for
+        none); defaults to ``$PAIRMAP_CACHE_MAX_BYTES`` when that is set, else
+        :data:`DEFAULT_MAX_BYTES` (2 GB; the least recently used entries are
+        evicted beyond it). Ignored for an existing cache object.
 
     Returns
     -------
@@ -807,11 +868,12 @@ def open_cache(cache=None, *, max_bytes=None) -> NullCache | None:
         return cache
     if max_bytes is None:
         env = os.environ.get(ENV_MAX_BYTES, "").strip()
-        if env:
-            try:
-                max_bytes = parse_size(env)
-            except ValueError as exc:
-                raise ValueError(f"{ENV_MAX_BYTES}: {exc}") from None
+        try:
+            max_bytes = _bound(env) if env else DEFAULT_MAX_BYTES
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{ENV_MAX_BYTES}: {exc}") from None
+    else:
+        max_bytes = _bound(max_bytes)
     if cache is None or cache is True:
         return FilesystemCache(default_cache_dir(), max_bytes=max_bytes)
     if isinstance(cache, str | os.PathLike):

@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .base import _FORK_AWARE, NullCache, _check_key, parse_size
+from .base import _FORK_AWARE, NullCache, _check_key, parse_size, spot_check
 from .keys import NullKey, as_null_array
 
 __all__ = ["MemoryCache"]
@@ -79,6 +79,24 @@ class MemoryCache(NullCache):
                 self._shrink(self.max_bytes)
         return True
 
+    def reject(self, key: NullKey, reason: str) -> None:
+        """Drop ``key``'s entry (its values failed a check) and warn.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> cache, key = MemoryCache(), NullKey("exact", 0, 0, 3, 1, 1)
+        >>> _ = cache.put(key, [0.5, 1.0])
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     cache.reject(key, "forged")
+        >>> cache.get(key) is None
+        True
+        """
+        with self._lock:
+            self._data.pop(key, None)
+        super().reject(key, reason)
+
     def _shrink(self, limit: int) -> tuple[int, int]:
         total = sum(v.nbytes for v in self._data.values())
         removed = freed = 0
@@ -105,8 +123,10 @@ class MemoryCache(NullCache):
                 "max_bytes": self.max_bytes,
             }
 
-    def verify(self) -> dict:
-        """Check that every stored value is a 1-D float64 array (always true).
+    def verify(self, recompute=None) -> dict:
+        """Check that every stored value is a 1-D float64 array (and spot check it).
+
+        ``recompute`` is as for :meth:`FilesystemCache.verify`.
 
         Examples
         --------
@@ -114,7 +134,9 @@ class MemoryCache(NullCache):
         0
         """
         with self._lock:
-            bad = [k for k, v in self._data.items() if v.ndim != 1 or v.dtype != np.float64]
+            bad = [k for k, v in self._data.items() if v.ndim != 1 or v.dtype != np.float64
+                   or (recompute is not None and recompute(k) is not None
+                       and spot_check(v, recompute(k)) is not None)]
             for key in bad:
                 del self._data[key]
             n = len(self._data) + len(bad)

@@ -1,4 +1,4 @@
-"""Regression tests for review findings on atomic output (pairmap._io) and config runs."""
+"""pairmap._io: result files appear complete or not at all, and follow the user's umask."""
 
 from __future__ import annotations
 
@@ -11,26 +11,17 @@ import pytest
 
 from pairmap import _io
 from pairmap.config import run_config
-from pairmap.simulate import simulate_screen
 
 KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 
 
-@pytest.fixture(autouse=True)
-def _private_null_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.mktemp("null-cache")))
+pytestmark = pytest.mark.usefixtures("private_null_cache")
 
 
 @pytest.fixture(scope="module")
-def screen_csv(tmp_path_factory) -> Path:
-    meta, feats = simulate_screen(
-        n_perturbations=8, n_replicates=3, n_controls_per_plate=4, n_features=12,
-        n_active_features=4, seed=2,
-    )
-    df = pd.concat([meta, pd.DataFrame(feats, columns=[f"f{j}" for j in range(12)])], axis=1)
-    path = tmp_path_factory.mktemp("data") / "screen.csv"
-    df.to_csv(path, index=False)
-    return path
+def screen_csv(screen_csv_factory) -> Path:
+    return screen_csv_factory(n_perturbations=8, n_replicates=3, n_controls_per_plate=4,
+                              n_features=12, n_active_features=4, seed=2)
 
 
 def config(data_path, out_dir) -> dict:
@@ -51,7 +42,7 @@ def _umask() -> int:
     return old
 
 
-# ------------------------------------------------------------------ 1: all-or-nothing output
+# ------------------------------------------------------------------ all-or-nothing output
 
 
 def test_destination_that_is_a_folder_leaves_other_outputs_untouched(screen_csv, tmp_path):
@@ -124,7 +115,7 @@ def test_parent_that_is_a_file_is_named(tmp_path):
         out.write(tmp_path / "res" / "a.csv", lambda fh: fh.write(b"new"))
 
 
-# ------------------------------------------------------------------ 3: permissions follow umask
+# ------------------------------------------------------------------ permissions follow umask
 
 
 def test_output_files_and_folders_follow_umask(tmp_path):
@@ -144,3 +135,97 @@ def test_output_files_and_folders_follow_umask(tmp_path):
     finally:
         os.umask(old)
     assert _umask() == old
+
+
+# ------------------------------------------------------------------ single files
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("a.parquet", "parquet"), ("a.PQ", "parquet"), ("a.csv", "csv"), ("a.csv.gz", "csv"),
+     ("a.tsv", "tsv"), ("a.tsv.gz", "tsv"), ("dir.v2/a.csv", "csv")],
+)
+def test_table_format_from_extension(name, fmt):
+    assert _io.table_format(name) == fmt
+
+
+@pytest.mark.parametrize("name", ["a.xlsx", "a", "a.parquet.gz", "a.gz", "a.csv.zip"])
+def test_unknown_table_format_lists_the_choices(name):
+    with pytest.raises(ValueError, match=r"\.parquet, \.csv, \.csv\.gz, \.tsv"):
+        _io.table_format(name)
+
+
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv", "t.csv.gz", "t.tsv"])
+def test_dataframe_round_trip_in_every_format(tmp_path, name):
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]}, index=[7, 8, 9])
+    path = _io.atomic_write_dataframe(df, tmp_path / name)
+    if name.endswith(".parquet"):
+        back = pd.read_parquet(path)
+    else:
+        back = pd.read_csv(path, sep="\t" if ".tsv" in name else ",")
+    pd.testing.assert_frame_equal(back, df.reset_index(drop=True))  # no index column written
+    if name.endswith(".gz"):
+        assert path.read_bytes()[:2] == b"\x1f\x8b"  # really gzip-compressed
+
+
+def test_failing_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
+    (tmp_path / "a.csv").write_text("old")
+
+    def boom(fh):
+        fh.write(b"partial")
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _io.atomic_write(tmp_path / "a.csv", boom)
+    assert (tmp_path / "a.csv").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_atomic_write_needs_an_existing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        _io.atomic_write(tmp_path / "missing" / "a.csv", lambda fh: fh.write(b"x"))
+
+
+def test_staged_outputs_refuse_to_overwrite_when_asked(tmp_path):
+    (tmp_path / "a.csv").write_text("old")
+    with pytest.raises(FileExistsError, match="a.csv"), \
+            _io.StagedOutputs(overwrite=False) as out:
+        out.write(tmp_path / "a.csv", lambda fh: fh.write(b"new"))
+    assert (tmp_path / "a.csv").read_text() == "old"
+
+
+def test_staged_outputs_refuse_the_same_path_twice(tmp_path):
+    with pytest.raises(ValueError, match="written twice"), _io.StagedOutputs() as out:
+        out.write(tmp_path / "a.csv", lambda fh: fh.write(b"1"))
+        out.write(tmp_path / "a.csv", lambda fh: fh.write(b"2"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_outputs_discard_created_folders_on_error(tmp_path):
+    with pytest.raises(RuntimeError), _io.StagedOutputs() as out:
+        out.write(tmp_path / "new" / "deep" / "a.csv", lambda fh: fh.write(b"x"))
+        raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ output folders
+
+
+def test_output_dir_is_removed_when_the_block_fails(tmp_path):
+    with pytest.raises(RuntimeError), _io.atomic_output_dir(tmp_path / "run") as d:
+        (d / "a.txt").write_text("x")
+        raise RuntimeError("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_dir_never_overwrites(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"), \
+            _io.atomic_output_dir(tmp_path / "run"):
+        pass
+    with pytest.raises(FileExistsError, match="appeared while"), \
+            _io.atomic_output_dir(tmp_path / "run2") as d:
+        (d / "a.txt").write_text("x")
+        (tmp_path / "run2").mkdir()
+    assert list((tmp_path / "run2").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run2"]
