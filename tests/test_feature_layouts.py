@@ -184,3 +184,46 @@ def test_memory_map_pages_are_released_while_reading(tmp_path, monkeypatch):
     np.testing.assert_allclose(total, X.sum(axis=0))
     assert len(calls) >= 30  # 2 MiB read, released every 64 KiB
     src._mmap = real
+
+
+class _RowStore:
+    """A minimal array-like with NumPy-style orthogonal indexing (what Zarr offers)."""
+
+    def __init__(self, X):
+        self._X, self.shape, self.dtype = X, X.shape, X.dtype
+        self.reads = []
+
+    @property
+    def oindex(self):
+        store = self
+
+        class _O:
+            def __getitem__(self, key):
+                rows, cols = key
+                assert np.all(np.diff(rows) > 0), "rows must come sorted and unique"
+                store.reads.append(len(rows))
+                return store._X[rows][:, cols]
+
+        return _O()
+
+    def __getitem__(self, key):
+        return self._X[key]
+
+
+def test_array_likes_are_read_sorted_by_orthogonal_indexing(tiny_blocks):
+    meta, X = _screen(np.float32, seed=6)
+    store = _RowStore(X)
+    pd.testing.assert_frame_equal(_ap(meta, store, ACTIVITY), _ap(meta, X, ACTIVITY),
+                                  check_exact=True)
+    assert len(store.reads) > 10 and max(store.reads) < len(X)
+
+
+def test_zarr_arrays_and_paths(tmp_path, gathered):
+    zarr = pytest.importorskip("zarr", reason="zarr is not installed")
+    meta, X = _screen(np.float32, seed=7)
+    z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=X.shape, chunks=(64, 9),
+                        dtype="float32")
+    z[:] = X
+    expected = _ap(meta, X, ACTIVITY)
+    for feats in (z, str(tmp_path / "x.zarr")):
+        pd.testing.assert_frame_equal(_ap(meta, feats, ACTIVITY), expected, check_exact=True)
