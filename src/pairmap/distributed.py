@@ -235,8 +235,10 @@ def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *
             totals["neg"] += b_totals["neg"]
             if progress is not None:
                 progress(len(rows))
-    finally:
-        client.cancel(futures)
+    finally:  # on an error, do not leave the other tasks running
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
     return ap, n_pos, n_total, totals
 
 
