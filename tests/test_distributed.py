@@ -51,6 +51,7 @@ def _screen(dtype=np.float64, seed=0):
 
 
 def _ap(meta, feats, rules, **kw):
+    kw.setdefault("batch_size", 24)  # many blocks, hence many tasks (same plan on both sides)
     return pairmap.average_precision(meta, feats, **rules, progress_bar=False, **kw)
 
 
@@ -186,3 +187,22 @@ def test_cli_run_with_dask_writes_the_same_tables(client, tmp_path, capsys, monk
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results" / name),
                                       pd.read_parquet(__import__("io").BytesIO(data)),
                                       check_exact=True)
+
+
+def test_tasks_are_runs_of_whole_blocks_of_the_single_machine_plan(client, many_tasks):
+    from pairmap._retrieval import plan_blocks
+    from pairmap.pairing import EncodedRule, encode_columns, parse_rule
+    from pairmap.similarity import prepare_features
+
+    meta, X = _screen(seed=5)
+    pos, _ = parse_rule(ACTIVITY["pos_sameby"], [], meta.columns, name="pos")
+    neg, _ = parse_rule([], ACTIVITY["neg_diffby"], meta.columns, name="neg")
+    cols = list(dict.fromkeys(pos.columns + neg.columns))
+    codes = encode_columns(meta, cols)
+    rules = (EncodedRule.from_rule(pos, cols), EncodedRule.from_rule(neg, cols))
+    blocks = plan_blocks(prepare_features(X, "cosine"), codes, *rules, max_memory=1 << 30,
+                         batch_size=24, n_workers=2)
+    groups = pd_dask._task_groups(blocks, 2)
+    assert len(groups) > 2
+    flat = [b for g in groups for b in g]
+    assert len(flat) == len(blocks) and all(a is b for a, b in zip(flat, blocks, strict=True))

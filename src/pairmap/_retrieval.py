@@ -450,13 +450,47 @@ def _query_order(pos: RulePlan, neg: RulePlan, rows=None) -> np.ndarray:
     return candidates[np.lexsort(sort_keys)]
 
 
-def plan_queries(codes: np.ndarray, pos_rule: EncodedRule, neg_rule: EncodedRule) -> np.ndarray:
-    """The rows :func:`compute_average_precision` scores, in its processing order.
+def _budgets(max_memory: int, workers: int) -> tuple[int, int]:
+    """(block buffer, matrix-product) byte budgets when ``workers`` blocks run at once."""
+    per_worker = max(1 << 22, max_memory // workers)  # every worker holds one block
+    return per_worker // 2, per_worker // 4
 
-    Contiguous slices of this order make good work units for a scheduler
-    (``rows=`` of :func:`compute_average_precision`).
+
+def _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers) -> list[int]:
+    """Block boundaries in ``queries``: within the buffer budget, enough blocks for the workers."""
+    if prep.func is None:
+        est = pos.bucket_size[queries] * (3 * _ITEM) + 64
+    else:  # callables scan whole buckets and keep partner indices too
+        est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
+    csum = np.cumsum(est)
+    # enough blocks to keep every worker busy, few enough to amortize per-block work
+    per_block = batch_size or int(
+        min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-len(queries) // (4 * workers))))
+    )
+    bounds = [0]
+    while bounds[-1] < len(queries):
+        start = bounds[-1]
+        base = csum[start - 1] if start else 0
+        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
+        bounds.append(min(max(stop, start + 1), start + per_block))
+    return bounds
+
+
+def plan_blocks(prep, codes, pos_rule, neg_rule, *, max_memory, batch_size, n_workers):
+    """The blocks of query rows :func:`compute_average_precision` would process, in order.
+
+    Which rows share a block decides which similarities come from a matrix
+    product and which from a direct loop (last-bit differences that the tie
+    grid almost always absorbs), so a scheduler that hands out whole blocks
+    of this plan (``blocks=``, with ``plan_workers=n_workers``) reproduces a
+    single-machine run with ``n_workers`` threads exactly.
     """
-    return _query_order(RulePlan.build(codes, pos_rule), RulePlan.build(codes, neg_rule))
+    pos, neg = RulePlan.build(codes, pos_rule), RulePlan.build(codes, neg_rule)
+    queries = _query_order(pos, neg)
+    workers = 1 if prep.func is not None else max(1, int(n_workers))
+    buffer_budget, _ = _budgets(max_memory, workers)
+    bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers)
+    return [queries[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def compute_average_precision(
@@ -471,6 +505,8 @@ def compute_average_precision(
     n_workers: int = 1,
     progress=None,
     rows=None,
+    blocks=None,
+    plan_workers=None,
 ):
     """AP, positive count and list length for every row.
 
@@ -493,9 +529,14 @@ def compute_average_precision(
     progress : callable, optional
         Called with the number of queries finished after each block.
     rows : numpy.ndarray, optional
-        Score only these rows (the others keep NaN and zero counts); the
-        values of a row never depend on which other rows are scored, so a
-        scheduler can split the work (see :mod:`pairmap.distributed`).
+        Score only these rows (the others keep NaN and zero counts).
+    blocks : list of numpy.ndarray, optional
+        Process exactly these blocks of query rows (a share of
+        :func:`plan_blocks`), e.g. on a Dask worker.
+    plan_workers : int, optional
+        The thread count the block plan and its memory budgets assume
+        (default ``n_workers``); with ``blocks`` from :func:`plan_blocks`
+        pass the same ``n_workers`` as there.
 
     Returns
     -------
@@ -516,29 +557,17 @@ def compute_average_precision(
         or set(neg_rule.all_same.tolist()) & set(pos_rule.all_diff.tolist())
     )
     queries = _query_order(pos, neg, rows)
-    if len(queries) == 0:
+    if len(queries) == 0 or (blocks is not None and not len(blocks)):
         return ap, n_pos, n_total, totals
 
     workers = 1 if prep.func is not None else max(1, int(n_workers))
-    # every worker holds one block: split the memory bound between them
-    per_worker = max(1 << 22, max_memory // workers)
-    buffer_budget = per_worker // 2
-    gemm_budget = per_worker // 4
-    if prep.func is None:
-        est = pos.bucket_size[queries] * (3 * _ITEM) + 64
-    else:  # callables scan whole buckets and keep partner indices too
-        est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
-    csum = np.cumsum(est)
-    # enough blocks to keep every worker busy, few enough to amortize per-block work
-    per_block = batch_size or int(
-        min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-len(queries) // (4 * workers))))
-    )
-    bounds = [0]
-    while bounds[-1] < len(queries):
-        start = bounds[-1]
-        base = csum[start - 1] if start else 0
-        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
-        bounds.append(min(max(stop, start + 1), start + per_block))
+    plan = workers if plan_workers is None or prep.func is not None else max(1, int(plan_workers))
+    buffer_budget, gemm_budget = _budgets(max_memory, plan)
+    if blocks is None:
+        bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, plan)
+    else:  # a scheduler's share of a plan made by plan_blocks: exactly those blocks
+        queries = np.concatenate(blocks) if len(blocks) else queries[:0]
+        bounds = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).tolist()
     local = threading.local()
 
     def run_block(b):

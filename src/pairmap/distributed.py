@@ -35,7 +35,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._parallel import thread_limits
-from ._retrieval import compute_average_precision, plan_queries
+from ._retrieval import compute_average_precision, plan_blocks
 from .features import FeatureSource, _find_mmap
 from .similarity import PreparedFeatures
 
@@ -172,32 +172,42 @@ def _worker_source(recipe, rows, center, means) -> FeatureSource:
     return FeatureSource(payload.data, None, rows, center, means, payload.columns)
 
 
-def _ap_task(recipe, shared, prep_info, rules, queries, options):
-    """Score ``queries`` on a worker; returns (queries, ap, n_pos, n_total, totals)."""
+def _ap_task(recipe, shared, prep_info, rules, blocks, options):
+    """Score whole blocks of the plan on a worker; returns (rows, ap, n_pos, n_total, totals)."""
     from threadpoolctl import threadpool_limits
 
     codes, rows, means, inv_norm, sq_norm = shared.data
     metric, gemm, func, name, center = prep_info
     source = _worker_source(recipe, rows, center, means)
     prep = PreparedFeatures(source.direct, metric, inv_norm, sq_norm, gemm, func, name, source)
-    with thread_limits(options["n_threads"]) as threads, threadpool_limits(limits=1):
+    with thread_limits(1), threadpool_limits(limits=1):
         ap, n_pos, n_total, totals = compute_average_precision(
             prep, codes, *rules, ties_expected=options["ties_expected"],
             max_memory=options["max_memory"], batch_size=options["batch_size"],
-            n_workers=threads, rows=queries,
+            n_workers=1, blocks=blocks, plan_workers=options["plan_workers"],
         )
+    queries = np.concatenate(blocks)
     return queries, ap[queries], n_pos[queries], n_total[queries], totals
 
 
-def _task_slices(n_queries: int, n_threads: int) -> list[slice]:
-    n_tasks = max(1, min(math.ceil(n_queries / MIN_TASK_QUERIES), TASKS_PER_THREAD * n_threads))
-    bounds = np.linspace(0, n_queries, n_tasks + 1).round().astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+def _task_groups(blocks: list, n_threads: int) -> list[list]:
+    """Consecutive runs of whole blocks, about ``TASKS_PER_THREAD`` tasks per worker thread."""
+    n_queries = sum(len(b) for b in blocks)
+    n_tasks = max(1, min(len(blocks), math.ceil(n_queries / MIN_TASK_QUERIES),
+                         TASKS_PER_THREAD * n_threads))
+    sizes = np.cumsum([len(b) for b in blocks])
+    cut = np.searchsorted(sizes, np.linspace(0, n_queries, n_tasks + 1)[1:-1], side="left")
+    edges = sorted(set([0, *(int(c) + 1 for c in cut), len(blocks)]))
+    return [blocks[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
 def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *,
-                    ties_expected, max_memory, batch_size, progress=None):
-    """The Dask counterpart of :func:`pairmap._retrieval.compute_average_precision`."""
+                    ties_expected, max_memory, batch_size, plan_workers, progress=None):
+    """The Dask counterpart of :func:`pairmap._retrieval.compute_average_precision`.
+
+    The blocks are planned here for ``plan_workers`` threads and handed out
+    whole, so the result equals a single-machine run with that many threads.
+    """
     distributed = _import_distributed()
     client = connect(client)
     n = codes.shape[0]
@@ -205,11 +215,11 @@ def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *
     n_pos = np.zeros(n, dtype=np.int64)
     n_total = np.zeros(n, dtype=np.int64)
     totals = {"pos": 0, "neg": 0}
-    queries = plan_queries(codes, pos_rule, neg_rule)
-    if len(queries) == 0:
+    blocks = plan_blocks(prep, codes, pos_rule, neg_rule, max_memory=max_memory,
+                         batch_size=batch_size, n_workers=plan_workers)
+    if not blocks:
         return ap, n_pos, n_total, totals
     threads = client.nthreads()
-    worker_threads = max(1, min(threads.values(), default=1))
     source = prep.source
     recipe = _recipe(source, client)
     shared = client.scatter(
@@ -218,14 +228,14 @@ def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *
     )
     prep_info = (prep.metric, prep.gemm, prep.func, prep.name, source.center)
     options = dict(ties_expected=ties_expected, max_memory=max_memory, batch_size=batch_size,
-                   n_threads=worker_threads)
-    slices = _task_slices(len(queries), sum(threads.values()) or 1)
-    logger.info("average_precision on Dask: %d queries in %d tasks over %d workers",
-                len(queries), len(slices), len(threads))
+                   plan_workers=plan_workers)
+    groups = _task_groups(blocks, sum(threads.values()) or 1)
+    logger.info("average_precision on Dask: %d blocks in %d tasks over %d workers",
+                len(blocks), len(groups), len(threads))
     futures = [
-        client.submit(_ap_task, recipe, shared, prep_info, (pos_rule, neg_rule), queries[s],
+        client.submit(_ap_task, recipe, shared, prep_info, (pos_rule, neg_rule), group,
                       options, pure=False, key=f"pairmap-ap-{i}-{os.urandom(4).hex()}")
-        for i, s in enumerate(slices)
+        for i, group in enumerate(groups)
     ]
     try:
         for fut in distributed.as_completed(futures):

@@ -194,8 +194,9 @@ def average_precision(
     client : distributed.Client or str, optional
         Run the AP blocks as tasks on Dask: a client, a scheduler address or
         ``"local"`` (default: the client of :func:`pairmap.distributed.use`,
-        else this process only). Results are identical; see
-        :mod:`pairmap.distributed`.
+        else this process only). The blocks are planned for ``n_jobs``
+        threads, so results are identical to a run here with the same
+        ``n_jobs``; see :mod:`pairmap.distributed`.
 
     Returns
     -------
@@ -299,7 +300,8 @@ def average_precision(
         else:
             from .distributed import compute_on_dask
 
-            ap, n_pos, n_total, totals = compute_on_dask(client, prep, codes, *rules, **options)
+            ap, n_pos, n_total, totals = compute_on_dask(client, prep, codes, *rules,
+                                                         plan_workers=threads, **options)
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
     scored = int(np.isfinite(ap).sum())
