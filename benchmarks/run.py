@@ -35,7 +35,10 @@ import pandas as pd
 from benchmarks.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCENARIOS = ["lincs", "activity9k", "orf72k", "ctrl100k", "activity110k", "plates1m", "null1m"]
+DEFAULT_SCENARIOS = [
+    "lincs", "activity9k", "lincs_perm", "activity9k_perm", "orf72k", "ctrl100k", "activity110k",
+    "plates1m", "null1m", "consistency20k",
+]
 POLL_S = 0.02
 MIN_AVAILABLE_GB = 1.5
 

@@ -58,6 +58,7 @@ __all__ = [
 
 PERT = "Metadata_pert"
 PLATE = "Metadata_Plate"
+TARGET = "Metadata_target"
 REFIDX = "Metadata_Reference_Index"
 CONTROL = "DMSO"
 LINCS_FILE = "lincs_SQ00015054_normalized_feature_select.csv.gz"
@@ -79,11 +80,13 @@ class Scenario:
         One-line description for tables and the README.
     pos_sameby, pos_diffby, neg_sameby, neg_diffby : tuple of str
         Pairing rules passed to ``average_precision`` by both tools.
-    kind : {"ap", "map"}
+    kind : {"ap", "map", "perm"}
         ``"ap"`` times ``average_precision``; ``"map"`` times ``mean_average_precision`` on
-        the AP table of ``base``.
+        the AP table of ``base``; ``"perm"`` computes the AP table of ``base`` in the worker
+        (untimed) and times ``mean_average_precision`` on it, with ``null="permutation"``
+        for pairmap (copairs: its only null).
     base : str or None
-        For ``kind="map"``: the scenario whose AP table is the input.
+        For ``kind="map"`` or ``"perm"``: the scenario whose data (and AP table) is used.
     map_sameby : tuple of str
         Grouping for ``mean_average_precision``.
     null_size : int
@@ -92,6 +95,9 @@ class Scenario:
         True when a run takes minutes or many GB (run once while developing).
     layout : dict
         Parameters of the synthetic layout (empty for ``lincs``).
+    multilabel : str or None
+        The label-list column for multi-label (consistency) scenarios: both tools get
+        ``multilabel_col=multilabel`` (copairs: ``copairs.map.multilabel``).
     """
 
     name: str
@@ -106,6 +112,7 @@ class Scenario:
     null_size: int = 0
     heavy: bool = False
     layout: dict = field(default_factory=dict)
+    multilabel: str | None = None
 
     def ap_kwargs(self) -> dict[str, list[str]]:
         """Pairing keyword arguments for ``average_precision`` (lists, fresh copies).
@@ -114,13 +121,18 @@ class Scenario:
         --------
         >>> SCENARIOS["ctrl100k"].ap_kwargs()["pos_sameby"]
         ['Metadata_pert']
+        >>> SCENARIOS["consistency20k"].ap_kwargs()["multilabel_col"]
+        'Metadata_target'
         """
-        return {
+        out = {
             "pos_sameby": list(self.pos_sameby),
             "pos_diffby": list(self.pos_diffby),
             "neg_sameby": list(self.neg_sameby),
             "neg_diffby": list(self.neg_diffby),
         }
+        if self.multilabel:
+            out["multilabel_col"] = self.multilabel
+        return out
 
     def map_kwargs(self) -> dict:
         """Keyword arguments for ``mean_average_precision`` shared by both tools.
@@ -219,6 +231,40 @@ SCENARIOS: dict[str, Scenario] = {
             **_PER_PLATE,
             heavy=True,
             layout=dict(n_blocks=651, perts_per_plate=368, ctrl_per_plate=16, n_features=300),
+        ),
+        Scenario(
+            "lincs_perm",
+            "mAP with the permutation null (pairmap) vs copairs' null, null_size=10**4, on the "
+            "lincs AP table",
+            pos_sameby=(LINCS_PERT, REFIDX),
+            pos_diffby=(),
+            neg_sameby=(),
+            neg_diffby=(LINCS_PERT, REFIDX),
+            kind="perm",
+            base="lincs",
+            map_sameby=(LINCS_PERT,),
+            null_size=10**4,
+        ),
+        Scenario(
+            "activity9k_perm",
+            "mAP with the permutation null (pairmap) vs copairs' null, null_size=10**4, on the "
+            "activity9k AP table",
+            **_ACTIVITY,
+            kind="perm",
+            base="activity9k",
+            map_sameby=(PERT,),
+            null_size=10**4,
+        ),
+        Scenario(
+            "consistency20k",
+            "20,000 consensus profiles, 500 features, 1-5 of 2,000 skewed targets each; "
+            "positives share a target, negatives share none",
+            pos_sameby=(TARGET,),
+            pos_diffby=(PERT,),
+            neg_sameby=(),
+            neg_diffby=(TARGET,),
+            multilabel=TARGET,
+            layout=dict(n_compounds=20_000, n_targets=2_000, max_labels=5, n_features=500),
         ),
         Scenario(
             "null1m",
@@ -378,6 +424,59 @@ def _lincs(spec: Scenario) -> ScenarioData:
     return ScenarioData(spec, meta, feats)
 
 
+def _target_weights(n_targets: int) -> np.ndarray:
+    """Skewed target popularity, p(t) ~ 1 / (t + 20): with 20,000 compounds x 3 labels the
+    most popular targets have ~650 compounds, the median ~20, the rarest ~6."""
+    w = 1.0 / (np.arange(n_targets) + 20.0)
+    return w / w.sum()
+
+
+def _consistency(spec: Scenario, scale: float, seed: int) -> ScenarioData:
+    """Consensus profiles (one per compound) with 1-``max_labels`` targets each.
+
+    Every target has a random unit direction; 40% of the compounds are active and add
+    their targets' directions (strength 0.2-1.0 sqrt(d) each) to standard normal noise.
+    """
+    lay = spec.layout
+    n = max(200, round(lay["n_compounds"] * scale))
+    n_targets, d = lay["n_targets"], lay["n_features"]
+    rng = np.random.default_rng([seed, 3])
+    weights = _target_weights(n_targets)
+    k = rng.integers(1, lay["max_labels"] + 1, size=n)
+    labels = [np.sort(rng.choice(n_targets, size=int(c), replace=False, p=weights)) for c in k]
+    names = np.char.add("T", np.char.zfill(np.arange(n_targets).astype(str), 4))
+    directions = rng.standard_normal((n_targets, d), dtype=np.float32)
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    feats = rng.standard_normal((n, d), dtype=np.float32)
+    root_d = np.float32(np.sqrt(d))
+    active = rng.random(n) < 0.4
+    for i in np.flatnonzero(active):
+        strength = rng.uniform(0.2, 1.0, size=len(labels[i])).astype(np.float32) * root_d
+        feats[i] += strength @ directions[labels[i]]
+    meta = pd.DataFrame({
+        PERT: np.char.add("cpd_", np.char.zfill(np.arange(n).astype(str), 6)),
+        TARGET: pd.Series([names[x].tolist() for x in labels], dtype=object),
+    })
+    return ScenarioData(spec, meta, np.ascontiguousarray(feats))
+
+
+def label_lists(data: ScenarioData) -> ScenarioData:
+    """The same data with the label column as Python lists of str (Parquet returns arrays).
+
+    Examples
+    --------
+    >>> data = label_lists(build("consistency20k", scale=0.01))
+    >>> type(data.meta[TARGET][0]).__name__
+    'list'
+    """
+    col = data.spec.multilabel
+    if col is None:
+        return data
+    meta = data.meta.copy()
+    meta[col] = pd.Series([[str(x) for x in v] for v in meta[col]], dtype=object)
+    return ScenarioData(data.spec, meta, data.feats)
+
+
 def build(name: str, scale: float = 1.0, seed: int = 0) -> ScenarioData:
     """Generate a scenario's metadata, features and pairing arguments.
 
@@ -410,11 +509,13 @@ def build(name: str, scale: float = 1.0, seed: int = 0) -> ScenarioData:
         raise ValueError(
             f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}"
         ) from None
-    if spec.kind == "map":
+    if spec.kind in ("map", "perm"):
         data = build(spec.base, scale=scale, seed=seed)
         return ScenarioData(spec, data.meta, data.feats)
     if name == "lincs":
         return _lincs(spec)
+    if spec.multilabel:
+        return _consistency(spec, scale, seed)
     return _synthetic(spec, scale, seed)
 
 
@@ -473,6 +574,10 @@ def required_dot_products(data: ScenarioData) -> int:
     322400
     """
     s = data.spec
+    if s.multilabel:
+        # one profile per compound: every pair either shares a target (positive for each
+        # shared target) or shares none (negative), so every pair is needed once
+        return len(data.meta) * (len(data.meta) - 1) // 2
     return count_pairs(data.meta, s.pos_sameby, s.pos_diffby) + count_pairs(
         data.meta, s.neg_sameby, s.neg_diffby
     )

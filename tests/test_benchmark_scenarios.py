@@ -19,7 +19,7 @@ from benchmarks import scenarios as sc  # noqa: E402
 from benchmarks.run import _worker_env, markdown, run_worker, summarize  # noqa: E402
 
 SYNTHETIC = [n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs"
-             and not set(s.layout) & {"placement", "shuffle_rows", "fortran"}]
+             and not s.multilabel and not set(s.layout) & {"placement", "shuffle_rows", "fortran"}]
 VARIANTS = [n for n, s in sc.SCENARIOS.items() if set(s.layout) & {"placement", "shuffle_rows",
                                                                       "fortran"}]
 
@@ -197,3 +197,40 @@ def test_layout_variants_keep_sizes_and_change_only_the_layout(name):
         assert not var.meta[sc.PLATE].is_monotonic_increasing
     if lay.get("fortran"):
         np.testing.assert_array_equal(var.feats, ref.feats)
+
+
+def test_consistency20k_layout():
+    data = sc.build("consistency20k", scale=0.05)
+    meta, lay = data.meta, data.spec.layout
+    assert len(meta) == 1000 and meta[sc.PERT].is_unique
+    assert data.feats.shape == (1000, lay["n_features"]) and data.feats.dtype == np.float32
+    sizes = meta[sc.TARGET].map(len)
+    assert sizes.between(1, lay["max_labels"]).all() and set(sizes) == {1, 2, 3, 4, 5}
+    assert all(len(set(v)) == len(v) for v in meta[sc.TARGET])
+    counts = meta[sc.TARGET].explode().value_counts()
+    assert counts.index.str.fullmatch(r"T\d{4}").all()
+    # skewed: the most popular target is far above the median
+    assert counts.iloc[0] > 10 * counts.median()
+    b = sc.build("consistency20k", scale=0.05)
+    pd.testing.assert_frame_equal(meta, b.meta)
+    np.testing.assert_array_equal(data.feats, b.feats)
+
+
+def test_consistency20k_full_scale_skew():
+    """At full scale the weights give a few targets with hundreds of compounds."""
+    w = sc._target_weights(2000)
+    expected = w * 20_000 * 3  # 1-5 labels, mean 3
+    assert 500 < expected[0] < 800 and 10 < np.median(expected) < 40 and expected[-1] > 3
+
+
+def test_consistency20k_pairs_match_copairs():
+    matching = pytest.importorskip("copairs.matching")
+    data = sc.build("consistency20k", scale=0.01)
+    kw = data.spec.ap_kwargs()
+    col = kw["multilabel_col"]
+    pos, _, counts = matching.find_pairs_multilabel(
+        data.meta, sameby=kw["pos_sameby"], diffby=kw["pos_diffby"], multilabel_col=col)
+    neg = matching.find_pairs_multilabel(
+        data.meta, sameby=kw["neg_sameby"], diffby=kw["neg_diffby"], multilabel_col=col)
+    distinct_pos = len(np.unique(pos, axis=0))
+    assert sc.required_dot_products(data) == distinct_pos + len(neg)

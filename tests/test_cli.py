@@ -61,7 +61,7 @@ def test_demo_help_is_complete(capsys):
     for action in demo._actions:
         for flag in action.option_strings:
             assert flag in out, flag
-    for text in ("(default: 0)", "(default: 10000)", "(default: all available CPUs)", "example:",
+    for text in ("(default: 0)", "(default: 10000)", "(default: all available CPUs)", "examples:",
                  "pairmap demo --out"):
         assert text in out
 
@@ -109,7 +109,8 @@ def test_demo_in_process(tmp_path, capsys):
     assert code == 0, err
     files = sorted(p.name for p in out_dir.iterdir())
     assert files == ["ap_scores.csv", "ap_scores.parquet", "map_plot.png", "map_results.csv",
-                     "map_results.parquet", "profiles.parquet"]
+                     "map_results.parquet", "profiles.parquet", "report.html", "report_figures",
+                     "run_info.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temp folder left
 
     maps = pd.read_parquet(out_dir / "map_results.parquet")

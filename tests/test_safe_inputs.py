@@ -77,6 +77,7 @@ def test_lincs_plate_with_shuffled_feature_rows_gives_the_aligned_result():
 
 
 # ------------------------------------------------------------------ wholesale ties
+@pytest.mark.filterwarnings("ignore:.*zero variance:RuntimeWarning")
 @pytest.mark.parametrize("distance", ["cosine", "correlation", "euclidean", "manhattan"])
 def test_constant_profiles_warn_and_name_the_tie_policy(distance):
     meta, feats = _frame()
@@ -111,6 +112,24 @@ def test_tied_share_counts_multiples_only_for_angular_similarities():
     assert np.flatnonzero(tied_profile_mask(X, inv)).tolist() == [0, 1, 2, 3]
     assert np.flatnonzero(tied_profile_mask(X)).tolist() == [2, 3]
     assert 2 / 50 < TIED_SHARE_WARN  # a few duplicates do not warn
+
+
+def test_lincs_with_constant_features_warns_and_expected_ties_finds_nothing():
+    # the case: all-tied similarities made 58 of 58 compounds "significant"
+    df = pd.read_csv(data_file(LINCS_FILE))
+    df = pairmap.assign_reference_index(df, "Metadata_broad_sample == 'DMSO'")
+    meta = df.filter(regex="^Metadata")
+    const = df.drop(columns=meta.columns) * 0 + 1.0
+    cols = ["Metadata_broad_sample", "Metadata_Reference_Index"]
+    significant = {}
+    for ties in ("positives_first", "expected"):
+        with pytest.warns(RuntimeWarning, match=r"384 of 384 profiles \(100%"):
+            ap = _ap(meta, const, (cols, [], [], cols), ties=ties)
+        ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
+        res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
+                                             cache=False, progress_bar=False)
+        significant[ties] = int(res["below_corrected_p"].sum())
+    assert significant == {"positives_first": 58, "expected": 0}
 
 
 # ------------------------------------------------------------ assign_reference_index
@@ -166,3 +185,16 @@ def test_progress_bar_must_be_a_boolean(flag):
         pairmap.mean_average_precision(_ap_table(), "g", cache=False, progress_bar=flag)
     with pytest.raises(TypeError, match="progress_bar must be True or False"):
         pairmap.p_values(_ap_table(), cache=False, progress_bar=flag)
+
+
+def test_tie_warning_points_at_the_callers_line_on_both_engine_paths():
+    meta, feats = _frame()
+    const = feats * 0 + 1.0
+    with pytest.warns(RuntimeWarning, match="constant or identical") as rec:
+        _ap(meta, const)
+    assert rec[0].filename == __file__
+    meta["labels"] = [[["a"], ["b"], ["a", "c"]][k % 3] for k in range(len(meta))]
+    with pytest.warns(RuntimeWarning, match="constant or identical") as rec:
+        pairmap.average_precision(meta, const, ["labels"], [], [], ["labels"],
+                                  multilabel_col="labels", progress_bar=False)
+    assert [w.filename for w in rec if "constant" in str(w.message)] == [__file__]

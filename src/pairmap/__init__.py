@@ -22,10 +22,18 @@ null_distribution
     Null AP values for k positives among n ranked items (cached, deterministic).
 open_cache
     The on-disk null cache (filesystem backend).
+split_multilabel
+    Turn "A|B" label strings into label lists (for ``multilabel_col``).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
 warmup
     Compile the kernels ahead of the first run (``pairmap warmup``).
+roc_auc_p_values, mean_roc_auc
+    p-values of ROC-AUC (``average_precision(..., metrics=["roc_auc"])``): exact
+    Mann-Whitney distribution per profile, group means through the mAP null machinery.
+percent_replicating, percent_strong
+    Replicate reproducibility as copairs (``correlation_test``) and cytominer-eval
+    (``replicate_reproducibility``) define it, in bounded memory.
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ _API = {
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
     "warmup": "pairmap.startup",
+    "split_multilabel": "pairmap.multilabel",
+    "roc_auc_p_values": "pairmap.roc_auc",
+    "mean_roc_auc": "pairmap.roc_auc",
+    "percent_replicating": "pairmap.replicating",
+    "percent_strong": "pairmap.replicating",
 }
 
 __all__ = sorted(_API) + ["__version__"]

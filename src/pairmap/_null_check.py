@@ -115,6 +115,10 @@ def recompute_for_key(key) -> Recompute | None:
 
     if key.algorithm_version != ALGORITHM_VERSION or key.n_pos < 1:
         return None
+    if key.method.startswith("auc_"):  # ROC-AUC nulls (pairmap.roc_auc)
+        from pairmap.roc_auc import auc_recompute
+
+        return auc_recompute(key)
     if key.method == "exact":
         total = exact_size(key.n_pos, key.n_total, key.null_size)
         return None if total is None else exact_recompute(key.n_total, key.n_pos, total)

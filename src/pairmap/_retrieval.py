@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import metrics as KM
 from ._kernels import retrieval as K
 from .pairing import Buckets, EncodedRule, group_keys
 from .similarity import PreparedFeatures, dense_block
@@ -89,6 +90,19 @@ class RulePlan:
             frequent = freq >= FREQUENT_VALUE
             sig[frequent, a] = codes[frequent, c]
         return cls(rule, buckets, size, sig)
+
+
+@dataclass
+class MetricSpec:
+    """Extra per-query metrics for :func:`compute_average_precision`.
+
+    ``kinds``/``cuts``: int64 codes of :mod:`pairmap._kernels.metrics`, one per
+    metric; ``out``: (n_rows, n_metrics) float64, filled in place.
+    """
+
+    kinds: np.ndarray
+    cuts: np.ndarray
+    out: np.ndarray
 
 
 @dataclass
@@ -163,14 +177,16 @@ class _GatherCache:
     """Reuse the gathered candidate features when consecutive groups share columns."""
 
     def __init__(self, source):
-        self.source = source
+        # a FeatureSource, or an array the kernels read in place
+        self.take = source.take if hasattr(source, "take") and not isinstance(
+            source, np.ndarray) else (lambda cols: np.ascontiguousarray(source[cols]))
         self.cols = None
         self.Xc = None
 
     def get(self, cols):
         if self.cols is None or len(cols) != len(self.cols) or not np.array_equal(cols, self.cols):
             self.cols = cols
-            self.Xc = self.source.take(cols)
+            self.Xc = self.take(cols)
         return self.Xc
 
 
@@ -303,6 +319,15 @@ def _split(plan, prep, codes, rows, slots, budget):
 
 
 def _dense_steps(prep, gather, group, budget, plan, codes):
+    """Yield (slots, rows, S, M) blocks of one dense group (features read in place).
+
+    See :func:`_dense_steps_k`, which also yields the kernels' feature arguments.
+    """
+    for g_slots, qrows, S, M, _ in _dense_steps_k(prep, gather, group, budget, plan, codes):
+        yield g_slots, qrows, S, M
+
+
+def _dense_steps_k(prep, gather, group, budget, plan, codes):
     """Yield (slots, rows, S, M, kargs) blocks of one dense group, each within ``budget`` bytes.
 
     ``S`` holds dot products (or similarities), ``M`` marks the entries that
@@ -342,16 +367,23 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
                     K.collect_direct(*args[:8], prep.metric, args[8], *r, *r, False, offsets,
                                      counts, values, no_conflict)
                 continue
-            for g_slots, _, S, M, kargs in _dense_steps(prep, gather, item, budget, plan, codes):
+            for g_slots, _, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan, codes):
                 k_rows, k_cols, X, inv, sq = kargs
                 K.collect_dense(g_slots, k_rows, k_cols, S, M, X, inv, sq, metric, offsets,
                                 counts, values)
-    # short lists in one compiled pass; long ones with NumPy's (SIMD) sort
+    sort_lists(values, offsets, counts)
+    return values, offsets, counts
+
+
+def sort_lists(values, offsets, counts):
+    """Sort every list ``values[offsets[s]:offsets[s] + counts[s]]`` ascending, in place.
+
+    Short lists in one compiled pass; long ones with NumPy's (SIMD) sort.
+    """
     K.sort_segments(values, offsets, counts, LONG_LIST)
     for slot in np.flatnonzero(counts > LONG_LIST):
         seg = values[offsets[slot] : offsets[slot] + counts[slot]]
         seg.sort()
-    return values, offsets, counts
 
 
 def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather, conflict, positives, callable_chunk):
@@ -389,7 +421,8 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
                     hit = found >= 0
                     conflict[hit] = local[found[hit]]
             continue
-        for g_slots, qrows, S, M, kargs in _dense_steps(prep, gather, item, budget, plan, codes):
+        for g_slots, qrows, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan,
+                                                          codes):
             if check_other:
                 both = M & _rule_mask(other.rule, codes, qrows, item.cols)
                 hit = np.argwhere(both)
@@ -457,23 +490,12 @@ def _budgets(max_memory: int, workers: int) -> tuple[int, int]:
 
 
 def _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers) -> list[int]:
-    """Block boundaries in ``queries``: within the buffer budget, enough blocks for the workers."""
+    """Block boundaries in ``queries`` (see :func:`block_bounds`)."""
     if prep.func is None:
         est = pos.bucket_size[queries] * (3 * _ITEM) + 64
     else:  # callables scan whole buckets and keep partner indices too
         est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
-    csum = np.cumsum(est)
-    # enough blocks to keep every worker busy, few enough to amortize per-block work
-    per_block = batch_size or int(
-        min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-len(queries) // (4 * workers))))
-    )
-    bounds = [0]
-    while bounds[-1] < len(queries):
-        start = bounds[-1]
-        base = csum[start - 1] if start else 0
-        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
-        bounds.append(min(max(stop, start + 1), start + per_block))
-    return bounds
+    return block_bounds(est, buffer_budget, batch_size, workers)
 
 
 def plan_blocks(prep, codes, pos_rule, neg_rule, *, max_memory, batch_size, n_workers):
@@ -504,6 +526,7 @@ def compute_average_precision(
     batch_size: int | None = None,
     n_workers: int = 1,
     progress=None,
+    metrics: MetricSpec | None = None,
     rows=None,
     blocks=None,
     plan_workers=None,
@@ -528,6 +551,9 @@ def compute_average_precision(
         is held to one thread by the caller, so there is no oversubscription).
     progress : callable, optional
         Called with the number of queries finished after each block.
+    metrics : MetricSpec, optional
+        Further per-query metrics, written into ``metrics.out`` (one column
+        per metric; rows that are never scored keep their NaN).
     rows : numpy.ndarray, optional
         Score only these rows (the others keep NaN and zero counts).
     blocks : list of numpy.ndarray, optional
@@ -584,10 +610,15 @@ def compute_average_precision(
         b_np = np.empty(len(rows), dtype=np.int64)
         b_nt = np.empty(len(rows), dtype=np.int64)
         K.score_block(pv, po, pc, gt, eq, nc, ties_expected, b_ap, b_np, b_nt)
-        return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict
+        b_metrics = None
+        if metrics is not None:  # same tallies, no second similarity pass
+            b_metrics = np.empty((len(rows), len(metrics.kinds)))
+            KM.score_metrics(pv, po, pc, gt, eq, nc, ties_expected, metrics.kinds, metrics.cuts,
+                             b_metrics)
+        return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict, b_metrics
 
     def consume(result):
-        rows, b_ap, b_np, b_nt, n_p, n_n, conflict = result
+        rows, b_ap, b_np, b_nt, n_p, n_n, conflict, b_metrics = result
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
             i, j = int(rows[bad[0]]), int(conflict[bad[0]])
@@ -598,25 +629,55 @@ def compute_average_precision(
         ap[rows] = b_ap
         n_pos[rows] = b_np
         n_total[rows] = b_nt
+        if b_metrics is not None:
+            metrics.out[rows] = b_metrics
         totals["pos"] += n_p
         totals["neg"] += n_n
         if progress is not None:
             progress(len(rows))
 
-    n_blocks = len(bounds) - 1
+    run_blocks(len(bounds) - 1, run_block, consume, workers)
+    return ap, n_pos, n_total, totals
+
+
+def block_bounds(est, buffer_budget, batch_size, workers):
+    """Split queries with buffer estimates ``est`` (bytes) into blocks within ``buffer_budget``.
+
+    Returns the block boundaries (``[0, ..., len(est)]``). Blocks hold at most
+    ``batch_size`` queries (default: enough blocks to keep every worker busy,
+    few enough to amortize per-block work) and at least one query.
+    """
+    n = len(est)
+    csum = np.cumsum(est)
+    per_block = batch_size or int(
+        min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-n // (4 * workers))))
+    )
+    bounds = [0]
+    while bounds[-1] < n:
+        start = bounds[-1]
+        base = csum[start - 1] if start else 0
+        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
+        bounds.append(min(max(stop, start + 1), start + per_block))
+    return bounds
+
+
+def run_blocks(n_blocks, run_block, consume, workers):
+    """``consume(run_block(b))`` for every block, on ``workers`` threads.
+
+    At most ``workers`` blocks are in flight, so memory stays bounded;
+    ``consume`` runs in the calling thread.
+    """
     if workers == 1 or n_blocks == 1:
         for b in range(n_blocks):
             consume(run_block(b))
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pairmap") as pool:
-            pending = set()
-            next_block = 0
-            # keep at most `workers` blocks in flight so memory stays bounded
-            while next_block < n_blocks or pending:
-                while next_block < n_blocks and len(pending) < workers:
-                    pending.add(pool.submit(run_block, next_block))
-                    next_block += 1
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    consume(fut.result())
-    return ap, n_pos, n_total, totals
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pairmap") as pool:
+        pending = set()
+        next_block = 0
+        while next_block < n_blocks or pending:
+            while next_block < n_blocks and len(pending) < workers:
+                pending.add(pool.submit(run_block, next_block))
+                next_block += 1
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                consume(fut.result())

@@ -84,7 +84,8 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
     return tied | zero
 
 
-def warn_if_tied(X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str) -> float:
+def warn_if_tied(X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str,
+                 stacklevel: int = 3) -> float:
     """Warn (``RuntimeWarning`` and log) when many profiles tie; return the tied share.
 
     Parameters
@@ -95,6 +96,8 @@ def warn_if_tied(X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str) -> fl
         See :func:`tied_profile_mask`.
     ties : str
         The tie policy in use (named in the message).
+    stacklevel : int, default 3
+        Passed to :func:`warnings.warn` (so the warning points at user code).
 
     Returns
     -------
@@ -122,6 +125,6 @@ def warn_if_tied(X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str) -> fl
             f"constant or identical to another profile, so their similarities tie; {effect}. "
             "Check the preprocessing (constant features, failed normalisation, duplicated rows)"
         )
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
         logger.warning(msg)
     return share

@@ -1,4 +1,4 @@
-"""Command line interface: ``pairmap demo``, ``pairmap run``, ``pairmap cache``.
+"""Command line interface: ``pairmap demo``, ``run``, ``report``, ``cache``.
 
 Bad input (a missing file, an invalid config, a wrong column name) ends with
 one ``pairmap: error: ...`` line on stderr and exit code 2; pass
@@ -11,13 +11,14 @@ import argparse
 import contextlib
 import logging
 import math
-import os
 import sys
 import textwrap
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+from pairmap.demo import _demo_plates, run_demo  # noqa: F401  (importable from here too)
 
 logger = logging.getLogger("pairmap.cli")
 
@@ -28,7 +29,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 _EPILOG = """\
 examples:
   pairmap demo                      simulate a screen and analyze it (no input needed)
+  pairmap demo --dataset lincs      analyze the built-in LINCS Cell Painting plate
   pairmap run analysis.yaml         run the analysis a config file describes
+  pairmap report results/           an HTML report of result tables
   pairmap cache --help              manage the on-disk null distribution cache
 
 docs: {docs} (commands and config format)
@@ -52,17 +55,22 @@ def _docs_file(name: str) -> str:
     return f"docs/{name} in the pairmap source distribution"
 
 _DEMO_EPILOG = """\
-example:
+examples:
   pairmap demo --out demo-results --seed 3
+  pairmap demo --dataset lincs --out lincs-demo
 
-The demo simulates a plate-based screen (perturbations with replicates on
-different plates, negative controls on every plate; background features
-N(0, 1), active perturbations with some features drawn from N(1, 1)),
-computes phenotypic activity AP (each perturbation's replicates vs the
-controls), mAP with permutation p-values (BH-corrected) and compares the
-significant perturbations with the simulated truth. It writes
-ap_scores.{parquet,csv}, map_results.{parquet,csv}, profiles.parquet and
-map_plot.png into the output folder, which must not exist yet.
+The default demo simulates a plate-based screen (perturbations with
+replicates on different plates, negative controls on every plate; background
+features N(0, 1), active perturbations with some features drawn from
+N(1, 1)), computes phenotypic activity AP (each perturbation's replicates vs
+the controls), mAP with permutation p-values (BH-corrected) and compares the
+significant perturbations with the simulated truth. With --dataset lincs it
+analyzes the LINCS Cell Painting plate shipped with pairmap instead: activity
+of each compound against the DMSO wells, by compound and by compound x dose
+(hierarchical FDR). It writes ap_scores.{parquet,csv},
+map_results.{parquet,csv} (LINCS: also map_results_by_dose), profiles.parquet
+(simulation), map_plot.png, run_info.json, report.html and report_figures/
+into the output folder, which must not exist yet.
 """
 
 _RUN_EPILOG = """\
@@ -199,12 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="simulate a screen, compute AP/mAP and write results + a plot",
+        help="analyze built-in data (simulated or LINCS): tables, plot, HTML report",
         description=_wrap(
-            "Simulate a screen with a known truth, compute phenotypic activity "
-            "(AP of each perturbation's replicates against negative controls), "
-            "mAP with p-values, and write tables (Parquet and CSV) and a plot. "
-            "Needs no input and no network."
+            "Simulate a screen with a known truth (or load the built-in LINCS "
+            "plate), compute phenotypic activity (AP of each perturbation's "
+            "replicates against negative controls), mAP with p-values, and write "
+            "tables (Parquet and CSV), a plot and an HTML report. Needs no input "
+            "and no network."
         ),
         epilog=_DEMO_EPILOG,
         formatter_class=_HelpFormatter,
@@ -216,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder to create; it must not exist (default: a new "
         "./pairmap-demo-YYYYmmdd-HHMMSS folder)",
     )
+    demo.add_argument("--dataset", choices=["simulation", "lincs"], default="simulation",
+                      help="data to analyze: a simulated screen or the built-in LINCS plate")
     demo.add_argument("--seed", type=int, default=0, help="random seed of simulation and null")
     demo.add_argument(
         "--null-size",
@@ -224,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of null AP draws per p-value (smallest p is 1/(null_size+1))",
     )
     demo.add_argument("--n-perturbations", type=_positive_int, default=100,
-                      help="simulated perturbations")
+                      help="simulated perturbations (simulation only, like the next four)")
     demo.add_argument("--n-replicates", type=_positive_int, default=4,
                       help="replicate wells per perturbation (each on another plate)")
     demo.add_argument("--n-features", type=_positive_int, default=200, help="features per profile")
@@ -283,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     warm.set_defaults(func=_cmd_warmup)
     _add_log_level(warm, argparse.SUPPRESS)
 
+    from pairmap.report.commands import add_report_subcommand
+
+    report = add_report_subcommand(sub, _HelpFormatter)
+    _add_log_level(report, argparse.SUPPRESS)
+
     try:
         from pairmap.cache.commands import add_cache_subcommand
     except ImportError as exc:  # the cache commands are optional until they land
@@ -303,162 +319,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- demo
 
 
-def _default_demo_dir() -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path.cwd() / f"pairmap-demo-{stamp}"
-    candidate, k = base, 1
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{k}")
-        k += 1
-    return candidate
-
-
-def _demo_plates(n_perturbations: int, n_replicates: int, controls: int = 16) -> int:
-    """Fewest plates (at least one per replicate) on which the demo screen fits.
-
-    Replicate ``r`` of perturbation ``p`` goes to plate ``(p + r) % n_plates``, so a
-    plate holds at most ``n_replicates * ceil(n_perturbations / n_plates)`` treated
-    wells plus ``controls`` control wells, out of 384.
-    """
-    n_plates = max(n_replicates, 1)
-    while n_plates < n_perturbations and (
-        n_replicates * -(-n_perturbations // n_plates) + controls > 384
-    ):
-        n_plates += 1
-    return n_plates
-
-
-def run_demo(
-    out: str | os.PathLike | None = None,
-    *,
-    seed: int = 0,
-    null_size: int = 10000,
-    n_jobs: int | None = None,
-    progress_bar: bool = True,
-    n_perturbations: int = 100,
-    n_replicates: int = 4,
-    n_features: int = 200,
-    n_active_features: int = 30,
-    fraction_active: float = 0.5,
-) -> dict:
-    """Simulate a screen, compute activity AP/mAP and write the results.
-
-    Parameters
-    ----------
-    out : path or None
-        Output folder to create (must not exist); None makes
-        ``./pairmap-demo-YYYYmmdd-HHMMSS``.
-    seed : int, default 0
-        Seed of the simulation and of the null distribution.
-    null_size : int, default 10000
-        Null draws per p-value.
-    n_jobs : int or None
-        Threads (None = all available CPUs).
-    progress_bar : bool, default True
-        Show progress bars.
-    n_perturbations, n_replicates, n_features, n_active_features, fraction_active
-        Simulation settings (see :func:`pairmap.simulate_screen`).
-
-    Returns
-    -------
-    dict
-        Summary: ``out`` (Path), ``n_profiles``, ``n_perturbations``,
-        ``n_active`` (truth), ``n_significant``, ``true_positives``, ``recall``,
-        ``precision``, ``files`` (list of Path).
-
-    Examples
-    --------
-    >>> summary = run_demo("demo-out", null_size=1000)  # doctest: +SKIP
-    >>> summary["recall"]  # doctest: +SKIP
-    0.96
-    """
-    import pandas as pd
-
-    import pairmap
-    from pairmap._io import atomic_output_dir
-    from pairmap.plotting import plot_map_scatter
-
-    out = _default_demo_dir() if out is None else Path(out)
-    if out.exists():
-        raise FileExistsError(f"output folder {str(out)!r} already exists; choose a new --out")
-
-    meta, feats = pairmap.simulate_screen(
-        n_perturbations=n_perturbations,
-        n_replicates=n_replicates,
-        n_plates=_demo_plates(n_perturbations, n_replicates),
-        n_features=n_features,
-        n_active_features=n_active_features,
-        fraction_active=fraction_active,
-        seed=seed,
-    )
-    ref = "Metadata_Reference_Index"
-    meta = pairmap.assign_reference_index(meta, "Metadata_Control", reference_col=ref)
-    keys = ["Metadata_Perturbation", ref]
-    ap = pairmap.average_precision(
-        meta,
-        feats,
-        pos_sameby=keys,
-        pos_diffby=[],
-        neg_sameby=[],
-        neg_diffby=keys,
-        n_jobs=n_jobs,
-        progress_bar=progress_bar,
-    )
-    ap_treated = ap[~ap["Metadata_Control"].to_numpy(dtype=bool)].reset_index(drop=True)
-    threshold = 0.05
-    maps = pairmap.mean_average_precision(
-        ap_treated,
-        ["Metadata_Perturbation"],
-        null_size=null_size,
-        threshold=threshold,
-        seed=seed,
-        n_jobs=n_jobs,
-        progress_bar=progress_bar,
-    )
-    truth = meta.loc[~meta["Metadata_Control"], ["Metadata_Perturbation", "Metadata_Active"]]
-    truth = truth.drop_duplicates("Metadata_Perturbation")
-    maps = maps.merge(truth, on="Metadata_Perturbation", how="left", validate="one_to_one")
-
-    significant = maps["below_corrected_p"].to_numpy(dtype=bool)
-    active = maps["Metadata_Active"].to_numpy(dtype=bool)
-    tp = int((significant & active).sum())
-    recall = tp / active.sum() if active.any() else math.nan
-    precision = tp / significant.sum() if significant.any() else math.nan
-
-    fig = plot_map_scatter(
-        maps,
-        threshold=threshold,
-        truth_col="Metadata_Active",
-        null_size=null_size,
-        title=f"pairmap demo: {len(maps)} simulated perturbations (seed {seed})",
-    )
-    profiles = pd.concat(
-        [meta, pd.DataFrame(feats, columns=[f"feature_{j:03d}" for j in range(feats.shape[1])])],
-        axis=1,
-    )
-    names = []
-    with atomic_output_dir(out) as tmp:
-        for stem, table in (("ap_scores", ap), ("map_results", maps)):
-            table.to_parquet(tmp / f"{stem}.parquet", index=False)
-            table.to_csv(tmp / f"{stem}.csv", index=False)
-            names += [f"{stem}.parquet", f"{stem}.csv"]
-        profiles.to_parquet(tmp / "profiles.parquet", index=False)
-        fig.savefig(tmp / "map_plot.png", dpi=110, bbox_inches="tight")
-        names += ["profiles.parquet", "map_plot.png"]
-    return {
-        "out": out,
-        "n_profiles": len(meta),
-        "n_controls": int(meta["Metadata_Control"].sum()),
-        "n_perturbations": len(maps),
-        "n_active": int(active.sum()),
-        "n_significant": int(significant.sum()),
-        "true_positives": tp,
-        "recall": recall,
-        "precision": precision,
-        "files": [out / n for n in names],
-    }
-
-
 def _fmt(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
@@ -469,6 +329,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     s = run_demo(
         args.out,
+        dataset=args.dataset,
         seed=args.seed,
         null_size=args.null_size,
         n_jobs=args.n_jobs,
@@ -479,18 +340,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         n_active_features=args.n_active_features,
         fraction_active=args.fraction_active,
     )
-    lines = [
-        f"pairmap demo (seed {args.seed}, null size {args.null_size}, "
-        f"{time.perf_counter() - start:.1f} s)",
-        f"  profiles:       {s['n_profiles']} ({s['n_perturbations']} perturbations x "
-        f"{args.n_replicates} replicates + {s['n_controls']} controls)",
-        f"  significant:    {s['n_significant']} of {s['n_perturbations']} perturbations "
-        f"(corrected p < 0.05); {s['n_active']} are truly active",
-        f"  vs truth:       recall {_fmt(s['recall'])}, precision {_fmt(s['precision'])} "
-        f"({s['true_positives']} true positives)",
-        f"  results in:     {s['out']}",
-    ]
-    lines += [f"    {f.name}" for f in s["files"]]
+    head = (f"pairmap demo (seed {args.seed}, null size {args.null_size}, "
+            f"{time.perf_counter() - start:.1f} s)")
+    if s["dataset"] == "simulation":
+        lines = [
+            head,
+            f"  profiles:       {s['n_profiles']} ({s['n_perturbations']} perturbations x "
+            f"{args.n_replicates} replicates + {s['n_controls']} controls)",
+            f"  significant:    {s['n_significant']} of {s['n_perturbations']} perturbations "
+            f"(corrected p < 0.05); {s['n_active']} are truly active",
+            f"  vs truth:       recall {_fmt(s['recall'])}, precision {_fmt(s['precision'])} "
+            f"({s['true_positives']} true positives)",
+        ]
+    else:
+        untested = s["n_groups"] - s["n_scored_groups"]
+        lines = [
+            head.replace("pairmap demo", "pairmap demo --dataset lincs"),
+            f"  profiles:       {s['n_profiles']} wells of LINCS plate SQ00015054 "
+            f"({s['n_controls']} DMSO controls)",
+            f"  significant:    {s['n_significant']} of {s['n_scored_groups']} compounds "
+            f"(corrected p < 0.05)" + (f"; {untested} group without a score (DMSO)"
+                                       if untested else ""),
+        ]
+    lines.append(f"  results in:     {s['out']}")
+    lines += [f"    {f.relative_to(s['out']).as_posix()}" for f in s["files"]]
+    lines.append(f"  open the report: {s['out'] / 'report.html'}")
     print("\n".join(lines))
     return EXIT_OK
 

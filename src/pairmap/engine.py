@@ -11,13 +11,15 @@ import pandas as pd
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._progress import progress
-from ._retrieval import compute_average_precision
+from ._retrieval import MetricSpec, compute_average_precision
 from ._ties import warn_if_tied
 from ._typing import DaskClient, Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
 from .distributed import current_client
 from .features import FeatureSource, as_feature_source
+from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
+from .permutation import PermutationContext, attach_context
 from .similarity import prepare_features
 
 logger = logging.getLogger(__name__)
@@ -136,6 +138,8 @@ def average_precision(
     batch_size: int | None = None,
     n_jobs: int | None = None,
     progress_bar: bool = True,
+    multilabel_col: str | None = None,
+    metrics: list[str] | None = None,
     client: DaskClient = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
@@ -191,6 +195,19 @@ def average_precision(
     progress_bar : bool, default True
         Show a progress bar with ETA (drawn only once the work has taken a
         second).
+    multilabel_col : str, optional
+        A column holding a list of labels per profile (targets, mechanisms;
+        lists, tuples, arrays or Arrow lists -- see
+        :func:`pairmap.split_multilabel` for ``"A|B"`` strings). It must be in
+        ``pos_sameby`` and ``neg_diffby``: every (profile, label) is a query
+        whose positives carry that label and whose negatives share no label
+        with the profile (copairs' multi-label AP; details in
+        :mod:`pairmap.multilabel`). Built-in distances only.
+    metrics : list of str, optional
+        Further metrics from the same ranking pass, one output column each:
+        ``"roc_auc"``, ``"precision@K"``, ``"recall@K"`` (``K`` an integer or
+        ``"R"``, the number of positives: R-precision); see
+        :mod:`pairmap.metrics`.
     client : distributed.Client or str, optional
         Run the AP blocks as tasks on Dask: a client, a scheduler address or
         ``"local"`` (default: the client of :func:`pairmap.distributed.use`,
@@ -204,8 +221,11 @@ def average_precision(
         ``meta`` (filtered by any query expressions, index reset) with columns
         ``average_precision``, ``normalized_average_precision`` ((AP - mu0) /
         (1 - mu0), mu0 the expected AP of a random ranking), ``n_pos_pairs`` and
-        ``n_total_pairs`` (list length). Profiles without positives or without
-        negatives get NaN scores and zero counts.
+        ``n_total_pairs`` (list length), then one column per ``metrics``
+        entry. Profiles without positives or without negatives get NaN scores
+        and zero counts. With ``multilabel_col``: one row per (profile, label)
+        in the order of ``meta.explode(multilabel_col)``, the label in
+        ``multilabel_col``.
 
     Warns
     -----
@@ -254,6 +274,7 @@ def average_precision(
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
+    request = None if metrics is None else parse_metrics(metrics)
     source = as_feature_source(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
@@ -271,11 +292,17 @@ def average_precision(
         meta = meta.loc[keep].reset_index(drop=True)
         source = source.subset(np.flatnonzero(keep))
     _check_finite(source)
+    if multilabel_col is not None:
+        if client is not None or current_client() is not None:
+            raise ValueError("multilabel_col does not run on Dask yet; call without client=")
+        # the multi-label engine reads features in place: one C-ordered copy
+        X = source.take(np.arange(source.n_rows))
+        return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
+                              ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
+                              progress_bar=progress_bar, request=request)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = prepare_features(source, distance)
-    if prep.func is None:
-        warn_if_tied(prep.source, prep.inv_norm if prep.inv_norm.size else None, ties=ties)
+    prep = _prepare(source, distance, ties)
     logger.info("average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
@@ -289,14 +316,17 @@ def average_precision(
     ) as bar:
         logger.debug("using %d threads", threads)
         rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
+        extra = _metric_spec(request, len(meta))
         options = dict(ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
                        progress=bar.update)
         if client is None:
             client = current_client()
         if client is None:
             ap, n_pos, n_total, totals = compute_average_precision(
-                prep, codes, *rules, n_workers=threads, **options
+                prep, codes, *rules, n_workers=threads, metrics=extra, **options
             )
+        elif extra is not None:
+            raise ValueError("metrics= does not run on Dask yet; call without client=")
         else:
             from .distributed import compute_on_dask
 
@@ -311,5 +341,72 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
+    attach_context(out, PermutationContext(
+        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
+        ties == "expected", ap, n_pos, n_total,
+    ))
+    return _add_metric_columns(out, request, extra)
+
+
+def _metric_spec(request, n_queries):
+    """Output buffer for the ``metrics=`` columns (None when none were asked for)."""
+    if request is None:
+        return None
+    return MetricSpec(request.kinds, request.cuts, np.full((n_queries, len(request.names)), np.nan))
+
+
+def _add_metric_columns(out, request, extra):
+    for j, name in enumerate(request.names if request is not None else ()):
+        out[name] = extra.out[:, j]
     return out
 
+
+
+def _prepare(X, distance, ties: str, depth: int = 1):
+    """Features ready for the kernels; warns when many profiles tie wholesale.
+
+    ``depth``: calls between the user and this function (for the warning's location).
+    """
+    prep = prepare_features(X, distance)
+    if prep.func is None:
+        warn_if_tied(prep.source, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
+                     stacklevel=3 + depth)
+    return prep
+
+
+def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
+                   n_jobs, progress_bar, request=None) -> pd.DataFrame:
+    """:func:`average_precision` with a label column (validated input, filtered rows)."""
+    from threadpoolctl import threadpool_limits
+
+    from ._retrieval_multilabel import compute_multilabel_ap
+    from .multilabel import EncodedMultilabel, explain_unscored, long_form
+
+    if callable(distance):
+        raise ValueError(
+            "multilabel_col supports the built-in distances only (cosine, abs_cosine, correlation, "
+            "euclidean, manhattan, chebyshev), not a callable"
+        )
+    enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
+    prep = _prepare(X, distance, ties, depth=2)
+    logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
+                len(enc.uniques), column, prep.name)
+    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
+        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
+    ) as bar:
+        extra = _metric_spec(request, len(enc.labels.code))
+        ap, n_pos, n_total, totals = compute_multilabel_ap(
+            prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
+            ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
+            n_workers=threads, progress=bar.update, metrics=extra,
+        )
+    if totals["pos"] == 0 or totals["neg"] == 0:
+        explain_unscored(enc, column, totals)
+    logger.info("average_precision: %d of %d (profile, label) queries scored",
+                int(np.isfinite(ap).sum()), len(ap))
+    out = long_form(meta, column, enc)
+    out["average_precision"] = ap
+    out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
+    out["n_pos_pairs"] = n_pos
+    out["n_total_pairs"] = n_total
+    return _add_metric_columns(out, request, extra)

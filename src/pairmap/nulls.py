@@ -299,6 +299,12 @@ def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: in
         the ``C(n, k)`` values of all subsets in lexicographic order (exact;
         see :func:`null_method`).
 
+    Raises
+    ------
+    ValueError
+        For out-of-range arguments, and for a ``null_size`` whose arrays would
+        not fit in memory (:func:`check_null_memory`), before any work.
+
     Notes
     -----
     Each draw picks the positive ranks with Floyd's algorithm (cost grows

@@ -202,7 +202,13 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
                 f"(first at row {first}); fill them (e.g. df[{col!r}].fillna('unknown')) or drop "
                 f"those rows before pairing"
             )
-        codes[:, c] = pd.factorize(series, sort=False)[0]
+        try:
+            codes[:, c] = pd.factorize(series, sort=False)[0]
+        except TypeError:
+            raise ValueError(
+                f"pairing column {col!r} holds unhashable values such as lists; if it is a "
+                f"multi-label column (several labels per profile), pass multilabel_col={col!r}"
+            ) from None
     return codes
 
 
@@ -263,7 +269,9 @@ class Buckets:
         return np.diff(self.starts)
 
 
-def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.ndarray:
+def find_pairs(
+    meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All pairs of rows that satisfy a pairing rule.
 
     Rows are bucketed by their ``"all"`` sameby columns, so memory is linear in
@@ -277,12 +285,19 @@ def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.nda
     sameby, diffby : list of str or dict
         The rule (see the module documentation). Query expressions in
         ``sameby`` are not accepted here: filter ``meta`` first.
+    multilabel_col : str, optional
+        A column holding a list of labels per profile, used in the ``"all"``
+        part of ``sameby`` (the pair shares a label) or of ``diffby`` (the
+        pair shares no label); see :mod:`pairmap.multilabel`.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or tuple
         ``(n_pairs, 2)`` int64 array of row positions ``(i, j)`` with ``i < j``,
-        sorted lexicographically.
+        sorted lexicographically. When ``multilabel_col`` is in ``sameby``: a
+        tuple ``(pairs, labels)``, one row per pair *and* shared label (a pair
+        sharing two labels appears twice), ordered by label, then ``(i, j)``;
+        ``labels[k]`` is the label of ``pairs[k]``.
 
     Examples
     --------
@@ -290,6 +305,12 @@ def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.nda
     >>> meta = pd.DataFrame({"Metadata_cpd": ["a", "a", "b", "b"], "Metadata_plate": [1, 2, 1, 1]})
     >>> find_pairs(meta, ["Metadata_cpd"], ["Metadata_plate"]).tolist()
     [[0, 1]]
+    >>> meta["Metadata_target"] = [["A", "B"], ["B"], ["A"], ["C"]]
+    >>> pairs, labels = find_pairs(meta, ["Metadata_target"], [], multilabel_col="Metadata_target")
+    >>> pairs.tolist(), labels.tolist()
+    ([[0, 2], [0, 1]], ['A', 'B'])
+    >>> find_pairs(meta, [], ["Metadata_target"], multilabel_col="Metadata_target").tolist()
+    [[0, 3], [1, 2], [1, 3], [2, 3]]
     """
     from ._kernels.pairs import count_rule_pairs, fill_rule_pairs
 
@@ -303,6 +324,10 @@ def find_pairs(meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec) -> np.nda
         )
     if not rule.columns:
         raise ValueError("find_pairs needs at least one column in sameby or diffby")
+    if multilabel_col is not None:
+        from .multilabel import find_multilabel_pairs
+
+        return find_multilabel_pairs(meta, rule, multilabel_col)
     columns = list(dict.fromkeys(rule.columns))
     codes = encode_columns(meta, columns)
     enc = EncodedRule.from_rule(rule, columns)

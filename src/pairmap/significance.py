@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -32,13 +33,14 @@ from pairmap._typing import CacheSpec, Columns
 from pairmap._validation import check_bool, check_int, check_option, check_seed
 from pairmap.fdr import benjamini_hochberg, hierarchical_fdr
 from pairmap.nulls import _open_cache, check_null_memory, exact_size, exact_values, sampled_draws
+from pairmap.permutation import CONTEXT_ATTR
 
-__all__ = ["NULL_MODELS", "mean_average_precision", "p_values"]
+__all__ = ["NULL_MODELS", "group_null", "mean_average_precision", "p_values"]
 
 logger = logging.getLogger(__name__)
 
-#: Group null models accepted by :func:`mean_average_precision`.
-NULL_MODELS = ("shared", "independent")
+#: Group null models accepted by :func:`mean_average_precision` (plus ``"auto"``).
+NULL_MODELS = ("permutation", "shared", "independent")
 
 _REQUIRED = ("average_precision", "n_pos_pairs", "n_total_pairs")
 #: Memory for the component draws of one group null before it is chunked.
@@ -148,6 +150,14 @@ def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
         float64 p-values, one per row; NaN where AP is NaN or there are no
         positive pairs.
 
+    Raises
+    ------
+    ValueError
+        For rows with negative, non-integer or inconsistent pair counts or an
+        AP outside [0, 1] (the message names the rows), and for a
+        ``null_size`` whose nulls would not fit in memory (see
+        :func:`pairmap.nulls.check_null_memory`), before any work.
+
     Examples
     --------
     >>> import pandas as pd
@@ -218,6 +228,11 @@ class _DrawStore:
                             cache_obj=self.cache_obj, n_threads=self.n_threads)
         return self._remember(key, arr)
 
+    def partial(self, k, n, ordinal, start, stop):
+        """Draws ``start..stop-1`` only, never cached (bounded-memory group nulls)."""
+        return sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
+                             n_threads=self.n_threads, start=start, stop=stop)
+
     def exact(self, k, n):
         key = ("e", k, n)
         if key in self._items:
@@ -241,6 +256,14 @@ def _components(signature, confs, model):
 
 def _group_pvalues(signature, observed, confs, model, store, n_threads):
     """p-values of the observed group means of all groups sharing ``signature``."""
+    null, exact = _group_null(signature, confs, model, store, n_threads)
+    if exact:
+        return _counts_ge(null, observed) / null.shape[0]
+    return (1.0 + _counts_ge(null, observed)) / (1.0 + store.null_size)
+
+
+def _group_null(signature, confs, model, store, n_threads):
+    """Null group means for ``signature`` and whether they are the exact (enumerated) null."""
     from pairmap._kernels.nulls import run_group_null_means
 
     comps = _components(signature, confs, model)
@@ -253,8 +276,7 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         values = [store.exact(k, n) for k, n, _, _ in comps]
         grid = np.indices(sizes).reshape(len(comps), -1)
         mat = np.stack([v[g] for v, g in zip(values, grid, strict=True)])
-        null = run_group_null_means(mat, mult, n_threads)
-        return _counts_ge(null, observed) / null.shape[0]
+        return run_group_null_means(mat, mult, n_threads), True
 
     if len(comps) == 1 and mult[0] == 1:
         k, n, j, _ = comps[0]
@@ -267,13 +289,72 @@ def _group_pvalues(signature, observed, confs, model, store, n_threads):
         step = max(1, _GROUP_BUDGET_BYTES // (8 * len(comps)))
         for start in range(0, null_size, step):
             stop = min(null_size, start + step)
-            mat = np.stack([
-                sampled_draws(k, n, null_size, store.seed, ordinal=j, n_threads=n_threads,
-                              start=start, stop=stop)
-                for k, n, j, _ in comps
-            ])
+            mat = np.stack([store.partial(k, n, j, start, stop) for k, n, j, _ in comps])
             null[start:stop] = run_group_null_means(mat, mult, n_threads)
-    return (1.0 + _counts_ge(null, observed)) / (1.0 + null_size)
+    return null, False
+
+
+def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="shared",
+               cache=None):
+    """The null distribution of one group's mAP, as :func:`mean_average_precision` uses it.
+
+    Parameters
+    ----------
+    n_pos_pairs, n_total_pairs : array-like of int
+        List shapes of the group's members (rows with a valid AP).
+    null_size, seed, null, cache
+        As in :func:`mean_average_precision`.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Null group means (float64). Compare an observed mAP with ``>=``.
+    exact : bool
+        True when ``values`` enumerates every equally likely outcome (then the
+        p-value is the share of ``values >= observed``), False when they are
+        ``null_size`` draws (then it is ``(1 + count) / (1 + null_size)``).
+
+    Examples
+    --------
+    >>> values, exact = group_null([1, 1], [4, 4], null_size=100, cache=False)
+    >>> exact, values.shape, float(values.max())
+    (True, (4,), 1.0)
+    """
+    k = np.asarray(n_pos_pairs, dtype=np.int64).reshape(-1)
+    n = np.asarray(n_total_pairs, dtype=np.int64).reshape(-1)
+    if k.size == 0 or k.shape != n.shape:
+        raise ValueError("n_pos_pairs and n_total_pairs must be non-empty and of equal length")
+    null = check_option("null", null, NULL_MODELS)
+    null_size = check_int("null_size", null_size, minimum=1)
+    check_null_memory(null_size)
+    seed = check_seed(seed)
+    confs, counts = np.unique(np.stack([k, n], axis=1), axis=0, return_counts=True)
+    signature = tuple((c, int(m)) for c, m in enumerate(counts))
+    with thread_limits(1) as n_threads:
+        store = _DrawStore(null_size, seed, _open_cache(cache), n_threads)
+        return _group_null(signature, confs, null, store, n_threads)
+
+
+def _group_signatures(k, n, group, n_groups):
+    """List shapes ``confs`` and the groups sharing each configuration multiset.
+
+    ``k``, ``n``, ``group``: shape and group id of every valid member. Returns
+    ``(confs, by_sig)``: ``confs[c] = (k, n)``, and ``by_sig`` maps a group's
+    signature -- sorted ``(conf index, member count)`` pairs -- to its groups.
+    """
+    if not len(group):
+        return np.empty((0, 2), np.int64), {}
+    confs, cinv = np.unique(np.stack([k, n], axis=1), axis=0, return_inverse=True)
+    cinv = cinv.reshape(-1)
+    pair, pair_count = np.unique(group.astype(np.int64) * len(confs) + cinv, return_counts=True)
+    pair_g, pair_c = np.divmod(pair, len(confs))
+    splits = np.searchsorted(pair_g, np.arange(1, n_groups))
+    by_sig: dict[tuple, list[int]] = {}
+    for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits), np.split(pair_count, splits),
+                                     strict=True)):
+        if cs.size:
+            by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)), []).append(g)
+    return confs, by_sig
 
 
 def _as_columns(name, value, df) -> list:
@@ -313,8 +394,53 @@ def _as_columns(name, value, df) -> list:
     return cols
 
 
+def _choose_null(null, ap_scores):
+    """(model, context, context rows) for the requested null; see ``mean_average_precision``."""
+    if null not in ("auto", "permutation"):
+        return null, None, None
+    from pairmap.permutation import context_of, rows_of
+
+    ctx = context_of(ap_scores)
+    if ctx is None:
+        reason = ("ap_scores does not carry the features it was computed from (it was read from "
+                  "a file, built by hand, rebuilt by pandas or produced by another tool)")
+    else:
+        rows, reason = rows_of(ap_scores, ctx)
+        if rows is not None:
+            return "permutation", ctx, rows
+    if null == "permutation":
+        raise ValueError(
+            f"null='permutation' recomputes rankings from the profiles, but {reason}. Pass the "
+            "table returned by pairmap.average_precision in this session (filtering rows is "
+            "fine; changing scores or the index is not), or choose null='shared'"
+        )
+    logger.info("null='auto': using the 'shared' null because %s", reason)
+    return "shared", None, None
+
+
+def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progress_bar):
+    """Permutation p-values of all groups; groups it cannot test are returned for fallback."""
+    from pairmap.permutation import permutation_pvalues
+
+    n_groups = len(labels)
+    with progress(total=n_groups, desc="permutation nulls", enabled=progress_bar,
+                  unit="group") as bar:
+        _, pvals, fallback = permutation_pvalues(ctx, rows, gid, n_groups, null_size=null_size,
+                                                 seed=seed, n_threads=n_threads,
+                                                 progress=bar.update)
+    if fallback:
+        first = next(iter(fallback))
+        label = labels.iloc[first].to_dict()
+        msg = (f"{len(fallback)} of {n_groups} group(s) cannot use the permutation null and get "
+               f"the 'shared' null (conservative) instead; e.g. group {label}: "
+               f"{fallback[first]}")
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        logger.warning(msg)
+    return pvals, fallback
+
+
 def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
-                           threshold: float = 0.05, seed: int = 0, null: str = "shared",
+                           threshold: float = 0.05, seed: int = 0, null: str = "auto",
                            hierarchical_by: Columns | None = None, cache: CacheSpec = None,
                            n_jobs: int | None = None, progress_bar: bool = True) -> pd.DataFrame:
     """Mean average precision per group with permutation p-values and FDR control.
@@ -335,8 +461,16 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         stage-1 FDR level of the hierarchical correction.
     seed : int, default 0
         Base seed (``>= 0``); results are bit-identical for equal inputs.
-    null : {"shared", "independent"}, default "shared"
-        Group null model. ``"shared"``: the group null is the element-wise
+    null : {"auto", "permutation", "shared", "independent"}, default "auto"
+        Group null model. ``"permutation"``: relabel random sets of profiles
+        of the group's pool (its members and their negatives, within the
+        negative rule's blocks) as the group and score them from the real
+        similarities; exact at every sample size (see
+        ``docs/significance.md``). It needs the table returned by
+        :func:`pairmap.average_precision` in this session (rows may be
+        filtered; scores must be unchanged). ``"auto"``: ``"permutation"``
+        when ``ap_scores`` carries that data, else ``"shared"``.
+        ``"shared"``: the group null is the element-wise
         mean of the members' per-shape nulls with aligned draws, members of
         equal shape sharing draws (the model of copairs and of the published
         analyses; conservative). ``"independent"``: every member contributes
@@ -364,6 +498,13 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         ``stage1_significant`` when ``hierarchical_by`` is given. Groups
         without any valid AP have NaN scores and p-values.
 
+    Raises
+    ------
+    ValueError
+        For missing values in a ``sameby`` column (they would form a group of
+        their own; fill or drop them), bad rows as for :func:`p_values`, and
+        a ``null_size`` whose nulls would not fit in memory, before any work.
+
     Examples
     --------
     >>> import pandas as pd
@@ -379,7 +520,7 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
     null_size = check_int("null_size", null_size, minimum=1)
     check_null_memory(null_size)
     seed = check_seed(seed)
-    check_option("null", null, NULL_MODELS)
+    check_option("null", null, NULL_MODELS + ("auto",))
     progress_bar = check_bool("progress_bar", progress_bar)
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number in (0, 1], got {threshold!r}")
@@ -395,8 +536,11 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
             )
 
     from .distributed import precompute_for_current_client
+    from .startup import ensure_compiled
 
+    ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
     precompute_for_current_client(ap_scores, cache, null_size, seed)  # Dask: nulls as tasks
+    model, ctx, ctx_rows = _choose_null(null, ap_scores)
     df = ap_scores.reset_index(drop=True)
     valid, ap, k, n = _valid_mask(df)
     if "normalized_average_precision" in df.columns:
@@ -430,35 +574,28 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         map_scores = run_segment_sorted_means(ap[vidx][order], starts, n_threads)
 
-        # configuration multiset ("signature") of each group
-        if vidx.size:
-            confs, cinv = np.unique(np.stack([k[vidx], n[vidx]], axis=1), axis=0,
-                                    return_inverse=True)
-            cinv = cinv.reshape(-1)
-            pair, pair_count = np.unique(vg.astype(np.int64) * len(confs) + cinv,
-                                         return_counts=True)
-            pair_g, pair_c = np.divmod(pair, len(confs))
-            splits = np.searchsorted(pair_g, np.arange(1, n_groups))
-            by_sig: dict[tuple, list[int]] = {}
-            for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits),
-                                             np.split(pair_count, splits), strict=True)):
-                if cs.size:
-                    by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)),
-                                      []).append(g)
-        else:
-            confs, by_sig = np.empty((0, 2), np.int64), {}
+        confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
         logger.info(
             "mAP for %d groups (%d profiles, %d list shapes, %d distinct group nulls, "
-            "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), null,
+            "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), model,
             null_size,
         )
+        group_model = model
+        if model == "permutation":
+            pvals, fallback = _permutation_step(ctx, ctx_rows[vidx], vg, result, null_size,
+                                                seed, n_threads, progress_bar)
+            by_sig = {sig: [g for g in gs if g in fallback] for sig, gs in by_sig.items()}
+            by_sig = {sig: gs for sig, gs in by_sig.items() if gs}
+            group_model = "shared"
         store = _DrawStore(null_size, seed, cache_obj, n_threads)
         for sig in progress(sorted(by_sig), total=len(by_sig), desc="mAP nulls",
                              enabled=progress_bar):
             groups = np.asarray(by_sig[sig])
-            pvals[groups] = _group_pvalues(sig, map_scores[groups], confs, null, store,
+            pvals[groups] = _group_pvalues(sig, map_scores[groups], confs, group_model, store,
                                            n_threads)
 
+    result.attrs.pop(CONTEXT_ATTR, None)  # the group table is not an AP table
+    result.attrs["pairmap_null"] = model
     result["mean_average_precision"] = map_scores
     result["mean_normalized_average_precision"] = mean_nap
     result["n_profiles"] = counts.astype(np.int64)
