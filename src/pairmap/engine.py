@@ -81,8 +81,25 @@ def _align_features(meta: pd.DataFrame, feats):
     return feats.reindex(meta.index)
 
 
-def _check_finite(source: FeatureSource) -> None:
-    """Raise on NaN/inf, naming the first bad row and feature (reads the source block-wise)."""
+def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
+    """Validated features as one C-ordered array and their names (for callers that need it whole).
+
+    The AP engine itself never calls this: it reads a :class:`FeatureSource` block by block.
+    """
+    source = as_feature_source(feats, n_meta)
+    X = source.direct
+    if X is None:
+        X = source.take(np.arange(source.n_rows))
+    return X, source.names
+
+
+def _check_finite(source, names=None) -> None:
+    """Raise on NaN/inf, naming the first bad row and feature (reads the source block-wise).
+
+    ``source``: a :class:`FeatureSource`, or an array with its feature ``names``.
+    """
+    if not isinstance(source, FeatureSource):
+        source = FeatureSource(source, names)
     for start, block in source.blocks():
         ok = np.isfinite(block)
         if not ok.all():
