@@ -280,6 +280,23 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+#: layout variants of the per-plate scenarios (issue 11): same sizes and rules, screens laid
+#: out as a new user's might be
+VARIANTS = {
+    "random": ("replicates on random plates", dict(placement="random")),
+    "shuffled": ("rows in random order", dict(shuffle_rows=True)),
+    "fortran": ("Fortran-ordered features", dict(fortran=True)),
+}
+for _base in ("orf72k", "plates1m"):
+    for _suffix, (_what, _extra) in VARIANTS.items():
+        _spec = SCENARIOS[_base]
+        SCENARIOS[f"{_base}_{_suffix}"] = Scenario(
+            f"{_base}_{_suffix}", f"{_spec.summary}; {_what}",
+            _spec.pos_sameby, _spec.pos_diffby, _spec.neg_sameby, _spec.neg_diffby,
+            heavy=_spec.heavy, layout={**_spec.layout, **_extra},
+        )
+
+
 def lincs_path() -> Path:
     """Location of the real LINCS plate (``../shared/data`` next to the repository).
 
@@ -303,14 +320,22 @@ def _layout(
     rng: np.random.Generator,
     dropout: float = 0.0,
     n_replicates: int = 4,
+    placement: str = "block",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Integer pert codes (-1 = control) and plate codes, shuffled within plates."""
+    """Integer pert codes (-1 = control) and plate codes, shuffled within plates.
+
+    ``placement="random"`` moves every treated well to a random treated slot of any
+    plate, so a perturbation's replicates land on random plates (rarely the same one).
+    """
     wells = perts_per_plate + ctrl_per_plate
     n_plates = n_blocks * n_replicates
     plate = np.repeat(np.arange(n_plates, dtype=np.int64), wells)
     block = plate // n_replicates
     slot = np.tile(np.arange(wells, dtype=np.int64), n_plates)
     pert = np.where(slot < perts_per_plate, block * perts_per_plate + slot, -1)
+    if placement == "random":
+        treated = np.flatnonzero(pert >= 0)
+        pert[treated] = pert[rng.permutation(treated)]
     # shuffle wells within each plate
     order = np.lexsort((rng.random(plate.size), plate))
     pert, plate = pert[order], plate[order]
@@ -358,8 +383,12 @@ def _synthetic(spec: Scenario, scale: float, seed: int) -> ScenarioData:
     lay = dict(spec.layout)
     n_blocks = max(1, round(lay.pop("n_blocks") * scale))
     n_features = lay.pop("n_features")
+    shuffle_rows, fortran = lay.pop("shuffle_rows", False), lay.pop("fortran", False)
     rng = np.random.default_rng([seed, 0])
     pert, plate = _layout(n_blocks, rng=rng, **lay)
+    if shuffle_rows:
+        order = np.random.default_rng([seed, 3]).permutation(pert.size)
+        pert, plate = pert[order], plate[order]
     is_control = pert < 0
     pert_labels = np.char.add("pert_", np.char.zfill(pert.astype(str), 6))
     pert_labels[is_control] = CONTROL
@@ -372,6 +401,11 @@ def _synthetic(spec: Scenario, scale: float, seed: int) -> ScenarioData:
     if REFIDX in spec.pos_sameby + spec.neg_diffby:
         meta[REFIDX] = _reference_index(is_control)
     feats = _features(pert, plate, n_features, seed)
+    if fortran:  # transposed in row chunks: never two full copies at once
+        out = np.empty(feats.shape, dtype=feats.dtype, order="F")
+        for start in range(0, len(feats), _CHUNK):
+            out[start : start + _CHUNK] = feats[start : start + _CHUNK]
+        feats = out
     return ScenarioData(spec, meta, feats)
 
 
@@ -460,7 +494,8 @@ def build(name: str, scale: float = 1.0, seed: int = 0) -> ScenarioData:
     Returns
     -------
     ScenarioData
-        ``meta`` (index 0..n-1), ``feats`` (C-contiguous float32, n x d) and ``spec``.
+        ``meta`` (index 0..n-1), ``feats`` (float32, n x d; C-contiguous except for the
+        ``*_fortran`` variants) and ``spec``.
 
     Examples
     --------

@@ -18,10 +18,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import scenarios as sc  # noqa: E402
 from benchmarks.run import _worker_env, markdown, run_worker, summarize  # noqa: E402
 
-SYNTHETIC = [
-    n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs" and not s.multilabel
-]
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SYNTHETIC = [n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs"
+             and not s.multilabel and not set(s.layout) & {"placement", "shuffle_rows", "fortran"}]
+VARIANTS = [n for n, s in sc.SCENARIOS.items() if set(s.layout) & {"placement", "shuffle_rows",
+                                                                      "fortran"}]
 
 
 def tiny(name: str, seed: int = 0) -> sc.ScenarioData:
@@ -174,6 +174,29 @@ def test_summary_table_marks_failed_runs():
     assert rows[0]["pairmap_wall_s"] == 2.0
     table = markdown(rows, ["pairmap", "copairs"], 20)
     assert "OOM (> 20 GB)" in table and "| 2 s |" in table
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_layout_variants_keep_sizes_and_change_only_the_layout(name):
+    base = name.split("_")[0]
+    scale = 3 / sc.SCENARIOS[base].layout["n_blocks"]  # three blocks of four plates
+    var, ref = sc.build(name, scale=scale), sc.build(base, scale=scale)
+    lay = sc.SCENARIOS[name].layout
+    assert var.feats.shape[1] == ref.feats.shape[1] and len(var.feats) == len(var.meta)
+    assert abs(len(var.meta) - len(ref.meta)) <= 0.01 * len(ref.meta)  # dropout redrawn
+    assert var.feats.flags.f_contiguous == bool(lay.get("fortran"))
+    reps = var.meta[var.meta[sc.PERT] != sc.CONTROL].groupby(sc.PERT)[sc.PLATE]
+    ref_reps = ref.meta[ref.meta[sc.PERT] != sc.CONTROL].groupby(sc.PERT)[sc.PLATE]
+    if lay.get("placement") == "random":
+        # replicates leave their block of four plates
+        blocks = reps.agg(lambda p: p.str[-4:].astype(int).floordiv(4).nunique())
+        assert (blocks > 1).mean() > 0.5
+    elif not lay.get("dropout"):
+        pd.testing.assert_series_equal(reps.size(), ref_reps.size())
+    if lay.get("shuffle_rows"):
+        assert not var.meta[sc.PLATE].is_monotonic_increasing
+    if lay.get("fortran"):
+        np.testing.assert_array_equal(var.feats, ref.feats)
 
 
 def test_consistency20k_layout():

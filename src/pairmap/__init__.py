@@ -26,6 +26,8 @@ split_multilabel
     Turn "A|B" label strings into label lists (for ``multilabel_col``).
 simulate_screen
     A simulated plate-based screen (used by ``pairmap demo``).
+warmup
+    Compile the kernels ahead of the first run (``pairmap warmup``).
 roc_auc_p_values, mean_roc_auc
     p-values of ROC-AUC (``average_precision(..., metrics=["roc_auc"])``): exact
     Mann-Whitney distribution per profile, group means through the mAP null machinery.
@@ -59,6 +61,7 @@ _API = {
     "null_distribution": "pairmap.nulls",
     "open_cache": "pairmap.cache",
     "simulate_screen": "pairmap.simulate",
+    "warmup": "pairmap.startup",
     "split_multilabel": "pairmap.multilabel",
     "roc_auc_p_values": "pairmap.roc_auc",
     "mean_roc_auc": "pairmap.roc_auc",

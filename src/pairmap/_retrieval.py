@@ -176,16 +176,95 @@ def _group_columns(plan: RulePlan, codes, key, signature):
 class _GatherCache:
     """Reuse the gathered candidate features when consecutive groups share columns."""
 
-    def __init__(self, X):
-        self.X = X
+    def __init__(self, source):
+        # a FeatureSource, or an array the kernels read in place
+        self.take = source.take if hasattr(source, "take") and not isinstance(
+            source, np.ndarray) else (lambda cols: np.ascontiguousarray(source[cols]))
         self.cols = None
         self.Xc = None
 
     def get(self, cols):
         if self.cols is None or len(cols) != len(self.cols) or not np.array_equal(cols, self.cols):
             self.cols = cols
-            self.Xc = np.ascontiguousarray(self.X[cols])
+            self.Xc = self.take(cols)
         return self.Xc
+
+
+def _local_chunks(item, cap):
+    """Split a direct-scan item so that each piece touches about ``cap`` rows at most.
+
+    Long candidate ranges are cut into pieces of ``cap`` (the kernels add up
+    what a query finds over several calls), and queries are packed by range so
+    that the rows of one piece (its queries plus their candidates) stay near
+    ``cap``. Order within a query's lists does not matter: positives are sorted
+    afterwards and negatives are tallied.
+    """
+    slots, rows, lo, hi, index = item
+    pieces = np.maximum(1, -(-(hi - lo) // cap))
+    if (pieces > 1).any():
+        rep = np.repeat(np.arange(len(rows)), pieces)
+        k = np.arange(len(rep)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        slots, rows, new_lo = slots[rep], rows[rep], lo[rep] + k * cap
+        lo, hi = new_lo, np.minimum(hi[rep], new_lo + cap)
+    seg = lo * (len(index) + 1) + hi
+    order = np.argsort(seg, kind="stable")
+    slots, rows, lo, hi, seg = slots[order], rows[order], lo[order], hi[order], seg[order]
+    first = np.ones(len(seg), dtype=bool)
+    first[1:] = seg[1:] != seg[:-1]
+    cost = 1 + np.where(first, hi - lo, 0)
+    chunk = (np.cumsum(cost) - cost) // cap
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(chunk)) + 1, [len(rows)]])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        yield slots[a:b], rows[a:b], lo[a:b], hi[a:b], index
+
+
+def _local_cap(source, codes, budget) -> int:
+    """Rows a gathered block may hold within ``budget`` bytes (features, codes, indices)."""
+    return max(256, budget // (source.n_features * source.itemsize + 8 * codes.shape[1] + 32))
+
+
+def _direct_args(prep, codes, item, budget):
+    """Kernel arguments of a direct-scan item, gathered into a local block when needed.
+
+    Yields ``(slots, rows, lo, hi, index, X, inv_norm, sq_norm, codes, local)``:
+    with in-place features ``local`` is None and everything is global; otherwise
+    rows, candidates and per-row helpers are renumbered into a gathered C-ordered
+    block and ``local`` maps local row numbers back to global ones.
+    """
+    if prep.X is not None:
+        yield (*item, prep.X, prep.inv_norm, prep.sq_norm, codes, None)
+        return
+    src = prep.source
+    for slots, rows, lo, hi, index in _local_chunks(item, _local_cap(src, codes, budget)):
+        width = len(index) + 1
+        seg, seg_of = np.unique(lo * width + hi, return_inverse=True)
+        s_lo, s_len = seg // width, seg % width - seg // width
+        starts = np.cumsum(s_len) - s_len
+        pos = np.repeat(s_lo - starts, s_len) + np.arange(int(s_len.sum()))
+        local, ids = np.unique(np.concatenate([rows, index[pos]]), return_inverse=True)
+        ids = ids.reshape(-1)
+        lo_l = starts[seg_of.reshape(-1)]
+        inv = prep.inv_norm[local] if len(prep.inv_norm) else prep.inv_norm
+        sq = prep.sq_norm[local] if len(prep.sq_norm) else prep.sq_norm
+        yield (slots, ids[: len(rows)], lo_l, lo_l + (hi - lo), ids[len(rows) :],
+               src.take(local), inv, sq, codes[local], local)
+
+
+def _dense_args(prep, Xq, Xc, qrows, cols):
+    """(rows, cols, X, inv_norm, sq_norm) for the dense kernels.
+
+    The kernels read features only to recompute near-cancelling euclidean
+    distances; with gathered features those rows are renumbered into
+    ``[Xq; Xc]``, otherwise ``Xc`` stands in for the unused argument.
+    """
+    if prep.X is not None:
+        return qrows, cols, prep.X, prep.inv_norm, prep.sq_norm
+    if prep.metric != K.EUCLIDEAN or not prep.gemm:
+        return qrows, cols, Xc, prep.inv_norm, prep.sq_norm
+    nq = len(qrows)
+    sq = np.concatenate([prep.sq_norm[qrows], prep.sq_norm[cols]])
+    return (np.arange(nq, dtype=np.int64), np.arange(nq, nq + len(cols), dtype=np.int64),
+            np.concatenate([Xq, Xc]), prep.inv_norm, sq)
 
 
 def _split(plan, prep, codes, rows, slots, budget):
@@ -240,18 +319,30 @@ def _split(plan, prep, codes, rows, slots, budget):
 
 
 def _dense_steps(prep, gather, group, budget, plan, codes):
-    """Yield (slots, rows, S, M) blocks of one dense group, each within ``budget`` bytes.
+    """Yield (slots, rows, S, M) blocks of one dense group (features read in place).
+
+    See :func:`_dense_steps_k`, which also yields the kernels' feature arguments.
+    """
+    for g_slots, qrows, S, M, _ in _dense_steps_k(prep, gather, group, budget, plan, codes):
+        yield g_slots, qrows, S, M
+
+
+def _dense_steps_k(prep, gather, group, budget, plan, codes):
+    """Yield (slots, rows, S, M, kargs) blocks of one dense group, each within ``budget`` bytes.
 
     ``S`` holds dot products (or similarities), ``M`` marks the entries that
-    satisfy the rule.
+    satisfy the rule, ``kargs`` the feature arguments of the kernels
+    (:func:`_dense_args`).
     """
     Xc = gather.get(group.cols)
-    step = max(1, budget // max(1, len(group.cols) * (prep.X.itemsize + 1)))
+    step = max(1, budget // max(1, len(group.cols) * (prep.source.itemsize + 1)))
     for start in range(0, len(group.rows), step):
         qrows = group.rows[start : start + step]
         mask = _rule_mask(plan.rule, codes, qrows, group.cols, bucketed=True,
                           excluded=group.excluded)
-        yield group.slots[start : start + step], qrows, dense_block(prep, prep.X[qrows], Xc), mask
+        Xq = prep.X[qrows] if prep.X is not None else prep.source.take(qrows)
+        kargs = _dense_args(prep, Xq, Xc, qrows, group.cols)
+        yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
 
 
 def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
@@ -272,17 +363,14 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
         metric = prep.metric if prep.gemm else K.PRECOMPUTED
         for kind, item in _split(plan, prep, codes, rows, slots, budget):
             if kind == "direct":
-                d_slots, d_rows, lo, hi, index = item
-                K.collect_direct(
-                    d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm,
-                    prep.metric, codes, *r, *r, False, offsets, counts, values, no_conflict,
-                )
+                for *args, _local in _direct_args(prep, codes, item, budget):
+                    K.collect_direct(*args[:8], prep.metric, args[8], *r, *r, False, offsets,
+                                     counts, values, no_conflict)
                 continue
-            for g_slots, qrows, S, M in _dense_steps(prep, gather, item, budget, plan, codes):
-                K.collect_dense(
-                    g_slots, qrows, item.cols, S, M, prep.X, prep.inv_norm, prep.sq_norm, metric,
-                    offsets, counts, values,
-                )
+            for g_slots, _, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan, codes):
+                k_rows, k_cols, X, inv, sq = kargs
+                K.collect_dense(g_slots, k_rows, k_cols, S, M, X, inv, sq, metric, offsets,
+                                counts, values)
     sort_lists(values, offsets, counts)
     return values, offsets, counts
 
@@ -325,20 +413,24 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
     metric = prep.metric if prep.gemm else K.PRECOMPUTED
     for kind, item in _split(plan, prep, codes, arows, active, budget):
         if kind == "direct":
-            d_slots, d_rows, lo, hi, index = item
-            K.rank_direct(
-                d_slots, d_rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
-                codes, *r, *o, check_other, *common,
-            )
+            for *args, local in _direct_args(prep, codes, item, budget):
+                found = conflict if local is None else np.full_like(conflict, -1)
+                K.rank_direct(*args[:8], prep.metric, args[8], *r, *o, check_other,
+                              *common[:-1], found)
+                if local is not None and check_other:
+                    hit = found >= 0
+                    conflict[hit] = local[found[hit]]
             continue
-        for g_slots, qrows, S, M in _dense_steps(prep, gather, item, budget, plan, codes):
+        for g_slots, qrows, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan,
+                                                          codes):
             if check_other:
                 both = M & _rule_mask(other.rule, codes, qrows, item.cols)
                 hit = np.argwhere(both)
                 if len(hit):
                     conflict[g_slots[hit[0, 0]]] = item.cols[hit[0, 1]]
+            k_rows, k_cols, X, inv, sq = kargs
             K.rank_dense(
-                g_slots, qrows, item.cols, S, M, prep.X, prep.inv_norm, prep.sq_norm, metric,
+                g_slots, k_rows, k_cols, S, M, X, inv, sq, metric,
                 pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
             )
     return gt, eq, neg_counts
@@ -353,8 +445,10 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
     b = plan.buckets
     qrows = rows[slots]
     keys = b.keys[qrows]
+    # PARTNER stores partner rows: the kernel does not read features
+    X_unused = prep.X if prep.X is not None else prep.source.take(np.zeros(1, dtype=np.int64))
     K.collect_direct(
-        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, prep.X, prep.inv_norm,
+        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, X_unused, prep.inv_norm,
         prep.sq_norm, K.PARTNER, codes, *plan.rule.as_tuple(), *other.rule.as_tuple(),
         check_other, offsets, counts, partners, conflict,
     )
@@ -362,11 +456,11 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
     starts = np.cumsum(counts) - counts
     pos = np.repeat(offsets[:-1], counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
     partner_rows = partners[pos].astype(np.int64)
-    X = prep.X
+    take = prep.X.__getitem__ if prep.X is not None else prep.source.take
     for start in range(0, len(pos), chunk):
         a = owner[start : start + chunk]
         bb = partner_rows[start : start + chunk]
-        sims = np.asarray(prep.func(X[a], X[bb]), dtype=np.float64).reshape(-1)
+        sims = np.asarray(prep.func(take(a), take(bb)), dtype=np.float64).reshape(-1)
         if sims.shape[0] != len(a):
             raise ValueError(
                 f"the distance callable returned {sims.shape[0]} values for {len(a)} row pairs; "
@@ -375,6 +469,50 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
         if not np.all(np.isfinite(sims)):
             raise ValueError("the distance callable returned NaN or infinite similarities")
         values[pos[start : start + chunk]] = np.floor(sims * K.SNAP + 0.5) / K.SNAP
+
+
+def _query_order(pos: RulePlan, neg: RulePlan, rows=None) -> np.ndarray:
+    """Rows that can be scored (both buckets hold others), ordered so blocks share buckets."""
+    candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
+    if rows is not None:
+        candidates = candidates[np.isin(candidates, rows)]
+    sort_keys = [candidates]
+    sort_keys += [pos.buckets.keys[candidates]]
+    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
+    sort_keys += [neg.buckets.keys[candidates]]
+    return candidates[np.lexsort(sort_keys)]
+
+
+def _budgets(max_memory: int, workers: int) -> tuple[int, int]:
+    """(block buffer, matrix-product) byte budgets when ``workers`` blocks run at once."""
+    per_worker = max(1 << 22, max_memory // workers)  # every worker holds one block
+    return per_worker // 2, per_worker // 4
+
+
+def _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers) -> list[int]:
+    """Block boundaries in ``queries`` (see :func:`block_bounds`)."""
+    if prep.func is None:
+        est = pos.bucket_size[queries] * (3 * _ITEM) + 64
+    else:  # callables scan whole buckets and keep partner indices too
+        est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
+    return block_bounds(est, buffer_budget, batch_size, workers)
+
+
+def plan_blocks(prep, codes, pos_rule, neg_rule, *, max_memory, batch_size, n_workers):
+    """The blocks of query rows :func:`compute_average_precision` would process, in order.
+
+    Which rows share a block decides which similarities come from a matrix
+    product and which from a direct loop (last-bit differences that the tie
+    grid almost always absorbs), so a scheduler that hands out whole blocks
+    of this plan (``blocks=``, with ``plan_workers=n_workers``) reproduces a
+    single-machine run with ``n_workers`` threads exactly.
+    """
+    pos, neg = RulePlan.build(codes, pos_rule), RulePlan.build(codes, neg_rule)
+    queries = _query_order(pos, neg)
+    workers = 1 if prep.func is not None else max(1, int(n_workers))
+    buffer_budget, _ = _budgets(max_memory, workers)
+    bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers)
+    return [queries[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def compute_average_precision(
@@ -389,6 +527,9 @@ def compute_average_precision(
     n_workers: int = 1,
     progress=None,
     metrics: MetricSpec | None = None,
+    rows=None,
+    blocks=None,
+    plan_workers=None,
 ):
     """AP, positive count and list length for every row.
 
@@ -413,6 +554,15 @@ def compute_average_precision(
     metrics : MetricSpec, optional
         Further per-query metrics, written into ``metrics.out`` (one column
         per metric; rows that are never scored keep their NaN).
+    rows : numpy.ndarray, optional
+        Score only these rows (the others keep NaN and zero counts).
+    blocks : list of numpy.ndarray, optional
+        Process exactly these blocks of query rows (a share of
+        :func:`plan_blocks`), e.g. on a Dask worker.
+    plan_workers : int, optional
+        The thread count the block plan and its memory budgets assume
+        (default ``n_workers``); with ``blocks`` from :func:`plan_blocks`
+        pass the same ``n_workers`` as there.
 
     Returns
     -------
@@ -426,38 +576,31 @@ def compute_average_precision(
     n_total = np.zeros(n, dtype=np.int64)
     pos = RulePlan.build(codes, pos_rule)
     neg = RulePlan.build(codes, neg_rule)
-    candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
     totals = {"pos": 0, "neg": 0}
     # Pairs cannot satisfy both rules when a column must be equal in one and differ in the other.
     disjoint = bool(
         set(pos_rule.all_same.tolist()) & set(neg_rule.all_diff.tolist())
         or set(neg_rule.all_same.tolist()) & set(pos_rule.all_diff.tolist())
     )
-    if len(candidates) == 0:
+    queries = _query_order(pos, neg, rows)
+    if len(queries) == 0 or (blocks is not None and not len(blocks)):
         return ap, n_pos, n_total, totals
-    sort_keys = [candidates]
-    sort_keys += [pos.buckets.keys[candidates]]
-    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
-    sort_keys += [neg.buckets.keys[candidates]]
-    queries = candidates[np.lexsort(sort_keys)]
 
     workers = 1 if prep.func is not None else max(1, int(n_workers))
-    # every worker holds one block: split the memory bound between them
-    per_worker = max(1 << 22, max_memory // workers)
-    buffer_budget = per_worker // 2
-    gemm_budget = per_worker // 4
-    if prep.func is None:
-        est = pos.bucket_size[queries] * (3 * _ITEM) + 64
-    else:  # callables scan whole buckets and keep partner indices too
-        est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
-    bounds = block_bounds(est, buffer_budget, batch_size, workers)
+    plan = workers if plan_workers is None or prep.func is not None else max(1, int(plan_workers))
+    buffer_budget, gemm_budget = _budgets(max_memory, plan)
+    if blocks is None:
+        bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, plan)
+    else:  # a scheduler's share of a plan made by plan_blocks: exactly those blocks
+        queries = np.concatenate(blocks) if len(blocks) else queries[:0]
+        bounds = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).tolist()
     local = threading.local()
 
     def run_block(b):
         rows = queries[bounds[b] : bounds[b + 1]]
         gather = getattr(local, "gather", None)
         if gather is None:
-            gather = local.gather = _GatherCache(prep.X)
+            gather = local.gather = _GatherCache(prep.source)
         conflict = np.full(len(rows), -1, dtype=np.int64)
         positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK)
         gt, eq, nc = _rank_negatives(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather,

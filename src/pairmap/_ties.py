@@ -32,9 +32,9 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
 
     Parameters
     ----------
-    X : numpy.ndarray
+    X : numpy.ndarray or pairmap.features.FeatureSource
         (n, d) float32/float64 features as the similarity sees them (row-centred
-        for correlation).
+        for correlation); a source is read in row blocks.
     inv_norm : numpy.ndarray, optional
         ``1 / |row|`` (0 for zero rows) for angle-based similarities (cosine,
         correlation): then rows that are positive multiples of each other tie
@@ -59,7 +59,10 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
     if n < 2:
         return np.zeros(n, dtype=bool)
     R = np.random.default_rng(0).standard_normal((X.shape[1], 2)).astype(X.dtype)
-    proj = (X @ R).astype(np.float64)
+    if isinstance(X, np.ndarray):
+        proj = (X @ R).astype(np.float64)
+    else:  # a pairmap.features.FeatureSource: projected block by block, never copied whole
+        proj = np.concatenate([block @ R for _, block in X.blocks()]).astype(np.float64)
     zero = np.zeros(n, dtype=bool)
     if inv_norm is not None:
         zero = inv_norm == 0.0

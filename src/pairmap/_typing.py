@@ -19,14 +19,18 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from pairmap.cache import NullCache
 
-__all__ = ["CacheSpec", "Columns", "Condition", "Distance", "Features", "RuleSpec", "Size"]
+__all__ = ["CacheSpec", "Columns", "Condition", "DaskClient", "Distance", "Features", "RuleSpec",
+           "Size"]
 
 #: One side of a pairing rule: a column (or query), a list of them, or {"all": [...], "any": [...]}.
 RuleSpec: TypeAlias = str | Sequence[str] | Mapping[str, Sequence[str]] | None
 #: Group columns of an AP table: one label or a list of labels.
 Columns: TypeAlias = Hashable | Sequence[Hashable]
-#: Profiles x features.
-Features: TypeAlias = np.ndarray | pd.DataFrame
+#: Profiles x features: an array (any memory order, memory-mapped), a DataFrame, or the
+#: path of a ``.npy`` file / Zarr array (see :mod:`pairmap.features`).
+Features: TypeAlias = "np.ndarray | pd.DataFrame | str | os.PathLike"
+#: A ``distributed.Client``, a scheduler address or ``"local"`` (see :mod:`pairmap.distributed`).
+DaskClient: TypeAlias = "object | str | None"
 #: A built-in similarity name or ``f(X, Y) -> one similarity per row pair``.
 Distance: TypeAlias = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Bytes, or a text such as ``"2GB"``.

@@ -8,6 +8,7 @@ one ``pairmap: error: ...`` line on stderr and exit code 2; pass
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import sys
@@ -286,7 +287,25 @@ def build_parser() -> argparse.ArgumentParser:
                      "by default a run refuses to overwrite, like pairmap demo")
     run.add_argument("--check", action="store_true",
                      help="only validate the config (no data is read, nothing is written)")
+    run.add_argument("--dask", metavar="ADDRESS", default=None,
+                     help="run the AP blocks and null distributions on Dask: a scheduler "
+                     "address (tcp://host:8786) or 'local' for a cluster of this machine's "
+                     "CPUs; needs pip install 'pairmap[dask]' and, for a remote cluster, "
+                     "data and null cache on storage every worker sees")
     run.set_defaults(func=_cmd_run)
+
+    warm = sub.add_parser(
+        "warmup",
+        help="compile the kernels now (first run only), e.g. after installing",
+        description=_wrap(
+            "Compile pairmap's kernels for float32 and float64 features and cache them on "
+            "disk, so that the first analysis does not pay the one-time compile (about half "
+            "a minute). Later runs load the cached kernels; running it again is quick."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    warm.set_defaults(func=_cmd_warmup)
+    _add_log_level(warm, argparse.SUPPRESS)
 
     from pairmap.report.commands import add_report_subcommand
 
@@ -374,12 +393,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: config is valid")
         return EXIT_OK
     start = time.perf_counter()
-    result = run_config(
-        args.config,
-        n_jobs=args.n_jobs,
-        progress_bar=False if args.no_progress else None,
-        overwrite=True if args.overwrite else None,
-    )
+    with contextlib.ExitStack() as stack:
+        if args.dask:
+            from pairmap.distributed import use
+
+            stack.enter_context(use(args.dask))
+        result = run_config(
+            args.config,
+            n_jobs=args.n_jobs,
+            progress_bar=False if args.no_progress else None,
+            overwrite=True if args.overwrite else None,
+        )
     lines = [f"pairmap run {args.config} ({time.perf_counter() - start:.1f} s)"]
     lines += _run_summary(result)
     lines.append("  wrote:")
@@ -404,6 +428,19 @@ def _run_summary(result) -> list[str]:
             f"{int(m['below_corrected_p'].sum())} of {n_tested}"
         )
     return lines
+
+
+# --------------------------------------------------------------------------- warmup
+
+
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    from pairmap.startup import kernels_cached, warmup
+
+    cached = all(kernels_cached(d) for d in ("float32", "float64", None))
+    seconds = warmup()
+    state = "were already cached" if cached else "compiled and cached"
+    print(f"pairmap warmup: kernels {state} ({seconds:.1f} s)")
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- entry point

@@ -13,8 +13,10 @@ from ._parallel import thread_limits
 from ._progress import progress
 from ._retrieval import MetricSpec, compute_average_precision
 from ._ties import warn_if_tied
-from ._typing import Distance, Features, RuleSpec, Size
+from ._typing import DaskClient, Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
+from .distributed import current_client
+from .features import FeatureSource, as_feature_source
 from .metrics import parse_metrics
 from .pairing import EncodedRule, apply_queries, encode_columns, parse_rule
 from .permutation import PermutationContext, attach_context
@@ -51,40 +53,6 @@ def parse_memory(value: Size, name: str = "max_memory") -> int:
     return parse_size(value, name, minimum=1)
 
 
-def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
-    names = None
-    if isinstance(feats, pd.DataFrame):
-        bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])
-               or pd.api.types.is_bool_dtype(feats[c])]
-        if bad:
-            raise ValueError(
-                f"feature column {bad[0]!r} is not numeric (dtype {feats[bad[0]].dtype}); "
-                f"move it to the metadata or drop it ({len(bad)} non-numeric column(s) in all)"
-            )
-        names = [str(c) for c in feats.columns]
-        dtypes = set(feats.dtypes)
-        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
-        X = feats.to_numpy(dtype=dtype)
-    else:
-        X = np.asarray(feats)
-        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise ValueError(f"feats must be numeric, got an array of dtype {X.dtype}")
-        if np.issubdtype(X.dtype, np.complexfloating):
-            raise ValueError("feats must be real-valued, got complex numbers")
-    if X.ndim != 2:
-        raise ValueError(f"feats must be 2-D (profiles x features), got shape {X.shape}")
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    if X.shape[0] != n_meta:
-        raise ValueError(
-            f"meta has {n_meta} rows but feats has {X.shape[0]}; they must describe the same "
-            f"profiles in the same order"
-        )
-    if X.shape[1] == 0:
-        raise ValueError("feats has no feature columns")
-    return np.ascontiguousarray(X), names
-
-
 def _align_features(meta: pd.DataFrame, feats):
     """``feats`` in ``meta``'s row order when both are DataFrames with the same row labels.
 
@@ -113,15 +81,31 @@ def _align_features(meta: pd.DataFrame, feats):
     return feats.reindex(meta.index)
 
 
-def _check_finite(X: np.ndarray, names) -> None:
-    step = max(1, (1 << 24) // max(1, X.shape[1]))
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step]
+def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
+    """Validated features as one C-ordered array and their names (for callers that need it whole).
+
+    The AP engine itself never calls this: it reads a :class:`FeatureSource` block by block.
+    """
+    source = as_feature_source(feats, n_meta)
+    X = source.direct
+    if X is None:
+        X = source.take(np.arange(source.n_rows))
+    return X, source.names
+
+
+def _check_finite(source, names=None) -> None:
+    """Raise on NaN/inf, naming the first bad row and feature (reads the source block-wise).
+
+    ``source``: a :class:`FeatureSource`, or an array with its feature ``names``.
+    """
+    if not isinstance(source, FeatureSource):
+        source = FeatureSource(source, names)
+    for start, block in source.blocks():
         ok = np.isfinite(block)
         if not ok.all():
             r, c = np.argwhere(~ok)[0]
-            col = names[c] if names is not None else f"column {c}"
-            n_bad = int((~np.isfinite(X)).sum())
+            col = source.names[c] if source.names is not None else f"column {c}"
+            n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
             raise ValueError(
                 f"feats contain {n_bad} NaN or infinite value(s); first at row {start + r}, feature "
                 f"{col!r} (value {block[r, c]}). Impute or drop those features/profiles first"
@@ -173,6 +157,7 @@ def average_precision(
     progress_bar: bool = True,
     multilabel_col: str | None = None,
     metrics: list[str] | None = None,
+    client: DaskClient = None,
 ) -> pd.DataFrame:
     """Average precision (AP) of every profile against its positives and negatives.
 
@@ -186,13 +171,16 @@ def average_precision(
     ----------
     meta : pandas.DataFrame
         Metadata, one row per profile.
-    feats : numpy.ndarray or pandas.DataFrame
-        (n_profiles, n_features) numeric features in the same row order. A
-        DataFrame whose index holds the same labels as ``meta``'s in another
-        order is aligned to ``meta`` by label; different labels are refused
-        (pass ``feats.to_numpy()`` to pair by position).
-        float32 input is computed in float32 (no float64 copy); other numeric
-        types are converted to float64.
+    feats : numpy.ndarray, pandas.DataFrame, str or os.PathLike
+        (n_profiles, n_features) numeric features in the same row order, in
+        any memory order (C, Fortran, strided), memory-mapped, a Zarr array,
+        or the path of a ``.npy`` file (memory-mapped) or Zarr array. They
+        are read in row blocks, never copied whole (see
+        :mod:`pairmap.features`). A DataFrame whose index holds the same
+        labels as ``meta``'s in another order is aligned to ``meta`` by
+        label; different labels are refused (pass ``feats.to_numpy()`` to
+        pair by position). float32 input is computed in float32; other
+        numeric types are converted to float64 block by block.
     pos_sameby, pos_diffby, neg_sameby, neg_diffby : str, list of str or dict
         Pairing rules: column names that must all be equal (``sameby``) or all
         differ (``diffby``; a single column may be given as a string), or ``{"all": [...], "any": [...]}`` where at
@@ -237,6 +225,12 @@ def average_precision(
         ``"roc_auc"``, ``"precision@K"``, ``"recall@K"`` (``K`` an integer or
         ``"R"``, the number of positives: R-precision); see
         :mod:`pairmap.metrics`.
+    client : distributed.Client or str, optional
+        Run the AP blocks as tasks on Dask: a client, a scheduler address or
+        ``"local"`` (default: the client of :func:`pairmap.distributed.use`,
+        else this process only). The blocks are planned for ``n_jobs``
+        threads, so results are identical to a run here with the same
+        ``n_jobs``; see :mod:`pairmap.distributed`.
 
     Returns
     -------
@@ -298,7 +292,7 @@ def average_precision(
         batch_size = check_int("batch_size", batch_size, minimum=1)
     budget = DEFAULT_MAX_MEMORY if max_memory is None else parse_memory(max_memory)
     request = None if metrics is None else parse_metrics(metrics)
-    X, names = _feature_matrix(_align_features(meta, feats), len(meta))
+    source = as_feature_source(_align_features(meta, feats), len(meta))
     pos_rule, pos_q = parse_rule(pos_sameby, pos_diffby, meta.columns, name="pos")
     neg_rule, neg_q = parse_rule(neg_sameby, neg_diffby, meta.columns, name="neg")
     for label, rule in (("pos", pos_rule), ("neg", neg_rule)):
@@ -313,36 +307,48 @@ def average_precision(
         if not keep.any():
             raise ValueError(f"no profile satisfies the query expressions {pos_q + neg_q}")
         meta = meta.loc[keep].reset_index(drop=True)
-        X = X[keep]
-    _check_finite(X, names)
+        source = source.subset(np.flatnonzero(keep))
+    _check_finite(source)
     if multilabel_col is not None:
+        if client is not None or current_client() is not None:
+            raise ValueError("multilabel_col does not run on Dask yet; call without client=")
+        # the multi-label engine reads features in place: one C-ordered copy
+        X = source.take(np.arange(source.n_rows))
         return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
                               ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
                               progress_bar=progress_bar, request=request)
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
-    prep = _prepare(X, distance, ties)
-    logger.info("average_precision: %d profiles, %d features, distance=%s", *X.shape, prep.name)
+    prep = _prepare(source, distance, ties)
+    logger.info("average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name)
 
     from threadpoolctl import threadpool_limits
+
+    from .startup import ensure_compiled
+
+    ensure_compiled(prep.source.dtype.name)  # a first-run compile is announced, not in the ETA
 
     with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
         total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
     ) as bar:
         logger.debug("using %d threads", threads)
+        rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
         extra = _metric_spec(request, len(meta))
-        ap, n_pos, n_total, totals = compute_average_precision(
-            prep,
-            codes,
-            EncodedRule.from_rule(pos_rule, columns),
-            EncodedRule.from_rule(neg_rule, columns),
-            ties_expected=ties == "expected",
-            max_memory=budget,
-            batch_size=batch_size,
-            n_workers=threads,
-            progress=bar.update,
-            metrics=extra,
-        )
+        options = dict(ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
+                       progress=bar.update)
+        if client is None:
+            client = current_client()
+        if client is None:
+            ap, n_pos, n_total, totals = compute_average_precision(
+                prep, codes, *rules, n_workers=threads, metrics=extra, **options
+            )
+        elif extra is not None:
+            raise ValueError("metrics= does not run on Dask yet; call without client=")
+        else:
+            from .distributed import compute_on_dask
+
+            ap, n_pos, n_total, totals = compute_on_dask(client, prep, codes, *rules,
+                                                         plan_workers=threads, **options)
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
     scored = int(np.isfinite(ap).sum())
@@ -373,14 +379,14 @@ def _add_metric_columns(out, request, extra):
 
 
 
-def _prepare(X: np.ndarray, distance, ties: str, depth: int = 1):
+def _prepare(X, distance, ties: str, depth: int = 1):
     """Features ready for the kernels; warns when many profiles tie wholesale.
 
     ``depth``: calls between the user and this function (for the warning's location).
     """
     prep = prepare_features(X, distance)
     if prep.func is None:
-        warn_if_tied(prep.X, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
+        warn_if_tied(prep.source, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
                      stacklevel=3 + depth)
     return prep
 

@@ -175,14 +175,23 @@ class _Similarity:
         if not len(rows_a) or not len(rows_b):
             return out
         if prep.func is None:
-            KP.pair_similarities(prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
-                                 np.ascontiguousarray(rows_a), np.ascontiguousarray(rows_b), out)
+            X, inv, sq = prep.X, prep.inv_norm, prep.sq_norm
+            ra, rb = np.ascontiguousarray(rows_a), np.ascontiguousarray(rows_b)
+            if X is None:  # features read in row blocks (pairmap.features): gather these rows
+                local, ids = np.unique(np.concatenate([ra, rb]), return_inverse=True)
+                ids = ids.reshape(-1)
+                X = prep.source.take(local)
+                inv = inv[local] if inv.size else inv
+                sq = sq[local] if sq.size else sq
+                ra, rb = ids[: len(ra)], ids[len(ra) :]
+            KP.pair_similarities(X, inv, sq, prep.metric, ra, rb, out)
             return out
         from pairmap._kernels.retrieval import SNAP
 
         a = np.repeat(rows_a, len(rows_b))
         b = np.tile(rows_b, len(rows_a))
-        sims = np.asarray(prep.func(prep.X[a], prep.X[b]), dtype=np.float64).reshape(-1)
+        take = prep.X.__getitem__ if prep.X is not None else prep.source.take
+        sims = np.asarray(prep.func(take(a), take(b)), dtype=np.float64).reshape(-1)
         out[:] = (np.floor(sims * SNAP + 0.5) / SNAP).reshape(out.shape)
         return out
 

@@ -535,6 +535,11 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
                 "omit hierarchical_by for plain Benjamini-Hochberg"
             )
 
+    from .distributed import precompute_for_current_client
+    from .startup import ensure_compiled
+
+    ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
+    precompute_for_current_client(ap_scores, cache, null_size, seed)  # Dask: nulls as tasks
     model, ctx, ctx_rows = _choose_null(null, ap_scores)
     df = ap_scores.reset_index(drop=True)
     valid, ap, k, n = _valid_mask(df)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels import retrieval as K
+from .features import FeatureSource
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +58,26 @@ METRICS = {
 class PreparedFeatures:
     """Features ready for the kernels.
 
-    ``X`` is the array the kernels read (the input itself, except for
-    correlation where it is a row-centred copy). ``inv_norm`` and ``sq_norm``
-    are per-row helpers (empty when unused). ``gemm`` tells whether dense
-    blocks use a matrix product; ``func`` is a user callable, if any.
+    ``source`` gives C-ordered row blocks of the features (row-centred for
+    correlation); ``X`` is the array the kernels may read in place, or None
+    when rows must be gathered block by block (see :mod:`pairmap.features`).
+    ``inv_norm`` and ``sq_norm`` are per-row helpers (empty when unused).
+    ``gemm`` tells whether dense blocks use a matrix product; ``func`` is a
+    user callable, if any.
     """
 
-    X: np.ndarray
+    X: np.ndarray | None
     metric: int
     inv_norm: np.ndarray
     sq_norm: np.ndarray
     gemm: bool
     func: Callable | None = None
     name: str = ""
+    source: FeatureSource | None = None
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = FeatureSource(self.X)
 
 
 #: SciPy distances bounded in [0, 1]: their similarity is ``1 - d`` (others: ``1 / (1 + d)``).
@@ -117,18 +125,28 @@ def scipy_similarity(metric: str) -> Callable[[np.ndarray, np.ndarray], np.ndarr
     return similarity
 
 
-def _row_norms(X: np.ndarray) -> np.ndarray:
-    """Squared row norms accumulated in float64 (no float64 copy of float32 input)."""
-    return K.row_sq_norms(X)
+#: inputs below this size that kernels cannot read in place are copied whole (cheap)
+COPY_BELOW = 1 << 25
 
 
-def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
+def _row_norms(source: FeatureSource) -> np.ndarray:
+    """Squared row norms accumulated in float64, block by block (no float64 copy)."""
+    out = np.empty(source.n_rows, dtype=np.float64)
+    for start, block in source.blocks():
+        out[start : start + len(block)] = K.row_sq_norms(block)
+    return out
+
+
+def prepare_features(X, distance) -> PreparedFeatures:
     """Validate ``distance`` and compute per-row helpers for it.
 
     Parameters
     ----------
-    X : numpy.ndarray
-        (n, d) float32 or float64 array, finite.
+    X : numpy.ndarray or FeatureSource
+        (n, d) float32 or float64 features, finite. Sources that the kernels
+        cannot read in place (Fortran order, memory maps, row subsets,
+        correlation's centring) are read in row blocks; below ``COPY_BELOW``
+        bytes they are copied whole instead.
     distance : str or callable
         See the module documentation.
 
@@ -143,22 +161,24 @@ def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
     >>> prep.inv_norm.tolist()
     [1.0, 1.0, 1.0]
     """
+    source = X if isinstance(X, FeatureSource) else FeatureSource(X)
     empty = np.empty(0, dtype=np.float64)
     if callable(distance):
-        return PreparedFeatures(X, K.PRECOMPUTED, empty, empty, False, distance, getattr(distance, "__name__", "callable"))
+        return _precomputed(source, distance, getattr(distance, "__name__", "callable"))
     if isinstance(distance, str) and distance not in METRICS:
-        return PreparedFeatures(X, K.PRECOMPUTED, empty, empty, False, scipy_similarity(distance),
-                                distance)
+        return _precomputed(source, scipy_similarity(distance), distance)
     if not isinstance(distance, str):
         raise ValueError(
             f"distance={distance!r} is not supported; use one of {sorted(METRICS)} or a callable "
             f"f(X, Y) returning one similarity per row pair"
         )
     metric = METRICS[distance]
+    if metric == K.CORRELATION:
+        source = source.centered()
+    source = _small_copy(source)
+    X = source.direct
     if metric in (K.COSINE, K.ABS_COSINE, K.CORRELATION):
-        if metric == K.CORRELATION:
-            X = X - X.mean(axis=1, keepdims=True, dtype=np.float64).astype(X.dtype)
-        sq = _row_norms(X)
+        sq = _row_norms(source)
         zero = sq == 0.0
         if zero.any():
             what = "zero variance" if metric == K.CORRELATION else "zero norm"
@@ -171,10 +191,28 @@ def prepare_features(X: np.ndarray, distance) -> PreparedFeatures:
             logger.warning(msg)
         with np.errstate(divide="ignore"):
             inv = np.where(zero, 0.0, 1.0 / np.sqrt(sq))
-        return PreparedFeatures(X, metric, inv, empty, True, None, distance)
-    if metric == K.EUCLIDEAN and X.dtype == np.float64:
-        return PreparedFeatures(X, metric, empty, _row_norms(X), True, None, distance)
-    return PreparedFeatures(X, metric, empty, empty, False, None, distance)
+        return PreparedFeatures(X, metric, inv, empty, True, None, distance, source)
+    if metric == K.EUCLIDEAN and source.dtype == np.float64:
+        return PreparedFeatures(X, metric, empty, _row_norms(source), True, None, distance, source)
+    return PreparedFeatures(X, metric, empty, empty, False, None, distance, source)
+
+
+def _precomputed(source: FeatureSource, func, name: str) -> PreparedFeatures:
+    """Features for a similarity computed row pair by row pair (a callable or a SciPy metric)."""
+    source = _small_copy(source)
+    empty = np.empty(0, dtype=np.float64)
+    return PreparedFeatures(source.direct, K.PRECOMPUTED, empty, empty, False, func, name, source)
+
+
+def _small_copy(source: FeatureSource) -> FeatureSource:
+    """A source the kernels read in place: small inputs are gathered whole once."""
+    if source.direct is not None:
+        return source
+    if source.n_rows * source.n_features * source.itemsize > COPY_BELOW:
+        logger.debug("features are read in row blocks (%s)", type(source.data).__name__)
+        return source
+    X = source.take(np.arange(source.n_rows, dtype=np.int64))
+    return FeatureSource(X if X.flags.owndata else X.copy(), source.names)
 
 
 def dense_block(prep: PreparedFeatures, Xq: np.ndarray, Xc: np.ndarray) -> np.ndarray:

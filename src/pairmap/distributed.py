@@ -1,0 +1,344 @@
+"""Distributed runs on Dask: AP blocks as tasks, each null computed once into a shared cache.
+
+``pairmap.average_precision(..., client=client)`` plans the run on the calling
+process (validation, pairing codes, per-row norms: a few numbers per profile),
+then sends contiguous slices of the engine's query order to the Dask workers
+as tasks. Workers read the features themselves: a ``.npy`` path (or a
+``np.load(..., mmap_mode="r")`` array) is memory-mapped on every worker, so it
+must be on storage all workers see; in-memory features are sent to every worker
+once. Every AP is computed by the same code from the same numbers as in a
+single-machine run, so results are identical, whatever the number of workers,
+and Dask re-runs the tasks of a worker that dies.
+
+:func:`mean_average_precision` first computes every null distribution the AP
+table needs as one task each, written to the shared on-disk null cache (give a
+directory all workers can write), then runs
+:func:`pairmap.mean_average_precision` against that cache.
+
+``client`` is a ``distributed.Client``, a scheduler address
+(``"tcp://host:8786"``) or ``"local"`` (a ``LocalCluster`` of this machine).
+:func:`use` makes a client the default of every call inside a ``with`` block
+(that is how ``pairmap run --dask`` works). Dask is optional:
+``pip install "pairmap[dask]"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import logging
+import math
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from ._parallel import thread_limits
+from ._retrieval import compute_average_precision, plan_blocks
+from .features import FeatureSource, _find_mmap
+from .similarity import PreparedFeatures
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["connect", "current_client", "mean_average_precision", "use"]
+
+#: queries per task at least (each task re-plans the buckets: O(n) work)
+MIN_TASK_QUERIES = 2048
+#: tasks per worker thread, for load balancing and progress
+TASKS_PER_THREAD = 4
+
+_default: contextvars.ContextVar = contextvars.ContextVar("pairmap_dask_client", default=None)
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Dask is not installed: pip install 'pairmap[dask]' (dask and distributed)"
+        ) from None
+    return distributed
+
+
+def connect(client):
+    """A ``distributed.Client`` for ``client`` (a Client, an address or ``"local"``).
+
+    Parameters
+    ----------
+    client : distributed.Client or str
+        An existing client is returned as is; ``"local"`` starts a
+        ``LocalCluster`` (one worker process per CPU, one thread each); any
+        other string is a scheduler address.
+
+    Returns
+    -------
+    distributed.Client
+
+    Examples
+    --------
+    >>> connect(42)
+    Traceback (most recent call last):
+    ...
+    TypeError: client must be a distributed.Client, a scheduler address or 'local', got 42
+    """
+    if not isinstance(client, str):
+        if hasattr(client, "submit") and hasattr(client, "scatter"):
+            return client
+        raise TypeError(
+            f"client must be a distributed.Client, a scheduler address or 'local', got {client!r}"
+        )
+    distributed = _import_distributed()
+    if client == "local":
+        from ._parallel import available_cpus
+
+        cluster = distributed.LocalCluster(n_workers=available_cpus(), threads_per_worker=1,
+                                           processes=True)
+        return distributed.Client(cluster)
+    return distributed.Client(client)
+
+
+@contextlib.contextmanager
+def use(client) -> Iterator:
+    """Make ``client`` the default Dask client of pairmap calls in this context.
+
+    Parameters
+    ----------
+    client : distributed.Client or str
+        As for :func:`connect`; a cluster started here is closed on exit.
+
+    Yields
+    ------
+    distributed.Client
+
+    Examples
+    --------
+    >>> current_client() is None
+    True
+    """
+    owned = isinstance(client, str)
+    client = connect(client)
+    token = _default.set(client)
+    try:
+        yield client
+    finally:
+        _default.reset(token)
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def current_client():
+    """The client set by :func:`use`, or None."""
+    return _default.get()
+
+
+# ----------------------------------------------------------------------------- features
+class _Shipped:
+    """Data sent to every worker once (scattered as one object)."""
+
+    def __init__(self, data, columns=None):
+        self.data = data
+        self.columns = columns
+
+
+def _recipe(source: FeatureSource, client):
+    """How a worker gets the features: a ``.npy`` path to map, or a scattered object."""
+    data = source.data
+    filename = getattr(data, "filename", None)
+    if source._columns is None and _find_mmap(data) is not None and filename and str(
+        filename
+    ).endswith(".npy"):
+        again = np.load(filename, mmap_mode="r")
+        if (again.shape, again.dtype, again.strides, again.offset) == (
+            data.shape, data.dtype, data.strides, data.offset
+        ):
+            return ("npy", os.fspath(filename))
+    shipped = _Shipped(None if source._columns is not None else np.asarray(data), source._columns)
+    return ("scattered", client.scatter(shipped, broadcast=True, hash=False))
+
+
+@functools.lru_cache(maxsize=8)
+def _open_npy(path: str):
+    return np.load(path, mmap_mode="r")
+
+
+def _worker_source(recipe, rows, center, means) -> FeatureSource:
+    kind, payload = recipe
+    if kind == "npy":
+        return FeatureSource(_open_npy(payload), None, rows, center, means)
+    return FeatureSource(payload.data, None, rows, center, means, payload.columns)
+
+
+def _ap_task(recipe, shared, prep_info, rules, blocks, options):
+    """Score whole blocks of the plan on a worker; returns (rows, ap, n_pos, n_total, totals)."""
+    from threadpoolctl import threadpool_limits
+
+    codes, rows, means, inv_norm, sq_norm = shared.data
+    metric, gemm, func, name, center = prep_info
+    source = _worker_source(recipe, rows, center, means)
+    prep = PreparedFeatures(source.direct, metric, inv_norm, sq_norm, gemm, func, name, source)
+    with thread_limits(1), threadpool_limits(limits=1):
+        ap, n_pos, n_total, totals = compute_average_precision(
+            prep, codes, *rules, ties_expected=options["ties_expected"],
+            max_memory=options["max_memory"], batch_size=options["batch_size"],
+            n_workers=1, blocks=blocks, plan_workers=options["plan_workers"],
+        )
+    queries = np.concatenate(blocks)
+    return queries, ap[queries], n_pos[queries], n_total[queries], totals
+
+
+def _task_groups(blocks: list, n_threads: int) -> list[list]:
+    """Consecutive runs of whole blocks, about ``TASKS_PER_THREAD`` tasks per worker thread."""
+    n_queries = sum(len(b) for b in blocks)
+    n_tasks = max(1, min(len(blocks), math.ceil(n_queries / MIN_TASK_QUERIES),
+                         TASKS_PER_THREAD * n_threads))
+    sizes = np.cumsum([len(b) for b in blocks])
+    cut = np.searchsorted(sizes, np.linspace(0, n_queries, n_tasks + 1)[1:-1], side="left")
+    edges = sorted(set([0, *(int(c) + 1 for c in cut), len(blocks)]))
+    return [blocks[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *,
+                    ties_expected, max_memory, batch_size, plan_workers, progress=None):
+    """The Dask counterpart of :func:`pairmap._retrieval.compute_average_precision`.
+
+    The blocks are planned here for ``plan_workers`` threads and handed out
+    whole, so the result equals a single-machine run with that many threads.
+    """
+    distributed = _import_distributed()
+    client = connect(client)
+    n = codes.shape[0]
+    ap = np.full(n, np.nan)
+    n_pos = np.zeros(n, dtype=np.int64)
+    n_total = np.zeros(n, dtype=np.int64)
+    totals = {"pos": 0, "neg": 0}
+    blocks = plan_blocks(prep, codes, pos_rule, neg_rule, max_memory=max_memory,
+                         batch_size=batch_size, n_workers=plan_workers)
+    if not blocks:
+        return ap, n_pos, n_total, totals
+    threads = client.nthreads()
+    source = prep.source
+    recipe = _recipe(source, client)
+    shared = client.scatter(
+        _Shipped((codes, source.rows, source._means, prep.inv_norm, prep.sq_norm)),
+        broadcast=True, hash=False,
+    )
+    prep_info = (prep.metric, prep.gemm, prep.func, prep.name, source.center)
+    options = dict(ties_expected=ties_expected, max_memory=max_memory, batch_size=batch_size,
+                   plan_workers=plan_workers)
+    groups = _task_groups(blocks, sum(threads.values()) or 1)
+    logger.info("average_precision on Dask: %d blocks in %d tasks over %d workers",
+                len(blocks), len(groups), len(threads))
+    futures = [
+        client.submit(_ap_task, recipe, shared, prep_info, (pos_rule, neg_rule), group,
+                      options, pure=False, key=f"pairmap-ap-{i}-{os.urandom(4).hex()}")
+        for i, group in enumerate(groups)
+    ]
+    try:
+        for fut in distributed.as_completed(futures):
+            rows, b_ap, b_np, b_nt, b_totals = fut.result()
+            ap[rows], n_pos[rows], n_total[rows] = b_ap, b_np, b_nt
+            totals["pos"] += b_totals["pos"]
+            totals["neg"] += b_totals["neg"]
+            if progress is not None:
+                progress(len(rows))
+    finally:  # on an error, do not leave the other tasks running
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
+    return ap, n_pos, n_total, totals
+
+
+# ----------------------------------------------------------------------------- nulls
+def _null_task(n_pos, n_total, null_size, seed, cache):
+    from .nulls import null_distribution
+
+    null_distribution(n_pos, n_total, null_size, seed, cache=cache)
+    return n_pos, n_total
+
+
+def mean_average_precision(ap_scores, sameby, *, client=None, cache=None, null_size=10000,
+                           seed=0, progress_bar=True, **kwargs):
+    """:func:`pairmap.mean_average_precision` with the null distributions computed on Dask.
+
+    Every distinct (positives, list length) configuration of the AP table is
+    one task that writes its null to ``cache``; the p-values are then computed
+    here from the cache, exactly as without Dask.
+
+    Parameters
+    ----------
+    ap_scores, sameby, null_size, seed, progress_bar, **kwargs
+        As for :func:`pairmap.mean_average_precision`.
+    client : distributed.Client or str, optional
+        Default: the client of :func:`use`; without one, nothing is distributed.
+    cache : str or os.PathLike, optional
+        Null cache directory shared by the workers and this process (default:
+        the default cache location, which must then be shared).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ap = pd.DataFrame({"g": ["a", "a"], "average_precision": [1.0, 0.5],
+    ...                    "n_pos_pairs": [1, 1], "n_total_pairs": [3, 3]})
+    >>> mean_average_precision(ap, "g", cache=False, progress_bar=False)["p_value"].round(3).tolist()
+    [0.333]
+    """
+    from .significance import mean_average_precision as single
+
+    client = client if client is not None else current_client()
+    kwargs.update(cache=cache, null_size=null_size, seed=seed, progress_bar=progress_bar)
+    if client is None:
+        return single(ap_scores, sameby, **kwargs)
+    with use(client):  # the nulls are precomputed by the hook in the single-machine function
+        return single(ap_scores, sameby, **kwargs)
+
+
+def precompute_for_current_client(ap_scores, cache, null_size, seed) -> None:
+    """Hook of :func:`pairmap.mean_average_precision`: nulls on Dask inside :func:`use`."""
+    client = current_client()
+    if client is not None and cache is not False:
+        precompute_nulls(ap_scores, client=client, cache=cache, null_size=null_size, seed=seed)
+
+
+def _shared_cache_location(cache):
+    """The cache as something workers can open: this process's directory, never its default.
+
+    Workers may see other environment variables, so ``None`` (the default location)
+    is resolved here; an open cache object is passed by its directory.
+    """
+    if isinstance(cache, (str, os.PathLike)):
+        return os.fspath(cache)
+    from .nulls import _open_cache
+
+    opened = _open_cache(cache)
+    path = getattr(opened, "path", None)
+    if path is None:
+        raise ValueError(
+            "distributed nulls need an on-disk cache that every worker can reach; pass "
+            "cache='/shared/dir' (or cache=False to compute the nulls on this machine)"
+        )
+    return os.fspath(path)
+
+
+def precompute_nulls(ap_scores, *, client, cache=None, null_size=10000, seed=0) -> int:
+    """Compute every null the AP table needs on Dask, once each, into ``cache``; returns count."""
+    distributed = _import_distributed()
+    client = connect(client)
+    k = np.asarray(ap_scores["n_pos_pairs"])
+    n = np.asarray(ap_scores["n_total_pairs"])
+    ok = (k > 0) & (n > k) & np.isfinite(np.asarray(ap_scores["average_precision"], float))
+    confs = np.unique(np.stack([k[ok], n[ok]], axis=1).astype(np.int64), axis=0)
+    cache_arg = _shared_cache_location(cache)
+    futures = [client.submit(_null_task, int(a), int(b), null_size, seed, cache_arg, pure=False)
+               for a, b in confs]
+    for fut in distributed.as_completed(futures):
+        fut.result()
+    logger.info("computed %d null distributions on Dask into the shared cache", len(confs))
+    return len(confs)

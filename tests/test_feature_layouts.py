@@ -1,0 +1,229 @@
+"""Results do not depend on how the features are stored.
+
+The engine reads C-contiguous in-memory arrays in place and gathers every other
+layout (Fortran order, strided views, memory maps, DataFrames, integer arrays,
+row subsets, correlation's centring) block by block. Both routes must give
+bit-identical tables; the gathered route is forced on small inputs by turning
+off the small-input copy and, where stated, by shrinking the gathered blocks to
+a few rows so that candidate ranges are split across kernel calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_screen
+
+import pairmap
+from pairmap import _retrieval, similarity
+from pairmap.features import FeatureSource, as_feature_source
+
+ACTIVITY = dict(
+    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"], pos_diffby=[],
+    neg_sameby=[], neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+)
+PER_PLATE = dict(ACTIVITY, neg_sameby=["Metadata_Plate"])
+CONSISTENCY = dict(
+    pos_sameby=["Metadata_broad_sample"], pos_diffby=["Metadata_Plate"],
+    neg_sameby=["Metadata_Plate"], neg_diffby=["Metadata_broad_sample"],
+)
+
+
+def _screen(dtype=np.float64, seed=0):
+    # plates of 60 x 2 + 16 wells: per-plate buckets >= 128 rows take the matrix-product path
+    return make_screen(seed, n_plates=3, n_compounds=60, n_reps=2, n_controls=16,
+                       n_features=9, dtype=dtype)
+
+
+def _ap(meta, feats, rules, **kw):
+    kw.setdefault("progress_bar", False)
+    return pairmap.average_precision(meta, feats, **rules, **kw)
+
+
+@pytest.fixture
+def gathered(monkeypatch):
+    """Force the gathered route even for small inputs."""
+    monkeypatch.setattr(similarity, "COPY_BELOW", 0)
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch, gathered):
+    """Gathered blocks of at most 7 rows: ranges split, many kernel calls per query."""
+    monkeypatch.setattr(_retrieval, "_local_cap", lambda source, codes, budget: 7)
+
+
+def _layouts(X, tmp_path):
+    """The same matrix in many storage forms."""
+    big = np.zeros((X.shape[0], X.shape[1] + 3), dtype=X.dtype)
+    big[:, 1 : 1 + X.shape[1]] = X
+    path_c = tmp_path / "c.npy"
+    np.save(path_c, X)
+    path_f = tmp_path / "f.npy"
+    np.save(path_f, np.asfortranarray(X))
+    return {
+        "fortran": np.asfortranarray(X),
+        "strided": big[:, 1 : 1 + X.shape[1]],
+        "every_other_row": np.repeat(X, 2, axis=0)[::2],
+        "read_only": np.frombuffer(X.tobytes(), dtype=X.dtype).reshape(X.shape),
+        "memmap_c": np.load(path_c, mmap_mode="r"),
+        "memmap_f": np.load(path_f, mmap_mode="r"),
+        "npy_path": str(path_c),
+        "frame": pd.DataFrame(np.asfortranarray(X), columns=[f"f{j}" for j in range(X.shape[1])]),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rules", [ACTIVITY, PER_PLATE, CONSISTENCY], ids=["act", "plate", "cons"])
+def test_every_layout_gives_identical_results(tmp_path, gathered, dtype, rules):
+    meta, X = _screen(dtype)
+    expected = _ap(meta, X, rules)
+    assert expected["average_precision"].notna().sum() > 100
+    for name, feats in _layouts(X, tmp_path).items():
+        got = _ap(meta, feats, rules)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize(
+    "distance", ["cosine", "correlation", "euclidean", "manhattan", "chebyshev", "abs_cosine"]
+)
+def test_split_gathered_blocks_match_in_place_for_every_metric(monkeypatch, distance):
+    meta, X = _screen(np.float64, seed=1)
+    expected = {r: _ap(meta, X, rules, distance=distance)
+                for r, rules in (("a", ACTIVITY), ("c", CONSISTENCY))}
+    monkeypatch.setattr(similarity, "COPY_BELOW", 0)
+    monkeypatch.setattr(_retrieval, "_local_cap", lambda source, codes, budget: 7)
+    gathered_rows = []
+    take = FeatureSource.take
+    monkeypatch.setattr(FeatureSource, "take",
+                        lambda self, rows: gathered_rows.append(len(rows)) or take(self, rows))
+    for r, rules in (("a", ACTIVITY), ("c", CONSISTENCY)):
+        got = _ap(meta, np.asfortranarray(X), rules, distance=distance, n_jobs=2, batch_size=50)
+        pd.testing.assert_frame_equal(got, expected[r], check_exact=True)
+    assert sum(g <= 2 * 7 for g in gathered_rows) > 100  # many small direct-scan pieces
+
+
+def test_callable_distance_reads_gathered_rows(tiny_blocks):
+    meta, X = _screen(np.float64, seed=2)
+
+    def neg_l1(a, b):
+        return -np.abs(a - b).sum(axis=1)
+
+    expected = _ap(meta, X, ACTIVITY, distance=neg_l1)
+    got = _ap(meta, np.asfortranarray(X), ACTIVITY, distance=neg_l1)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_query_filter_subsets_rows_without_copying(tiny_blocks):
+    meta, X = _screen(np.float32, seed=3)
+    meta["Metadata_dose"] = np.arange(len(meta)) % 3
+    rules = dict(ACTIVITY, pos_sameby=ACTIVITY["pos_sameby"] + ["Metadata_dose > 0"])
+    keep = (meta["Metadata_dose"] > 0).to_numpy()
+    expected = _ap(meta[keep].reset_index(drop=True), np.ascontiguousarray(X[keep]), ACTIVITY)
+    got = _ap(meta, np.asfortranarray(X), rules)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_mixed_dtype_frame_and_integers_convert_blockwise(gathered):
+    meta, X = _screen(np.float64, seed=4)
+    Xi = np.rint(X * 4).astype(np.int64)
+    expected = _ap(meta, Xi.astype(np.float64), ACTIVITY)
+    frame = pd.DataFrame({f"f{j}": Xi[:, j] for j in range(Xi.shape[1])})
+    frame["f0"] = frame["f0"].astype(np.float32)  # mixed dtypes: read column by column
+    for feats in (np.asfortranarray(Xi), frame):
+        pd.testing.assert_frame_equal(_ap(meta, feats, ACTIVITY), expected, check_exact=True)
+
+
+def test_bad_values_in_gathered_layouts_are_located(tmp_path):
+    meta, X = _screen(np.float64, seed=5)
+    X[17, 4] = np.nan
+    path = tmp_path / "x.npy"
+    np.save(path, np.asfortranarray(X))
+    for feats in (np.asfortranarray(X), str(path)):
+        with pytest.raises(ValueError, match="row 17, feature 'column 4'"):
+            _ap(meta, feats, ACTIVITY)
+
+
+def test_paths_other_than_npy_are_rejected_with_the_fix(tmp_path):
+    meta, X = _screen()
+    csv = tmp_path / "x.csv"
+    csv.write_text("a\n1\n")
+    with pytest.raises(ValueError, match=r"only \.npy files"):
+        _ap(meta, str(csv), ACTIVITY)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        _ap(meta, str(tmp_path / "missing.npy"), ACTIVITY)
+
+
+def test_source_gathers_c_ordered_blocks_in_requested_order():
+    X = np.arange(40.0).reshape(10, 4)
+    for data in (np.asfortranarray(X), X[:, :]):
+        src = FeatureSource(data)
+        rows = np.array([7, 2, 2, 9])
+        block = src.take(rows)
+        assert block.flags.c_contiguous and block.flags.writeable
+        np.testing.assert_array_equal(block, X[rows])
+    sub = FeatureSource(np.asfortranarray(X)).subset(np.array([1, 3, 5])).centered()
+    np.testing.assert_array_equal(sub.take(np.array([2])), X[[5]] - X[5].mean())
+    assert FeatureSource(X).direct is X
+    assert FeatureSource(np.asfortranarray(X)).direct is None
+
+
+def test_memory_map_pages_are_released_while_reading(tmp_path, monkeypatch):
+    from pairmap import features
+
+    X = np.random.default_rng(0).standard_normal((4096, 64))
+    np.save(tmp_path / "x.npy", X)
+    src = as_feature_source(str(tmp_path / "x.npy"), len(X))
+    calls = []
+    monkeypatch.setattr(features, "RELEASE_BYTES", 1 << 16)
+    real = src._mmap
+    src._mmap = type("Spy", (), {"madvise": lambda self, flag: calls.append(flag)})()
+    total = np.zeros(64)
+    for _, block in src.blocks(nbytes=1 << 15):
+        total += block.sum(axis=0)
+    np.testing.assert_allclose(total, X.sum(axis=0))
+    assert len(calls) >= 30  # 2 MiB read, released every 64 KiB
+    src._mmap = real
+
+
+class _RowStore:
+    """A minimal array-like with NumPy-style orthogonal indexing (what Zarr offers)."""
+
+    def __init__(self, X):
+        self._X, self.shape, self.dtype = X, X.shape, X.dtype
+        self.reads = []
+
+    @property
+    def oindex(self):
+        store = self
+
+        class _O:
+            def __getitem__(self, key):
+                rows, cols = key
+                assert np.all(np.diff(rows) > 0), "rows must come sorted and unique"
+                store.reads.append(len(rows))
+                return store._X[rows][:, cols]
+
+        return _O()
+
+    def __getitem__(self, key):
+        return self._X[key]
+
+
+def test_array_likes_are_read_sorted_by_orthogonal_indexing(tiny_blocks):
+    meta, X = _screen(np.float32, seed=6)
+    store = _RowStore(X)
+    pd.testing.assert_frame_equal(_ap(meta, store, ACTIVITY), _ap(meta, X, ACTIVITY),
+                                  check_exact=True)
+    assert len(store.reads) > 10 and max(store.reads) < len(X)
+
+
+def test_zarr_arrays_and_paths(tmp_path, gathered):
+    zarr = pytest.importorskip("zarr", reason="zarr is not installed")
+    meta, X = _screen(np.float32, seed=7)
+    z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=X.shape, chunks=(64, 9),
+                        dtype="float32")
+    z[:] = X
+    expected = _ap(meta, X, ACTIVITY)
+    for feats in (z, str(tmp_path / "x.zarr")):
+        pd.testing.assert_frame_equal(_ap(meta, feats, ACTIVITY), expected, check_exact=True)
