@@ -20,8 +20,13 @@ import statistics
 import tempfile
 import time
 
-SHAPES = [(3, 1003, 10_000), (10, 5_000, 10_000), (60, 400, 10_000), (3, 1003, 1_000_000),
-          (2, 30, 10_000)]
+SHAPES = [
+    (3, 1003, 10_000),
+    (10, 5_000, 10_000),
+    (60, 400, 10_000),
+    (3, 1003, 1_000_000),
+    (2, 30, 10_000),
+]
 
 
 def _median_time(func, repeat: int) -> float:
@@ -43,8 +48,10 @@ def main(argv=None) -> None:
     from pairmap.cache.base import spot_check
     from pairmap.nulls import ALGORITHM_VERSION, exact_size, null_distribution
 
-    print("| k | n | null_size | method | read ms | spot check ms | compute ms "
-          "| check / read | check / compute |")
+    print(
+        "| k | n | null_size | method | read ms | spot check ms | compute ms "
+        "| check / read | check / compute |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         cache = FilesystemCache(folder)
@@ -57,11 +64,15 @@ def main(argv=None) -> None:
             read = _median_time(lambda key=key: cache.get(key), args.repeat)
             spot = _median_time(lambda v=values, c=check: spot_check(v, c), args.repeat)
             compute = _median_time(
-                lambda k=k, n=n, size=size: null_distribution(k, n, null_size=size, cache=False,
-                                                              n_jobs=1),
-                max(3, args.repeat // 5))
-            print(f"| {k} | {n} | {size} | {method} | {read * 1e3:.3f} | {spot * 1e3:.3f} "
-                  f"| {compute * 1e3:.1f} | {spot / read:.2f} | {spot / compute:.4f} |")
+                lambda k=k, n=n, size=size: null_distribution(
+                    k, n, null_size=size, cache=False, n_jobs=1
+                ),
+                max(3, args.repeat // 5),
+            )
+            print(
+                f"| {k} | {n} | {size} | {method} | {read * 1e3:.3f} | {spot * 1e3:.3f} "
+                f"| {compute * 1e3:.1f} | {spot / read:.2f} | {spot / compute:.4f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -66,31 +66,42 @@ def main(argv=None) -> int:
         del data.feats
         pairmap.average_precision(small.meta, small.feats, **kw, n_jobs=1)
         reference, results["single_process_1_thread_s"] = _timed(
-            lambda: pairmap.average_precision(data.meta, path, **kw, n_jobs=1))
-        map_kw = dict(sameby=[sc.PERT], null_size=10_000, threshold=0.05, seed=0,
-                      progress_bar=False)
+            lambda: pairmap.average_precision(data.meta, path, **kw, n_jobs=1)
+        )
+        map_kw = dict(
+            sameby=[sc.PERT], null_size=10_000, threshold=0.05, seed=0, progress_bar=False
+        )
         if args.map:
             ref_map = pairmap.mean_average_precision(reference, cache=False, **map_kw)
         for n in args.workers:
-            with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                          dashboard_address=None) as cluster, \
-                    distributed.Client(cluster) as client:
+            with (
+                distributed.LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                distributed.Client(cluster) as client,
+            ):
                 pairmap.average_precision(small.meta, small.feats, **kw, client=client)
                 # blocks planned as for the 1-thread reference run, so results must be identical
-                got, seconds = _timed(lambda c=client: pairmap.average_precision(
-                    data.meta, path, **kw, n_jobs=1, client=c))
+                got, seconds = _timed(
+                    lambda c=client: pairmap.average_precision(
+                        data.meta, path, **kw, n_jobs=1, client=c
+                    )
+                )
                 pd.testing.assert_frame_equal(got, reference, check_exact=True)
                 results[f"dask_{n}_workers_s"] = round(seconds, 2)
                 if args.map:
                     cache = Path(tmp) / f"nulls{n}"
                     got_map, results[f"dask_{n}_workers_map_s"] = _timed(
                         lambda c=client, d=cache: pdd.mean_average_precision(
-                            reference, client=c, cache=d, **map_kw))
+                            reference, client=c, cache=d, **map_kw
+                        )
+                    )
                     pd.testing.assert_frame_equal(got_map, ref_map, check_exact=True)
         results["identical_to_single_process"] = True
     if 1 in args.workers and 2 in args.workers:
-        results["speedup_2_vs_1"] = round(results["dask_1_workers_s"]
-                                          / results["dask_2_workers_s"], 2)
+        results["speedup_2_vs_1"] = round(
+            results["dask_1_workers_s"] / results["dask_2_workers_s"], 2
+        )
     print(json.dumps(results, indent=1))
     return 0
 

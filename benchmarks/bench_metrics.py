@@ -37,8 +37,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_METRICS = ["roc_auc", "precision@1", "precision@5", "precision@10", "recall@10",
-               "precision@R", "recall@R"]
+ALL_METRICS = [
+    "roc_auc",
+    "precision@1",
+    "precision@5",
+    "precision@10",
+    "recall@10",
+    "precision@R",
+    "recall@R",
+]
 
 
 def _child(job: dict) -> dict:
@@ -57,8 +64,9 @@ def _child(job: dict) -> dict:
         metrics = ALL_METRICS if job["tool"] == "all" else None
 
         def run(m, f):
-            return pairmap.average_precision(m, f, **data.ap_kwargs(), metrics=metrics,
-                                             progress_bar=False)
+            return pairmap.average_precision(
+                m, f, **data.ap_kwargs(), metrics=metrics, progress_bar=False
+            )
     else:
         same, diff = [sc.PERT], [sc.PLATE]
         if job["tool"] == "pairmap":
@@ -71,8 +79,9 @@ def _child(job: dict) -> dict:
             from copairs.replicating import correlation_test
 
             def run(m, f):
-                res = correlation_test(np.asarray(f), m, same, diff, n_samples=1000,
-                                       progress_bar=False)
+                res = correlation_test(
+                    np.asarray(f), m, same, diff, n_samples=1000, progress_bar=False
+                )
                 return res.corr_df["median"], res.percent_score("right")[0]
 
     small = min(len(meta), 600)
@@ -82,8 +91,12 @@ def _child(job: dict) -> dict:
     t0, c0 = time.perf_counter(), w._cpu_seconds()
     out = run(meta, feats)
     seconds, cpu = time.perf_counter() - t0, w._cpu_seconds() - c0
-    result = {"seconds": seconds, "cpu": cpu,
-              "working_mb": (w._status_kb("VmHWM") - base_kb) / 1024, "n": len(meta)}
+    result = {
+        "seconds": seconds,
+        "cpu": cpu,
+        "working_mb": (w._status_kb("VmHWM") - base_kb) / 1024,
+        "n": len(meta),
+    }
     if job["what"] == "replicating":
         medians, score = out
         result["score"] = float(score)
@@ -95,9 +108,14 @@ def _child(job: dict) -> dict:
 def _spawn(job: dict, timeout: float) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_metrics", "--child",
-                           json.dumps(job)], capture_output=True, text=True, timeout=timeout,
-                          env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_metrics", "--child", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
     if proc.returncode:
         raise RuntimeError(f"child {job} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -118,8 +136,11 @@ def _median(runs, key):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--what", default="metrics,replicating")
-    p.add_argument("--scenarios", default="activity9k,orf72k",
-                   help="scenarios for the metrics pass (replicating uses activity9k)")
+    p.add_argument(
+        "--scenarios",
+        default="activity9k,orf72k",
+        help="scenarios for the metrics pass (replicating uses activity9k)",
+    )
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
@@ -136,31 +157,47 @@ def main(argv=None) -> None:
         base = dict(scale=args.scale, seed=args.seed, cache=args.cache, tmp=tmp)
         if "metrics" in what:
             for name in args.scenarios.split(","):
-                runs = _pair({**base, "what": "metrics", "scenario": name}, ["ap", "all"],
-                             args.repeat, args.timeout)
+                runs = _pair(
+                    {**base, "what": "metrics", "scenario": name},
+                    ["ap", "all"],
+                    args.repeat,
+                    args.timeout,
+                )
                 ap_s, all_s = _median(runs["ap"], "seconds"), _median(runs["all"], "seconds")
                 summary[f"metrics/{name}"] = runs
-                rows.append(f"| {name} | AP only vs AP + {len(ALL_METRICS)} metrics | "
-                            f"{ap_s:.2f} s | {all_s:.2f} s | {all_s / ap_s:.3f} (target <= 1.5) | "
-                            f"{_median(runs['ap'], 'working_mb'):.0f} / "
-                            f"{_median(runs['all'], 'working_mb'):.0f} MB |")
+                rows.append(
+                    f"| {name} | AP only vs AP + {len(ALL_METRICS)} metrics | "
+                    f"{ap_s:.2f} s | {all_s:.2f} s | {all_s / ap_s:.3f} (target <= 1.5) | "
+                    f"{_median(runs['ap'], 'working_mb'):.0f} / "
+                    f"{_median(runs['all'], 'working_mb'):.0f} MB |"
+                )
         if "replicating" in what:
-            runs = _pair({**base, "what": "replicating", "scenario": "activity9k"},
-                         ["pairmap", "copairs"], args.repeat, args.timeout)
+            runs = _pair(
+                {**base, "what": "replicating", "scenario": "activity9k"},
+                ["pairmap", "copairs"],
+                args.repeat,
+                args.timeout,
+            )
             pm, cp = _median(runs["pairmap"], "seconds"), _median(runs["copairs"], "seconds")
             ours = json.loads((Path(tmp) / "pairmap_medians.json").read_text())
             theirs = json.loads((Path(tmp) / "copairs_medians.json").read_text())
             diff = max(abs(ours[k] - theirs[k]) for k in theirs)
             summary["replicating/activity9k"] = runs
-            rows.append(f"| activity9k | percent replicating: pairmap vs copairs | {pm:.2f} s | "
-                        f"{cp:.2f} s | {cp / pm:.1f}x faster (target >= 20) | "
-                        f"{_median(runs['pairmap'], 'working_mb'):.0f} / "
-                        f"{_median(runs['copairs'], 'working_mb'):.0f} MB |")
-            rows.append(f"|  | scores {runs['pairmap'][0]['score']:.4f} (pairmap) vs "
-                        f"{runs['copairs'][0]['score']:.4f} (copairs, other random null); max "
-                        f"median diff {diff:.1e} over {len(theirs)} groups | | | | |")
-    print(f"median of {args.repeat} runs, scale {args.scale}, machine shared; working memory = "
-          "peak RSS - RSS before the call\n")
+            rows.append(
+                f"| activity9k | percent replicating: pairmap vs copairs | {pm:.2f} s | "
+                f"{cp:.2f} s | {cp / pm:.1f}x faster (target >= 20) | "
+                f"{_median(runs['pairmap'], 'working_mb'):.0f} / "
+                f"{_median(runs['copairs'], 'working_mb'):.0f} MB |"
+            )
+            rows.append(
+                f"|  | scores {runs['pairmap'][0]['score']:.4f} (pairmap) vs "
+                f"{runs['copairs'][0]['score']:.4f} (copairs, other random null); max "
+                f"median diff {diff:.1e} over {len(theirs)} groups | | | | |"
+            )
+    print(
+        f"median of {args.repeat} runs, scale {args.scale}, machine shared; working memory = "
+        "peak RSS - RSS before the call\n"
+    )
     print("| scenario | comparison | time A | time B | ratio | working A / B |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

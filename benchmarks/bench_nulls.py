@@ -83,8 +83,9 @@ print(json.dumps({"seconds": min(times), "peak_bytes": max(0, peak - base)}))
 
 
 def run_child(spec: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(spec)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{spec['tool']} run failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -92,11 +93,17 @@ def run_child(spec: dict) -> dict:
 
 def table(title: str, rows: dict[str, dict]) -> str:
     ref = rows["copairs"]["seconds"]
-    lines = [f"### {title}", "", "| tool | wall time (s) | speed-up vs copairs | peak memory (MiB) |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| tool | wall time (s) | speed-up vs copairs | peak memory (MiB) |",
+        "|---|---:|---:|---:|",
+    ]
     for tool, r in rows.items():
-        lines.append(f"| {tool} | {r['seconds']:.3f} | {ref / r['seconds']:.0f}x | "
-                     f"{r['peak_bytes'] / 2**20:.1f} |")
+        lines.append(
+            f"| {tool} | {r['seconds']:.3f} | {ref / r['seconds']:.0f}x | "
+            f"{r['peak_bytes'] / 2**20:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -108,12 +115,22 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="pairmap repetitions (best kept)")
     parser.add_argument("--n-jobs", type=int, default=None, help="pairmap threads")
-    parser.add_argument("--map-groups", type=int, default=0,
-                        help="also time mean_average_precision on this many groups of 4")
+    parser.add_argument(
+        "--map-groups",
+        type=int,
+        default=0,
+        help="also time mean_average_precision on this many groups of 4",
+    )
     args = parser.parse_args(argv)
 
-    spec = {"what": "null", "k": args.k, "n": args.n, "draws": args.draws, "seed": args.seed,
-            "n_jobs": args.n_jobs}
+    spec = {
+        "what": "null",
+        "k": args.k,
+        "n": args.n,
+        "draws": args.draws,
+        "seed": args.seed,
+        "n_jobs": args.n_jobs,
+    }
     t0 = time.perf_counter()
     rows = {
         "copairs": run_child({**spec, "tool": "copairs", "repeat": 1}),
@@ -127,8 +144,9 @@ def main(argv=None) -> int:
             "pairmap": run_child({**spec, "tool": "pairmap", "repeat": args.repeat}),
         }
         print()
-        print(table(f"mAP p-values: {args.map_groups:,} groups of 4, null_size={args.draws:,}",
-                    rows))
+        print(
+            table(f"mAP p-values: {args.map_groups:,} groups of 4, null_size={args.draws:,}", rows)
+        )
     print(f"\n(total benchmark time {time.perf_counter() - t0:.0f} s)")
     return 0
 

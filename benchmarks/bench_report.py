@@ -48,26 +48,40 @@ def prepare_simulated(folder: Path, n_perturbations: int, seed: int) -> int:
     from pairmap.report import make_run_info, run_info_json
 
     n_plates = max(4, -(-n_perturbations * 4 // (384 - 16)))
-    meta, feats = pairmap.simulate_screen(n_perturbations=n_perturbations, n_replicates=4,
-                                          n_plates=n_plates, n_features=50,
-                                          n_active_features=10, fraction_active=0.3, seed=seed)
+    meta, feats = pairmap.simulate_screen(
+        n_perturbations=n_perturbations,
+        n_replicates=4,
+        n_plates=n_plates,
+        n_features=50,
+        n_active_features=10,
+        fraction_active=0.3,
+        seed=seed,
+    )
     ref = "Metadata_Reference_Index"
     meta = pairmap.assign_reference_index(meta, "Metadata_Control", reference_col=ref)
     keys = ["Metadata_Perturbation", ref]
-    rules = {"pos_sameby": keys, "pos_diffby": [], "neg_sameby": ["Metadata_Plate"],
-             "neg_diffby": keys}
+    rules = {
+        "pos_sameby": keys,
+        "pos_diffby": [],
+        "neg_sameby": ["Metadata_Plate"],
+        "neg_diffby": keys,
+    }
     ap = pairmap.average_precision(meta, feats, **rules, progress_bar=False)
     treated = ap[~ap["Metadata_Control"].to_numpy(dtype=bool)].reset_index(drop=True)
     params = {"null_size": 1000, "seed": seed, "threshold": 0.05, "null": "shared"}
-    maps = pairmap.mean_average_precision(treated, ["Metadata_Perturbation"], **params,
-                                          progress_bar=False)
+    maps = pairmap.mean_average_precision(
+        treated, ["Metadata_Perturbation"], **params, progress_bar=False
+    )
     folder.mkdir(parents=True, exist_ok=True)
     ap.to_parquet(folder / "ap_scores.parquet", index=False)
     maps.to_parquet(folder / "map_results.parquet", index=False)
-    info = make_run_info(title=f"simulated screen, {len(meta):,} profiles", analysis="activity",
-                         data={"n_profiles": len(meta), "n_features": feats.shape[1]},
-                         average_precision=rules,
-                         mean_average_precision={"sameby": ["Metadata_Perturbation"], **params})
+    info = make_run_info(
+        title=f"simulated screen, {len(meta):,} profiles",
+        analysis="activity",
+        data={"n_profiles": len(meta), "n_features": feats.shape[1]},
+        average_precision=rules,
+        mean_average_precision={"sameby": ["Metadata_Perturbation"], **params},
+    )
     (folder / "run_info.json").write_text(run_info_json(info))
     return len(meta)
 
@@ -88,28 +102,43 @@ def time_report(folder: Path, repeat: int) -> dict:
     out = folder / "bench_report.html"
     runs = []
     for _ in range(repeat):
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(out)],
-                              capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(folder), str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
         if proc.returncode != 0 or line is None:
             raise RuntimeError(f"report failed:\n{proc.stdout}\n{proc.stderr}")
         _, code, wall, cpu, rss_kb = line.split()
         runs.append((float(wall), float(cpu), int(rss_kb) * 1024))
-    return {"wall": statistics.median(r[0] for r in runs),
-            "cpu": statistics.median(r[1] for r in runs),
-            "peak_rss": max(r[2] for r in runs),
-            "size": out.stat().st_size,
-            "figures": sorted(p.name for p in (folder / "bench_report_figures").iterdir())}
+    return {
+        "wall": statistics.median(r[0] for r in runs),
+        "cpu": statistics.median(r[1] for r in runs),
+        "peak_rss": max(r[2] for r in runs),
+        "size": out.stat().st_size,
+        "figures": sorted(p.name for p in (folder / "bench_report_figures").iterdir()),
+    }
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--perturbations", type=int, default=24_000,
-                        help="simulated perturbations (x 4 replicates + controls)")
+    parser.add_argument(
+        "--perturbations",
+        type=int,
+        default=24_000,
+        help="simulated perturbations (x 4 replicates + controls)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", metavar="DIR", default=None,
-                        help="folder for the tables and reports (default: a temporary one)")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        default=None,
+        help="folder for the tables and reports (default: a temporary one)",
+    )
     args = parser.parse_args(argv)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pairmap-bench-"))
     rows = []
@@ -128,19 +157,26 @@ def main(argv=None) -> None:
         stats = time_report(folder, args.repeat)
         rows.append((name, n, stats))
     load = os.getloadavg()
-    print(f"\nload average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs; "
-          f"median of {args.repeat} runs; each run is a fresh `pairmap report DIR` process "
-          "(imports, reading the tables, all figures, HTML + PNG/SVG)\n")
+    print(
+        f"\nload average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} CPUs; "
+        f"median of {args.repeat} runs; each run is a fresh `pairmap report DIR` process "
+        "(imports, reading the tables, all figures, HTML + PNG/SVG)\n"
+    )
     print("| results | profiles | wall | CPU | peak RSS | report.html | figures |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, n, s in rows:
-        print(f"| {name} | {n:,} | {s['wall']:.2f} s | {s['cpu']:.2f} s | "
-              f"{s['peak_rss'] / 2**20:.0f} MB | {s['size'] / 2**20:.2f} MB | "
-              f"{len(s['figures'])} |")
+        print(
+            f"| {name} | {n:,} | {s['wall']:.2f} s | {s['cpu']:.2f} s | "
+            f"{s['peak_rss'] / 2**20:.0f} MB | {s['size'] / 2**20:.2f} MB | "
+            f"{len(s['figures'])} |"
+        )
     ratio = rows[1][2]["wall"] / rows[0][2]["wall"]
     print(f"\n100k / LINCS wall-time ratio: {ratio:.2f}")
-    json.dump({name: {**s, "profiles": n} for name, n, s in rows},
-              open(base / "bench_report.json", "w"), indent=1)
+    json.dump(
+        {name: {**s, "profiles": n} for name, n, s in rows},
+        open(base / "bench_report.json", "w"),
+        indent=1,
+    )
 
 
 if __name__ == "__main__":

@@ -94,8 +94,14 @@ def measure(meta_path: str, feats_path: str, max_memory: str) -> dict:
     import pairmap
 
     meta = pd.read_parquet(meta_path)
-    kw = dict(pos_sameby=[PERT, REFIDX], pos_diffby=[], neg_sameby=[PLATE],
-              neg_diffby=[PERT, REFIDX], progress_bar=False, max_memory=max_memory)
+    kw = dict(
+        pos_sameby=[PERT, REFIDX],
+        pos_diffby=[],
+        neg_sameby=[PLATE],
+        neg_diffby=[PERT, REFIDX],
+        progress_bar=False,
+        max_memory=max_memory,
+    )
     small = meta.iloc[: 8 * (TREATED + CONTROLS)].reset_index(drop=True)
     pairmap.average_precision(small, np.load(feats_path, mmap_mode="r")[: len(small)], **kw)
     baseline = _status_kb("VmRSS")
@@ -105,10 +111,14 @@ def measure(meta_path: str, feats_path: str, max_memory: str) -> dict:
     wall, cpu = time.perf_counter() - t0, sum(os.times()[:2]) - c0
     peak = _status_kb("VmHWM")
     return {
-        "profiles": len(meta), "scored": int(res["average_precision"].notna().sum()),
-        "mean_ap": float(res["average_precision"].mean()), "seconds": round(wall, 1),
-        "cpu_seconds": round(cpu, 1), "baseline_gb": round(baseline / 2**20, 3),
-        "peak_gb": round(peak / 2**20, 3), "working_gb": round((peak - baseline) / 2**20, 3),
+        "profiles": len(meta),
+        "scored": int(res["average_precision"].notna().sum()),
+        "mean_ap": float(res["average_precision"].mean()),
+        "seconds": round(wall, 1),
+        "cpu_seconds": round(cpu, 1),
+        "baseline_gb": round(baseline / 2**20, 3),
+        "peak_gb": round(peak / 2**20, 3),
+        "working_gb": round((peak - baseline) / 2**20, 3),
         "max_memory": max_memory,
     }
 
@@ -132,13 +142,26 @@ def main(argv=None) -> int:
         meta = screen_meta(args.plates)
         meta.to_parquet(meta_path)
         write_features(feats_path, meta)
-        print(f"wrote {len(meta):,} x {FEATURES} float32 ({feats_path.stat().st_size / 1e9:.1f} GB)"
-              f" in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"wrote {len(meta):,} x {FEATURES} float32 ({feats_path.stat().st_size / 1e9:.1f} GB)"
+            f" in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
         del meta
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_scale", "--measure", str(meta_path),
-             str(feats_path), "--max-memory", args.max_memory],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_scale",
+                "--measure",
+                str(meta_path),
+                str(feats_path),
+                "--max-memory",
+                args.max_memory,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if out.returncode:
             print(out.stderr, file=sys.stderr)

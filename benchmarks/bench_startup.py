@@ -64,13 +64,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows = []
     for _ in range(args.runs):
-        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+        )
         rows.append(json.loads(out.stdout))
     med = {k: statistics.median(r[k] for r in rows) for k in PROBE_KEYS}
-    print(f"{args.runs} fresh processes, medians: first calls {med['first_s']:.3f} s, "
-          f"compute {med['compute_s']:.3f} s, overhead {med['first_s'] - med['compute_s']:.3f} s, "
-          f"RSS added {med['rss_added_mb']:.0f} MB")
+    print(
+        f"{args.runs} fresh processes, medians: first calls {med['first_s']:.3f} s, "
+        f"compute {med['compute_s']:.3f} s, overhead {med['first_s'] - med['compute_s']:.3f} s, "
+        f"RSS added {med['rss_added_mb']:.0f} MB"
+    )
     print(json.dumps(rows))
     return 0
 

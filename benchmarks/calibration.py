@@ -56,13 +56,15 @@ def simulate(design: str, shift: int, rng: np.random.Generator):
     if design == "plates":
         reps, n_plates, per_plate = 4, 4, 12
         n_ctrl = n_plates * per_plate
-        plate = np.concatenate([np.repeat(np.arange(n_plates), per_plate),
-                                np.tile(np.arange(n_plates), N_PERT)])
+        plate = np.concatenate(
+            [np.repeat(np.arange(n_plates), per_plate), np.tile(np.arange(n_plates), N_PERT)]
+        )
     else:
         reps, n_ctrl = int(design[1]), int(design.split("c")[1])
         plate = None
-    pert = np.concatenate([np.full(n_ctrl, "ctl"), np.repeat([f"p{i}" for i in range(N_PERT)],
-                                                              reps)])
+    pert = np.concatenate(
+        [np.full(n_ctrl, "ctl"), np.repeat([f"p{i}" for i in range(N_PERT)], reps)]
+    )
     X = rng.normal(size=(len(pert), N_FEAT))
     if shift:
         for i in range(N_PERT):
@@ -87,8 +89,14 @@ def run_screen(design, shift, screen, seed, null_size, nulls, use_copairs):
     out = {}
     for null in nulls:
         res = pairmap.mean_average_precision(
-            ap, "Metadata_pert", null=null, null_size=null_size, seed=screen, cache=False,
-            progress_bar=False, n_jobs=1,
+            ap,
+            "Metadata_pert",
+            null=null,
+            null_size=null_size,
+            seed=screen,
+            cache=False,
+            progress_bar=False,
+            n_jobs=1,
         )
         res = res[res["Metadata_pert"] != "ctl"]
         assert res.attrs["pairmap_null"] == null
@@ -102,8 +110,9 @@ def _copairs_pvalues(ap, null_size, seed):
     from copairs.map import mean_average_precision as copairs_map
 
     table = pd.DataFrame(ap.to_dict("list"))  # plain frame for copairs
-    res = copairs_map(table, ["Metadata_pert"], null_size=null_size, threshold=0.05, seed=seed,
-                      progress_bar=False)
+    res = copairs_map(
+        table, ["Metadata_pert"], null_size=null_size, threshold=0.05, seed=seed, progress_bar=False
+    )
     res = res[res["Metadata_pert"] != "ctl"]
     return res["p_value"].to_numpy()
 
@@ -116,26 +125,39 @@ def study(designs, shifts, tests, seed, null_size, nulls, use_copairs):
             t0 = time.perf_counter()
             pvals: dict[str, list] = {}
             for screen in range(n_screens):
-                for null, p in run_screen(design, shift, screen, seed, null_size, nulls,
-                                          use_copairs).items():
+                for null, p in run_screen(
+                    design, shift, screen, seed, null_size, nulls, use_copairs
+                ).items():
                     pvals.setdefault(null, []).append(p)
             for null, ps in pvals.items():
                 p = np.concatenate(ps)
                 for alpha in ALPHAS:
                     q = float(np.mean(p <= alpha))
-                    rows.append(dict(design=design, shift=shift, null=null, alpha=alpha,
-                                     rate=q, se=float(np.sqrt(q * (1 - q) / len(p))),
-                                     n_tests=len(p)))
-            logger.info("%s shift=%d: %d tests in %.1f s", design, shift, n_screens * N_PERT,
-                        time.perf_counter() - t0)
+                    rows.append(
+                        dict(
+                            design=design,
+                            shift=shift,
+                            null=null,
+                            alpha=alpha,
+                            rate=q,
+                            se=float(np.sqrt(q * (1 - q) / len(p))),
+                            n_tests=len(p),
+                        )
+                    )
+            logger.info(
+                "%s shift=%d: %d tests in %.1f s",
+                design,
+                shift,
+                n_screens * N_PERT,
+                time.perf_counter() - t0,
+            )
     return pd.DataFrame(rows)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
     """A pandas frame as a GitHub markdown table (index levels become the first columns)."""
     flat = frame.reset_index()
-    head = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c)
-            for c in flat.columns]
+    head = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in flat.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in flat.itertuples(index=False):
         lines.append("| " + " | ".join(map(str, row)) + " |")
@@ -147,14 +169,16 @@ def tables(df: pd.DataFrame) -> str:
     out = []
     fpr = df[df["shift"] == 0].copy()
     fpr["cell"] = fpr.apply(lambda r: f"{r.rate:.3f} ({r.se:.3f})", axis=1)
-    wide = fpr.pivot_table(index="design", columns=["alpha", "null"], values="cell",
-                           aggfunc="first", sort=False)
+    wide = fpr.pivot_table(
+        index="design", columns=["alpha", "null"], values="cell", aggfunc="first", sort=False
+    )
     out.append("FPR, P(p <= alpha) with no effect (Monte-Carlo SE)\n")
     out.append(_markdown(wide))
     pw = df[(df["shift"] > 0) & (df["alpha"] == 0.05)].copy()
     pw["cell"] = pw["rate"].map(lambda v: f"{v:.2f}")
-    wide = pw.pivot_table(index=["design", "null"], columns="shift", values="cell",
-                          aggfunc="first", sort=False)
+    wide = pw.pivot_table(
+        index=["design", "null"], columns="shift", values="cell", aggfunc="first", sort=False
+    )
     out.append("\nPower at alpha = 0.05 (fraction of perturbations with p <= 0.05)\n")
     out.append(_markdown(wide))
     return "\n".join(out)
@@ -182,14 +206,24 @@ def main(argv=None):
     ap.add_argument("--designs", default=",".join(design_names()))
     ap.add_argument("--shifts", default=",".join(map(str, SHIFTS)))
     ap.add_argument("--nulls", default=",".join(NULLS))
-    ap.add_argument("--copairs", action="store_true",
-                    help="also run copairs 0.5.5's mean_average_precision on the same AP tables")
+    ap.add_argument(
+        "--copairs",
+        action="store_true",
+        help="also run copairs 0.5.5's mean_average_precision on the same AP tables",
+    )
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("pairmap").setLevel(logging.WARNING)
-    df = study(args.designs.split(","), [int(s) for s in args.shifts.split(",")], args.tests,
-               args.seed, args.null_size, args.nulls.split(","), args.copairs)
+    df = study(
+        args.designs.split(","),
+        [int(s) for s in args.shifts.split(",")],
+        args.tests,
+        args.seed,
+        args.null_size,
+        args.nulls.split(","),
+        args.copairs,
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "calibration.csv", index=False)

@@ -36,8 +36,16 @@ from benchmarks.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIOS = [
-    "lincs", "activity9k", "lincs_perm", "activity9k_perm", "orf72k", "ctrl100k", "activity110k",
-    "plates1m", "null1m", "consistency20k",
+    "lincs",
+    "activity9k",
+    "lincs_perm",
+    "activity9k_perm",
+    "orf72k",
+    "ctrl100k",
+    "activity110k",
+    "plates1m",
+    "null1m",
+    "consistency20k",
 ]
 POLL_S = 0.02
 MIN_AVAILABLE_GB = 1.5
@@ -60,9 +68,7 @@ def _tool_available(tool: str, env: dict[str, str]) -> bool:
 def _worker_env(threads: int, pairmap_src: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     src = str(pairmap_src or ROOT / "src")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT), src, *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), src, *filter(None, [env.get("PYTHONPATH")])])
     for var in (
         "OMP_NUM_THREADS",
         "OPENBLAS_NUM_THREADS",
@@ -115,8 +121,13 @@ def run_worker(
     cmd = [sys.executable, "-m", "benchmarks._worker", *args, "--result", str(result)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        start_new_session=True, text=True,
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
     )
     limit_kb = limit_gb * 2**20
     sampled_peak_kb, killed = 0, None
@@ -322,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tools", default="pairmap,copairs")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument(
-        "--repeat-heavy", type=int, default=None,
+        "--repeat-heavy",
+        type=int,
+        default=None,
         help="repeats for heavy scenarios (ctrl100k, activity110k, plates1m, null1m); "
         "default: --repeat",
     )
@@ -334,12 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-warmup", action="store_true", help="time first calls (JIT) too")
     p.add_argument(
-        "--pairmap-src", type=Path, default=None,
+        "--pairmap-src",
+        type=Path,
+        default=None,
         help="directory holding the pairmap package to time (default: <repo>/src); e.g. a "
         "'git archive <rev> src' export, to benchmark a fixed revision",
     )
     p.add_argument(
-        "--merge-previous", action="store_true",
+        "--merge-previous",
+        action="store_true",
         help="keep the runs of tools not in --tools from <out>/runs.csv in the table",
     )
     args = p.parse_args(argv)
@@ -388,7 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         _out(f"[{name}] preparing inputs")
         info = run_worker(
             ["--scenario", name, "--tool", "prepare", *common],
-            env, args.memory_limit_gb, None, tmp / "prepare.json",
+            env,
+            args.memory_limit_gb,
+            None,
+            tmp / "prepare.json",
         )
         if info["status"] != "ok":
             _out(f"[{name}] preparation failed: {info['status']} {info.get('error', '')}")
@@ -396,9 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         prep[name] = info
         saved: dict[str, Path] = {
-            t: tmp / f"{name}_{t}.parquet"
-            for t in merged
-            if (tmp / f"{name}_{t}.parquet").exists()
+            t: tmp / f"{name}_{t}.parquet" for t in merged if (tmp / f"{name}_{t}.parquet").exists()
         }
         n_rep = args.repeat
         if SCENARIOS[name].heavy and args.repeat_heavy is not None:
@@ -422,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_rows.append(r)
                 msg = (
                     f"{r['wall_s']:.2f} s, working {r['working_gb']:.2f} GB"
-                    if r["status"] == "ok" else f"{r['status']} {r.get('error', '')}"
+                    if r["status"] == "ok"
+                    else f"{r['status']} {r.get('error', '')}"
                 )
                 _out(f"[{name}] {tool} run {rep + 1}/{n_rep}: {msg}")
         diffs[name] = _compare(saved)

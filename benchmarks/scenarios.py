@@ -291,9 +291,14 @@ for _base in ("orf72k", "plates1m"):
     for _suffix, (_what, _extra) in VARIANTS.items():
         _spec = SCENARIOS[_base]
         SCENARIOS[f"{_base}_{_suffix}"] = Scenario(
-            f"{_base}_{_suffix}", f"{_spec.summary}; {_what}",
-            _spec.pos_sameby, _spec.pos_diffby, _spec.neg_sameby, _spec.neg_diffby,
-            heavy=_spec.heavy, layout={**_spec.layout, **_extra},
+            f"{_base}_{_suffix}",
+            f"{_spec.summary}; {_what}",
+            _spec.pos_sameby,
+            _spec.pos_diffby,
+            _spec.neg_sameby,
+            _spec.neg_diffby,
+            heavy=_spec.heavy,
+            layout={**_spec.layout, **_extra},
         )
 
 
@@ -345,9 +350,7 @@ def _layout(
     return pert, plate
 
 
-def _features(
-    pert: np.ndarray, plate: np.ndarray, n_features: int, seed: int
-) -> np.ndarray:
+def _features(pert: np.ndarray, plate: np.ndarray, n_features: int, seed: int) -> np.ndarray:
     """Chunked, seeded float32 profiles: noise + plate effect + perturbation effect."""
     d = n_features
     rng = np.random.default_rng([seed, 1])
@@ -453,10 +456,12 @@ def _consistency(spec: Scenario, scale: float, seed: int) -> ScenarioData:
     for i in np.flatnonzero(active):
         strength = rng.uniform(0.2, 1.0, size=len(labels[i])).astype(np.float32) * root_d
         feats[i] += strength @ directions[labels[i]]
-    meta = pd.DataFrame({
-        PERT: np.char.add("cpd_", np.char.zfill(np.arange(n).astype(str), 6)),
-        TARGET: pd.Series([names[x].tolist() for x in labels], dtype=object),
-    })
+    meta = pd.DataFrame(
+        {
+            PERT: np.char.add("cpd_", np.char.zfill(np.arange(n).astype(str), 6)),
+            TARGET: pd.Series([names[x].tolist() for x in labels], dtype=object),
+        }
+    )
     return ScenarioData(spec, meta, np.ascontiguousarray(feats))
 
 
@@ -506,9 +511,7 @@ def build(name: str, scale: float = 1.0, seed: int = 0) -> ScenarioData:
     try:
         spec = SCENARIOS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}"
-        ) from None
+        raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}") from None
     if spec.kind in ("map", "perm"):
         data = build(spec.base, scale=scale, seed=seed)
         return ScenarioData(spec, data.meta, data.feats)

@@ -39,30 +39,57 @@ UNREACHABLE = 3
 
 #: Why a test cannot pass against pairmap.compat, by test id prefix (most specific first).
 KNOWN = {
-    "tests/test_compute.py": ("not applicable", "tests copairs.compute, copairs' internal "
-                              "similarity/null helpers (not public API; pairmap has its own "
-                              "engine)"),
-    "tests/test_build_rank_multilabel.py": ("not applicable", "tests copairs.compute."
-                                            "concat_ranges, an internal helper"),
+    "tests/test_compute.py": (
+        "not applicable",
+        "tests copairs.compute, copairs' internal "
+        "similarity/null helpers (not public API; pairmap has its own "
+        "engine)",
+    ),
+    "tests/test_build_rank_multilabel.py": (
+        "not applicable",
+        "tests copairs.compute.concat_ranges, an internal helper",
+    ),
     "tests/test_matching.py::test_validate_string_inputs": (
-        "not applicable", "tests the private function copairs.matching._validate"),
-    "tests/test_matching_multilabel.py": ("not applicable", "find_pairs_multilabel is not "
-                                          "provided by the layer (pairmap.find_pairs with "
-                                          "multilabel_col returns another shape)"),
-    **{f"tests/test_pandas_compatibility.py::{name}": (
-        "not applicable", "uses find_pairs_multilabel (not provided by the layer)")
-       for name in ("test_groupby_unique_string_labels", "test_numpy_label_arrays",
-                    "test_nullable_label_arrays", "test_missing_or_empty_label_cells")},
+        "not applicable",
+        "tests the private function copairs.matching._validate",
+    ),
+    "tests/test_matching_multilabel.py": (
+        "not applicable",
+        "find_pairs_multilabel is not "
+        "provided by the layer (pairmap.find_pairs with "
+        "multilabel_col returns another shape)",
+    ),
+    **{
+        f"tests/test_pandas_compatibility.py::{name}": (
+            "not applicable",
+            "uses find_pairs_multilabel (not provided by the layer)",
+        )
+        for name in (
+            "test_groupby_unique_string_labels",
+            "test_numpy_label_arrays",
+            "test_nullable_label_arrays",
+            "test_missing_or_empty_label_cells",
+        )
+    },
     "tests/test_map.py::test_compute_ap": ("not applicable", "tests copairs.compute internals"),
-    "tests/test_map.py::test_compute_ap_contiguous": ("not applicable",
-                                                      "tests copairs.compute internals"),
-    "tests/test_map.py::test_random_binary_matrix": ("not applicable",
-                                                     "tests copairs.compute internals"),
-    "tests/test_replicating.py": ("not applicable", "copairs.replicating is not provided by the "
-                                  "layer (pairmap.percent_replicating is pairmap's own API)"),
+    "tests/test_map.py::test_compute_ap_contiguous": (
+        "not applicable",
+        "tests copairs.compute internals",
+    ),
+    "tests/test_map.py::test_random_binary_matrix": (
+        "not applicable",
+        "tests copairs.compute internals",
+    ),
+    "tests/test_replicating.py": (
+        "not applicable",
+        "copairs.replicating is not provided by the "
+        "layer (pairmap.percent_replicating is pairmap's own API)",
+    ),
     "tests/test_normalization.py::test_normalize_ap_edge_cases": (
-        "difference", "asserts a finite normalized AP for a list without negatives (M=100, "
-        "N=0); it has no random baseline, so pairmap returns NaN (copairs: 0)"),
+        "difference",
+        "asserts a finite normalized AP for a list without negatives (M=100, "
+        "N=0); it has no random baseline, so pairmap returns NaN (copairs: 0)",
+    ),
 }
 
 HELPERS = '''"""Stand-in test data simulators (written for pairmap's run of the copairs suite)."""
@@ -165,9 +192,20 @@ if os.environ.get("COPAIRS_SUITE_TARGET") == "pairmap":
 
 def download(dest: Path) -> Path:
     """The copairs sdist from the package index (raises RuntimeError when unreachable)."""
-    cmd = [sys.executable, "-m", "pip", "download", f"copairs=={VERSION}", "--no-deps",
-           "--no-binary", ":all:", "--quiet",
-           "--disable-pip-version-check", "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        f"copairs=={VERSION}",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:
@@ -185,7 +223,7 @@ def prepare(sdist: Path, work: Path) -> Path:
     with tarfile.open(sdist) as tar:
         for member in tar.getmembers():
             if member.isfile() and member.name.startswith(prefix):
-                target = work / "tests" / member.name[len(prefix):]
+                target = work / "tests" / member.name[len(prefix) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(tar.extractfile(member).read())
     (work / "tests" / "__init__.py").touch()
@@ -198,9 +236,22 @@ def run_suite(work: Path, target: str, extra: list[str]) -> dict[str, tuple[str,
     """Run pytest on the suite; ``{test id: (passed|failed|skipped, message)}``."""
     report = work / f"junit-{target}.xml"
     env = {**os.environ, "COPAIRS_SUITE_TARGET": target}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-           "--continue-on-collection-errors", "--rootdir", str(work), f"--junitxml={report}",
-           "tests", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--continue-on-collection-errors",
+        "--rootdir",
+        str(work),
+        f"--junitxml={report}",
+        "tests",
+        *extra,
+    ]
     subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
     outcomes = {}
     for case in ET.parse(report).iter("testcase"):
@@ -220,8 +271,11 @@ def run_suite(work: Path, target: str, extra: list[str]) -> dict[str, tuple[str,
 
 def _known(test_id: str):
     for prefix in sorted(KNOWN, key=len, reverse=True):
-        if test_id == prefix or test_id.startswith(prefix + "::") or \
-                test_id.startswith(prefix + "["):
+        if (
+            test_id == prefix
+            or test_id.startswith(prefix + "::")
+            or test_id.startswith(prefix + "[")
+        ):
             return KNOWN[prefix]
     return None
 
@@ -236,8 +290,10 @@ def classify(ours: dict, baseline: dict | None) -> dict[str, tuple[str, str]]:
         if outcome == "passed":
             result[test_id] = ("passed", "")
         elif base is not None and base[0] != "passed":
-            result[test_id] = ("not applicable", f"fails against copairs {VERSION} itself: "
-                                                 f"{base[1]}")
+            result[test_id] = (
+                "not applicable",
+                f"fails against copairs {VERSION} itself: {base[1]}",
+            )
         elif known is not None:
             result[test_id] = known
         else:
@@ -249,9 +305,12 @@ def summarize(result: dict) -> str:
     counts = {}
     for category, _ in result.values():
         counts[category] = counts.get(category, 0) + 1
-    lines = [f"copairs {VERSION} test suite against pairmap.compat: "
-             + ", ".join(f"{counts.get(k, 0)} {k}" for k in
-                         ("passed", "difference", "not applicable", "failed"))]
+    lines = [
+        f"copairs {VERSION} test suite against pairmap.compat: "
+        + ", ".join(
+            f"{counts.get(k, 0)} {k}" for k in ("passed", "difference", "not applicable", "failed")
+        )
+    ]
     for category in ("failed", "difference", "not applicable"):
         for test_id, (cat, reason) in result.items():
             if cat == category:
@@ -261,11 +320,13 @@ def summarize(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="skip the large stress tests (for CI)")
-    parser.add_argument("--ci", action="store_true",
-                        help="--quick, without the copairs baseline run and without the test "
-                        "modules listed as not applicable as a whole (small CI cost)")
+    parser.add_argument("--quick", action="store_true", help="skip the large stress tests (for CI)")
+    parser.add_argument(
+        "--ci",
+        action="store_true",
+        help="--quick, without the copairs baseline run and without the test "
+        "modules listed as not applicable as a whole (small CI cost)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     parser.add_argument("--sdist", metavar="FILE", help="use this sdist instead of downloading")
     args = parser.parse_args(argv)
@@ -290,8 +351,9 @@ def main(argv=None) -> int:
         result = classify(run_suite(work, "pairmap", extra), baseline)
     print(summarize(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {k: {"category": c, "reason": r} for k, (c, r) in result.items()}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({k: {"category": c, "reason": r} for k, (c, r) in result.items()}, indent=1)
+        )
     return 1 if any(c == "failed" for c, _ in result.values()) else 0
 
 

@@ -387,6 +387,7 @@ def multilabel_list(X, rows, lists, i, label, rest_rule, distance) -> list[float
     ``rows``: the other metadata as records; ``lists``: label lists; ``rest_rule``:
     ``(same_all, same_any, diff_all, diff_any)`` of the rule without the label column.
     """
+
     def member(j):
         if label is None:
             return not set(lists[i]) & set(lists[j])
@@ -448,8 +449,11 @@ def brute_force_multilabel_ap(
             ps = multilabel_list(X, rows, lists, i, label, pos[:4], distance)
             any_pos |= bool(ps)
             if ps and negs:
-                ap = ap_positives_first(ps, negs) if ties == "positives_first" else ap_expected(
-                    ps, negs)
+                ap = (
+                    ap_positives_first(ps, negs)
+                    if ties == "positives_first"
+                    else ap_expected(ps, negs)
+                )
                 records.append((i, label, ap, len(ps), len(ps) + len(negs)))
             else:
                 records.append((i, label, np.nan, 0, 0))
@@ -498,8 +502,11 @@ def relabeling_statistic(feats, S, pool, blocks, distance="cosine") -> tuple[flo
     aps, cohesion = [], []
     for s in S:
         pos = [similarity(feats[s], feats[j], distance)[0] for j in S if j != s]
-        neg = [similarity(feats[s], feats[t], distance)[0] for t in pool
-               if t not in S and blocks[t] == blocks[s]]
+        neg = [
+            similarity(feats[s], feats[t], distance)[0]
+            for t in pool
+            if t not in S and blocks[t] == blocks[s]
+        ]
         aps.append(ap_positives_first(pos, neg))
         cohesion.append(sum(pos) / len(pos))
     return sum(aps) / len(aps), sum(cohesion) / len(cohesion)
@@ -508,16 +515,20 @@ def relabeling_statistic(feats, S, pool, blocks, distance="cosine") -> tuple[flo
 def exact_permutation_p(feats, members, pool, blocks, distance="cosine", tol=1e-9):
     """Exact permutation p-value of ``members`` and the sorted null mAPs, by enumeration."""
     obs = relabeling_statistic(feats, sorted(members), pool, blocks, distance)
-    null = [relabeling_statistic(feats, S, pool, blocks, distance)
-            for S in relabelings(pool, blocks, members)]
-    hits = sum(1 for m, c in null
-               if m > obs[0] + tol or (abs(m - obs[0]) <= tol and c >= obs[1] - tol))
+    null = [
+        relabeling_statistic(feats, S, pool, blocks, distance)
+        for S in relabelings(pool, blocks, members)
+    ]
+    hits = sum(
+        1 for m, c in null if m > obs[0] + tol or (abs(m - obs[0]) <= tol and c >= obs[1] - tol)
+    )
     return hits / len(null), np.sort([m for m, _ in null])
 
 
 # ------------------------------------------------------- retrieval metrics (issue 10)
-def brute_force_lists(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby,
-                      *, distance="cosine") -> list[tuple[list[float], list[float]]]:
+def brute_force_lists(
+    meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby, *, distance="cosine"
+) -> list[tuple[list[float], list[float]]]:
     """(positive similarities, negative similarities) of every row, pair by pair (no filters)."""
     X = np.asarray(feats, dtype=np.float64)
     pos = parse_rule(meta, pos_sameby, pos_diffby)

@@ -18,10 +18,17 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import scenarios as sc  # noqa: E402
 from benchmarks.run import _worker_env, markdown, run_worker, summarize  # noqa: E402
 
-SYNTHETIC = [n for n, s in sc.SCENARIOS.items() if s.kind == "ap" and n != "lincs"
-             and not s.multilabel and not set(s.layout) & {"placement", "shuffle_rows", "fortran"}]
-VARIANTS = [n for n, s in sc.SCENARIOS.items() if set(s.layout) & {"placement", "shuffle_rows",
-                                                                      "fortran"}]
+SYNTHETIC = [
+    n
+    for n, s in sc.SCENARIOS.items()
+    if s.kind == "ap"
+    and n != "lincs"
+    and not s.multilabel
+    and not set(s.layout) & {"placement", "shuffle_rows", "fortran"}
+]
+VARIANTS = [
+    n for n, s in sc.SCENARIOS.items() if set(s.layout) & {"placement", "shuffle_rows", "fortran"}
+]
 
 
 def tiny(name: str, seed: int = 0) -> sc.ScenarioData:
@@ -144,17 +151,26 @@ def test_runner_reports_oom_and_timeout(tmp_path):
     common = ["--scenario", "activity9k", "--cache", str(tmp_path)]
     oom = run_worker(
         [*common, "--tool", "selftest-alloc", "--selftest-gb", "1.0"],
-        env, 0.6, None, tmp_path / "a.json",
+        env,
+        0.6,
+        None,
+        tmp_path / "a.json",
     )
     assert oom["status"] == "OOM (> 0.6 GB)"
     slow = run_worker(
         [*common, "--tool", "selftest-sleep", "--selftest-gb", "30"],
-        env, 4.0, 1.0, tmp_path / "b.json",
+        env,
+        4.0,
+        1.0,
+        tmp_path / "b.json",
     )
     assert slow["status"].startswith("timeout")
     ok = run_worker(
         [*common, "--tool", "selftest-alloc", "--selftest-gb", "0.2"],
-        env, 4.0, None, tmp_path / "c.json",
+        env,
+        4.0,
+        None,
+        tmp_path / "c.json",
     )
     assert ok["status"] == "ok"
     # working memory excludes what was resident before the run
@@ -229,8 +245,10 @@ def test_consistency20k_pairs_match_copairs():
     kw = data.spec.ap_kwargs()
     col = kw["multilabel_col"]
     pos, _, counts = matching.find_pairs_multilabel(
-        data.meta, sameby=kw["pos_sameby"], diffby=kw["pos_diffby"], multilabel_col=col)
+        data.meta, sameby=kw["pos_sameby"], diffby=kw["pos_diffby"], multilabel_col=col
+    )
     neg = matching.find_pairs_multilabel(
-        data.meta, sameby=kw["neg_sameby"], diffby=kw["neg_diffby"], multilabel_col=col)
+        data.meta, sameby=kw["neg_sameby"], diffby=kw["neg_diffby"], multilabel_col=col
+    )
     distinct_pos = len(np.unique(pos, axis=0))
     assert sc.required_dot_products(data) == distinct_pos + len(neg)

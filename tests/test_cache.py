@@ -33,14 +33,21 @@ from pairmap.cache.keys import HEADER_SIZE, decode_entry, encode_entry
 
 
 def make_key(i: int = 0, method: str = "sampled", size: int = 50) -> NullKey:
-    return NullKey(method, seed=i % 3, null_size=size, n_total=100 + i, n_pos=1 + i % 5,
-                   algorithm_version=1)
+    return NullKey(
+        method, seed=i % 3, null_size=size, n_total=100 + i, n_pos=1 + i % 5, algorithm_version=1
+    )
 
 
 def reference(key: NullKey) -> np.ndarray:
     """Deterministic values of a key (independent of the cache)."""
-    entropy = [key.algorithm_version, zlib.crc32(key.method.encode()), key.seed,
-               key.null_size, key.n_total, key.n_pos]
+    entropy = [
+        key.algorithm_version,
+        zlib.crc32(key.method.encode()),
+        key.seed,
+        key.null_size,
+        key.n_total,
+        key.n_pos,
+    ]
     return np.random.default_rng(entropy).random(key.null_size)
 
 
@@ -50,6 +57,7 @@ def entry_bytes(key: NullKey, values=None) -> bytes:
 
 
 # ----------------------------------------------------------------------------- keys
+
 
 def test_key_filename_example():
     key = NullKey("sampled", 0, 10000, 1003, 3, 1)
@@ -79,8 +87,7 @@ def test_key_converts_numpy_ints_and_is_hashable():
     ],
 )
 def test_key_validation_names_the_field(kwargs, exc, match):
-    fields = dict(method="sampled", seed=0, null_size=5, n_total=10, n_pos=2,
-                  algorithm_version=1)
+    fields = dict(method="sampled", seed=0, null_size=5, n_total=10, n_pos=2, algorithm_version=1)
     fields.update(kwargs)
     with pytest.raises(exc, match=match):
         NullKey(**fields)
@@ -144,10 +151,21 @@ def test_as_null_array_rejects_bad_arrays(tmp_path):
 
 # ------------------------------------------------------------------- parse_size
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("500MB", 500_000_000), ("500mb", 500_000_000), ("2GiB", 2 * 1024**3), ("1.5G", 1_500_000_000),
-     ("10k", 10_000), ("123", 123), (" 7 B ", 7), (0, 0), (None, None), ("1KiB", 1024)],
+    [
+        ("500MB", 500_000_000),
+        ("500mb", 500_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1.5G", 1_500_000_000),
+        ("10k", 10_000),
+        ("123", 123),
+        (" 7 B ", 7),
+        (0, 0),
+        (None, None),
+        ("1KiB", 1024),
+    ],
 )
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
@@ -160,6 +178,7 @@ def test_parse_size_rejects(text):
 
 
 # ------------------------------------------------------------ filesystem backend
+
 
 def test_roundtrip_and_file_layout(tmp_path):
     cache = FilesystemCache(tmp_path / "c")
@@ -229,7 +248,9 @@ def test_corrupt_entry_is_quarantined_and_recomputed(tmp_path, kind, caplog):
     assert path.read_bytes() == entry_bytes(key)  # replaced by a verified entry
     quarantined = list((tmp_path / "quarantine").iterdir())
     assert len(quarantined) == 1 and quarantined[0].read_bytes() == _corruptions(key)[kind]
-    corrupt = [r for r in caplog.records if r.name == "pairmap.cache" and "corrupt" in r.getMessage()]
+    corrupt = [
+        r for r in caplog.records if r.name == "pairmap.cache" and "corrupt" in r.getMessage()
+    ]
     assert corrupt and all(r.levelname == "DEBUG" for r in corrupt)  # the warning is the report
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -291,9 +312,13 @@ def test_max_bytes_bounds_the_cache_on_put(tmp_path):
         cache.put(key, reference(key))
         assert cache.info()["bytes"] <= 10 * size
     assert cache.info()["entries"] >= 8
-    np.testing.assert_array_equal(cache.get(make_key(39, size=100)), reference(make_key(39, size=100)))
+    np.testing.assert_array_equal(
+        cache.get(make_key(39, size=100)), reference(make_key(39, size=100))
+    )
     # an entry larger than the bound is not stored at all
-    assert FilesystemCache(tmp_path, max_bytes=100).put(make_key(50), reference(make_key(50))) is False
+    assert (
+        FilesystemCache(tmp_path, max_bytes=100).put(make_key(50), reference(make_key(50))) is False
+    )
 
 
 def test_info_verify_clear(tmp_path):
@@ -340,6 +365,7 @@ def test_threads_share_one_computation_per_key(tmp_path):
                 counts[key] += 1
             time.sleep(0.01)
             return reference(key)
+
         return compute
 
     def worker(seed):
@@ -360,6 +386,7 @@ def test_threads_share_one_computation_per_key(tmp_path):
 
 
 # ------------------------------------------------------------------- open_cache
+
 
 def test_open_cache_resolution(tmp_path, monkeypatch):
     monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path / "env"))
@@ -390,6 +417,7 @@ def test_open_cache_default_uses_platformdirs(monkeypatch):
 
 # ------------------------------------------------------------------ memory cache
 
+
 def test_memory_cache_lru_and_interface():
     cache = MemoryCache(max_bytes=3 * 8 * 50)
     assert isinstance(cache, NullCache)
@@ -409,6 +437,7 @@ def test_memory_cache_lru_and_interface():
 
 
 # -------------------------------------------------------------------------- CLI
+
 
 def run_cli(argv):
     parser = argparse.ArgumentParser(prog="pairmap")

@@ -24,8 +24,14 @@ CRASH_EXIT = 86
 
 
 def reference(key: NullKey) -> np.ndarray:
-    entropy = [key.algorithm_version, zlib.crc32(key.method.encode()), key.seed,
-               key.null_size, key.n_total, key.n_pos]
+    entropy = [
+        key.algorithm_version,
+        zlib.crc32(key.method.encode()),
+        key.seed,
+        key.null_size,
+        key.n_total,
+        key.n_pos,
+    ]
     return np.random.default_rng(entropy).random(key.null_size)
 
 
@@ -84,8 +90,11 @@ def test_unwritable_cache_never_fails_and_warns_once(tmp_path, op, err, caplog):
     assert len(cache_warnings) == 1, [str(w.message) for w in cache_warnings]
     assert os.strerror(err) in str(cache_warnings[0].message)
     # reported once, as the CacheWarning; the log has it at DEBUG only (no double report)
-    assert any(r.levelname == "DEBUG" and os.strerror(err) in r.getMessage()
-               for r in caplog.records if r.name == "pairmap.cache")
+    assert any(
+        r.levelname == "DEBUG" and os.strerror(err) in r.getMessage()
+        for r in caplog.records
+        if r.name == "pairmap.cache"
+    )
     assert not [r for r in caplog.records if r.name == "pairmap.cache" and r.levelno >= 30]
     assert temp_files(path) == []  # partial temp files were removed
     assert not list(path.glob("*.pmnull")) if path.exists() else True
@@ -101,16 +110,23 @@ def test_unwritable_cache_never_fails_and_warns_once(tmp_path, op, err, caplog):
 def test_read_only_filesystem_still_serves_existing_entries(tmp_path):
     path = tmp_path / "cache"
     FilesystemCache(path).put(KEYS[0], reference(KEYS[0]))
-    ro = FilesystemCache(path, touch_interval=0,
-                         ops=FaultyOps(fail_ops={"mkdir", "open_write", "utime", "rename",
-                                                 "unlink", "replace"}, error=errno.EROFS))
+    ro = FilesystemCache(
+        path,
+        touch_interval=0,
+        ops=FaultyOps(
+            fail_ops={"mkdir", "open_write", "utime", "rename", "unlink", "replace"},
+            error=errno.EROFS,
+        ),
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         np.testing.assert_array_equal(ro.get(KEYS[0]), reference(KEYS[0]))  # utime fails: fine
         np.testing.assert_array_equal(
-            ro.get_or_compute(KEYS[1], lambda: reference(KEYS[1])), reference(KEYS[1]))
+            ro.get_or_compute(KEYS[1], lambda: reference(KEYS[1])), reference(KEYS[1])
+        )
         np.testing.assert_array_equal(
-            ro.get_or_compute(KEYS[2], lambda: reference(KEYS[2])), reference(KEYS[2]))
+            ro.get_or_compute(KEYS[2], lambda: reference(KEYS[2])), reference(KEYS[2])
+        )
     assert sum(issubclass(w.category, CacheWarning) for w in caught) == 1
 
 
@@ -118,8 +134,9 @@ def test_corrupt_entry_on_read_only_filesystem(tmp_path):
     path = tmp_path / "cache"
     path.mkdir()
     (path / KEYS[0].filename()).write_bytes(b"garbage")
-    ro = FilesystemCache(path, ops=FaultyOps(fail_ops={"mkdir", "open_write", "rename",
-                                                       "unlink"}, error=errno.EROFS))
+    ro = FilesystemCache(
+        path, ops=FaultyOps(fail_ops={"mkdir", "open_write", "rename", "unlink"}, error=errno.EROFS)
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = ro.get_or_compute(KEYS[0], lambda: reference(KEYS[0]))
@@ -138,7 +155,8 @@ def test_read_errors_recompute_and_warn_once(tmp_path):
         warnings.simplefilter("always")
         for _ in range(3):
             np.testing.assert_array_equal(
-                cache.get_or_compute(KEYS[0], lambda: reference(KEYS[0])), reference(KEYS[0]))
+                cache.get_or_compute(KEYS[0], lambda: reference(KEYS[0])), reference(KEYS[0])
+            )
     assert sum(issubclass(w.category, CacheWarning) for w in caught) == 1
     assert_only_verified_entries(path)
 
@@ -161,6 +179,7 @@ def test_short_writes_are_completed(tmp_path):
 
 
 # --------------------------------------------------------- crash-point enumeration
+
 
 def count_ops(tmp_path):
     ops = FaultyOps()
@@ -211,8 +230,11 @@ def run_crashing_child(path, op, n):
     if pid == 0:  # child: crash (os._exit, no cleanup) at the n-th `op` call
         code = 1
         try:
-            scenario(FilesystemCache(path, ops=FaultyOps(fail_at={op: n}, error=None,
-                                                         exit_code=CRASH_EXIT)))
+            scenario(
+                FilesystemCache(
+                    path, ops=FaultyOps(fail_at={op: n}, error=None, exit_code=CRASH_EXIT)
+                )
+            )
             code = 0
         finally:
             os._exit(code)

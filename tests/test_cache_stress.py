@@ -22,20 +22,29 @@ import pytest
 from pairmap.cache import CacheWarning, FilesystemCache, NullKey
 from pairmap.cache._fsops import FsOps
 
-KEYS = [NullKey("sampled" if i % 2 else "exact", i % 3, 200 + 350 * i, 50 + i, 1 + i % 4, 1)
-        for i in range(10)]
+KEYS = [
+    NullKey("sampled" if i % 2 else "exact", i % 3, 200 + 350 * i, 50 + i, 1 + i % 4, 1)
+    for i in range(10)
+]
 ENTRY_BYTES = [128 + 8 * k.null_size for k in KEYS]
 
 
 def reference(key: NullKey) -> np.ndarray:
-    entropy = [key.algorithm_version, zlib.crc32(key.method.encode()), key.seed,
-               key.null_size, key.n_total, key.n_pos]
+    entropy = [
+        key.algorithm_version,
+        zlib.crc32(key.method.encode()),
+        key.seed,
+        key.null_size,
+        key.n_total,
+        key.n_pos,
+    ]
     return np.random.default_rng(entropy).random(key.null_size)
 
 
 def digest(arr: np.ndarray) -> str:
-    return hashlib.sha256(arr.dtype.str.encode() + repr(arr.shape).encode() + arr.tobytes()
-                          ).hexdigest()[:32]
+    return hashlib.sha256(
+        arr.dtype.str.encode() + repr(arr.shape).encode() + arr.tobytes()
+    ).hexdigest()[:32]
 
 
 REF_DIGESTS = [digest(reference(k)) for k in KEYS]
@@ -181,8 +190,12 @@ def test_racing_processes_with_sigkill_and_corruption(tmp_path):
             spawn(slot)
         deadline = time.monotonic() + 240  # safety net against a hang, not a timing assertion
         # run until enough operations, kills, corruptions and detections happened
-        while (count_ops(log_paths) < target_ops or kills < 40
-               or len(read_log(corruptor_log)) < 40 or count_detected(log_paths) < 10):
+        while (
+            count_ops(log_paths) < target_ops
+            or kills < 40
+            or len(read_log(corruptor_log)) < 40
+            or count_detected(log_paths) < 10
+        ):
             assert time.monotonic() < deadline, f"only {count_ops(log_paths)} ops logged"
             time.sleep(float(rng.uniform(0.001, 0.01)))
             slot = int(rng.integers(n_workers))
@@ -211,8 +224,10 @@ def test_racing_processes_with_sigkill_and_corruption(tmp_path):
             elif op == "goc":
                 wrong += 1  # get_or_compute must always return an array
     corruptions = len(read_log(corruptor_log))
-    print(f"ops={ops} returned={returned} wrong={wrong} kills={kills} "
-          f"corruptions={corruptions} detected={detected}")
+    print(
+        f"ops={ops} returned={returned} wrong={wrong} kills={kills} "
+        f"corruptions={corruptions} detected={detected}"
+    )
     assert ops >= 1000 and returned >= 700, (ops, returned)
     assert wrong == 0, f"{wrong} wrong results out of {ops} operations"
     assert kills >= 40 and corruptions >= 40 and detected >= 10, (kills, corruptions, detected)
@@ -226,8 +241,9 @@ def test_racing_processes_with_sigkill_and_corruption(tmp_path):
     for key in KEYS:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            np.testing.assert_array_equal(cache.get_or_compute(key, lambda key=key: reference(key)),
-                                          reference(key))
+            np.testing.assert_array_equal(
+                cache.get_or_compute(key, lambda key=key: reference(key)), reference(key)
+            )
     report = cache.verify()
     assert report["ok"] == len(KEYS) and report["corrupt"] == 0
 
@@ -300,8 +316,7 @@ def test_reader_with_open_file_survives_prune(tmp_path):
     np.testing.assert_array_equal(cache.get(key), reference(key))  # read via the open fd
     assert ops.fired and not (tmp_path / key.filename()).exists()
     assert cache.get(key) is None  # the next reader simply misses and recomputes
-    np.testing.assert_array_equal(cache.get_or_compute(key, lambda: reference(key)),
-                                  reference(key))
+    np.testing.assert_array_equal(cache.get_or_compute(key, lambda: reference(key)), reference(key))
 
 
 def test_threads_and_processes_share_a_directory(tmp_path):

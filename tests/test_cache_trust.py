@@ -28,9 +28,14 @@ def _forge(cache: FilesystemCache, key: NullKey, values) -> None:
 
 
 def _ap_table():
-    return pd.DataFrame({"g": ["a", "a", "b", "b"],
-                         "average_precision": [0.30, 0.25, 0.9, 0.8],
-                         "n_pos_pairs": [3, 3, 3, 3], "n_total_pairs": [200, 200, 200, 200]})
+    return pd.DataFrame(
+        {
+            "g": ["a", "a", "b", "b"],
+            "average_precision": [0.30, 0.25, 0.9, 0.8],
+            "n_pos_pairs": [3, 3, 3, 3],
+            "n_total_pairs": [200, 200, 200, 200],
+        }
+    )
 
 
 def test_forged_entry_with_valid_checksum_is_detected_and_replaced(tmp_path):
@@ -92,8 +97,9 @@ def test_many_positives_exact_entry_is_checked_by_full_recomputation(tmp_path):
     key = NullKey("exact", 0, 10000, 72, 70, ALGORITHM_VERSION)
     _forge(cache, key, true_null + 1e-9)
     with pytest.warns(CacheWarning, match="rejected"):
-        np.testing.assert_array_equal(null_distribution(70, 72, null_size=10000, cache=cache),
-                                      true_null)
+        np.testing.assert_array_equal(
+            null_distribution(70, 72, null_size=10000, cache=cache), true_null
+        )
 
 
 def test_memory_backend_rejects_wrong_values_too():
@@ -102,8 +108,9 @@ def test_memory_backend_rejects_wrong_values_too():
     key = NullKey("sampled", 0, 1000, 400, 3, ALGORITHM_VERSION)
     cache.put(key, true_null * 0.5)
     with pytest.warns(CacheWarning, match="rejected"):
-        np.testing.assert_array_equal(null_distribution(3, 400, null_size=1000, cache=cache),
-                                      true_null)
+        np.testing.assert_array_equal(
+            null_distribution(3, 400, null_size=1000, cache=cache), true_null
+        )
 
 
 def test_honest_entries_pass_silently(tmp_path):
@@ -112,8 +119,9 @@ def test_honest_entries_pass_silently(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for _ in range(20):  # positions are random on every read
-            np.testing.assert_array_equal(null_distribution(3, 1003, null_size=3000, cache=cache),
-                                          first)
+            np.testing.assert_array_equal(
+                null_distribution(3, 1003, null_size=3000, cache=cache), first
+            )
 
 
 def test_spot_check_positions_are_unpredictable():
@@ -154,8 +162,10 @@ def test_spot_check_read_overhead_is_measured(tmp_path):
         reads.append(t1 - t0)
         checks.append(t2 - t1)
     np.testing.assert_array_equal(got, values)
-    print(f"\ncache hit of {size} draws: read {np.median(reads) * 1e3:.3f} ms, "
-          f"spot check {np.median(checks) * 1e3:.3f} ms")
+    print(
+        f"\ncache hit of {size} draws: read {np.median(reads) * 1e3:.3f} ms, "
+        f"spot check {np.median(checks) * 1e3:.3f} ms"
+    )
 
 
 def test_cache_verify_command_finds_forged_entries(tmp_path, capsys):

@@ -29,7 +29,11 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(
         [sys.executable, "-m", "pairmap.cli", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
     )
 
 
@@ -48,8 +52,15 @@ def call_main(capsys, *args: str) -> tuple[int, str, str]:
 def test_main_help_lists_commands_and_globals(capsys):
     code, out, _ = call_main(capsys, "--help")
     assert code == 0
-    for text in ("demo", "run", "--log-level", "--version", "(default: WARNING)", "examples:",
-                 "pairmap run analysis.yaml"):
+    for text in (
+        "demo",
+        "run",
+        "--log-level",
+        "--version",
+        "(default: WARNING)",
+        "examples:",
+        "pairmap run analysis.yaml",
+    ):
         assert text in out
 
 
@@ -61,16 +72,29 @@ def test_demo_help_is_complete(capsys):
     for action in demo._actions:
         for flag in action.option_strings:
             assert flag in out, flag
-    for text in ("(default: 0)", "(default: 10000)", "(default: all available CPUs)", "examples:",
-                 "pairmap demo --out"):
+    for text in (
+        "(default: 0)",
+        "(default: 10000)",
+        "(default: all available CPUs)",
+        "examples:",
+        "pairmap demo --out",
+    ):
         assert text in out
 
 
 def test_run_help_is_complete(capsys):
     code, out, _ = call_main(capsys, "run", "--help")
     assert code == 0
-    for text in ("CONFIG.yaml", "--n-jobs", "--no-progress", "--check", "pos_sameby",
-                 "mean_average_precision:", "assign_reference", "pairmap run activity.yaml"):
+    for text in (
+        "CONFIG.yaml",
+        "--n-jobs",
+        "--no-progress",
+        "--check",
+        "pos_sameby",
+        "mean_average_precision:",
+        "assign_reference",
+        "pairmap run activity.yaml",
+    ):
         assert text in out
 
 
@@ -99,8 +123,14 @@ def _summary_numbers(out: str) -> dict:
     m = re.search(r"significant:\s+(\d+) of (\d+) perturbations .*; (\d+) are truly active", out)
     r = re.search(r"recall ([\d.]+|n/a), precision ([\d.]+|n/a) \((\d+) true positives\)", out)
     assert m and r, out
-    return {"significant": int(m[1]), "n": int(m[2]), "active": int(m[3]),
-            "recall": r[1], "precision": r[2], "tp": int(r[3])}
+    return {
+        "significant": int(m[1]),
+        "n": int(m[2]),
+        "active": int(m[3]),
+        "recall": r[1],
+        "precision": r[2],
+        "tp": int(r[3]),
+    }
 
 
 def test_demo_in_process(tmp_path, capsys):
@@ -108,14 +138,21 @@ def test_demo_in_process(tmp_path, capsys):
     code, out, err = call_main(capsys, "demo", "--out", str(out_dir), "--seed", "2", *SMALL_DEMO)
     assert code == 0, err
     files = sorted(p.name for p in out_dir.iterdir())
-    assert files == ["ap_scores.csv", "ap_scores.parquet", "map_plot.png", "map_results.csv",
-                     "map_results.parquet", "profiles.parquet", "report.html", "report_figures",
-                     "run_info.json"]
+    assert files == [
+        "ap_scores.csv",
+        "ap_scores.parquet",
+        "map_plot.png",
+        "map_results.csv",
+        "map_results.parquet",
+        "profiles.parquet",
+        "report.html",
+        "report_figures",
+        "run_info.json",
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temp folder left
 
     maps = pd.read_parquet(out_dir / "map_results.parquet")
-    pd.testing.assert_frame_equal(pd.read_csv(out_dir / "map_results.csv"), maps,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(out_dir / "map_results.csv"), maps, check_dtype=False)
     ap = pd.read_parquet(out_dir / "ap_scores.parquet")
     assert len(ap) == 20 * 4 + 4 * 16
     assert ap.loc[ap["Metadata_Control"], "average_precision"].isna().all()
@@ -152,8 +189,10 @@ def test_demo_is_reproducible(tmp_path, capsys):
     for name in ("a", "b"):
         code, _, err = call_main(capsys, "demo", "--out", str(tmp_path / name), *SMALL_DEMO)
         assert code == 0, err
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "map_results.parquet"),
-                                  pd.read_parquet(tmp_path / "b" / "map_results.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "a" / "map_results.parquet"),
+        pd.read_parquet(tmp_path / "b" / "map_results.parquet"),
+    )
 
 
 def test_demo_default_folder_subprocess(tmp_path):
@@ -172,7 +211,8 @@ def test_demo_default_folder_is_never_reused(tmp_path, capsys, monkeypatch):
         code, _, err = call_main(capsys, "demo", *SMALL_DEMO)
         assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "pairmap-demo-20250101-000000", "pairmap-demo-20250101-000000-1",
+        "pairmap-demo-20250101-000000",
+        "pairmap-demo-20250101-000000-1",
     ]
 
 
@@ -208,21 +248,38 @@ def test_demo_bad_option_values(capsys):
 
 
 def _write_inputs(tmp_path: Path) -> Path:
-    meta, feats = simulate_screen(n_perturbations=12, n_replicates=3, n_controls_per_plate=6,
-                                  n_features=16, n_active_features=8, seed=4)
+    meta, feats = simulate_screen(
+        n_perturbations=12,
+        n_replicates=3,
+        n_controls_per_plate=6,
+        n_features=16,
+        n_active_features=8,
+        seed=4,
+    )
     df = pd.concat([meta, pd.DataFrame(feats, columns=[f"x{j}" for j in range(16)])], axis=1)
     df.to_parquet(tmp_path / "profiles.parquet", index=False)
     keys = ["Metadata_Perturbation", "Metadata_ref"]
     cfg = {
         "data": {"path": "profiles.parquet"},
-        "preprocessing": {"steps": [
-            {"type": "assign_reference",
-             "params": {"condition": "Metadata_Control", "reference_col": "Metadata_ref"}},
-        ]},
-        "average_precision": {"params": {"pos_sameby": keys, "pos_diffby": [],
-                                         "neg_sameby": [], "neg_diffby": keys}},
-        "mean_average_precision": {"params": {"sameby": ["Metadata_Perturbation"],
-                                              "null_size": 300, "threshold": 0.05, "seed": 0}},
+        "preprocessing": {
+            "steps": [
+                {
+                    "type": "assign_reference",
+                    "params": {"condition": "Metadata_Control", "reference_col": "Metadata_ref"},
+                },
+            ]
+        },
+        "average_precision": {
+            "params": {"pos_sameby": keys, "pos_diffby": [], "neg_sameby": [], "neg_diffby": keys}
+        },
+        "mean_average_precision": {
+            "params": {
+                "sameby": ["Metadata_Perturbation"],
+                "null_size": 300,
+                "threshold": 0.05,
+                "seed": 0,
+            }
+        },
         "output": {"directory": "results", "name": "act", "format": "parquet"},
     }
     path = tmp_path / "analysis.yaml"
@@ -241,16 +298,23 @@ def test_run_subprocess(tmp_path):
     n_tested = int(maps["p_value"].notna().sum())
     assert n_tested == 12  # the negcon group has no AP scores
     # the summary's counts are those of the written table (13 groups, 1 without scores)
-    assert (f"groups:         {len(maps)} in the table: {n_tested} tested, "
-            f"{len(maps) - n_tested} without a scored profile") in proc.stdout
+    assert (
+        f"groups:         {len(maps)} in the table: {n_tested} tested, "
+        f"{len(maps) - n_tested} without a scored profile"
+    ) in proc.stdout
     assert f"significant (corrected p): {sig} of {n_tested}" in proc.stdout
     assert "results/act_map_results.parquet" in proc.stdout
     ap = pd.read_parquet(tmp_path / "results" / "act_ap_scores.parquet")
-    per_group = ap.dropna(subset=["average_precision"]).groupby("Metadata_Perturbation")[
-        "average_precision"].mean()
+    per_group = (
+        ap.dropna(subset=["average_precision"])
+        .groupby("Metadata_Perturbation")["average_precision"]
+        .mean()
+    )
     np.testing.assert_allclose(
         maps.set_index("Metadata_Perturbation").loc[per_group.index, "mean_average_precision"],
-        per_group, rtol=1e-12)
+        per_group,
+        rtol=1e-12,
+    )
 
 
 def test_run_check_only(tmp_path, capsys, monkeypatch):
@@ -265,11 +329,18 @@ def test_run_check_only(tmp_path, capsys, monkeypatch):
     ("edit", "message"),
     [
         (lambda c: c.update(outptu={}), "unknown top-level section 'outptu'"),
-        (lambda c: c["preprocessing"]["steps"].append({"type": "normalise"}),
-         "unknown preprocessing step 'normalise'; valid steps are: filter"),
-        (lambda c: c["average_precision"]["params"].update(neg_diffby=["Metadata_Nope"]),
-         "neg_diffby entry 'Metadata_Nope' is not a metadata column"),
-        (lambda c: c["data"].update(path="missing.parquet"), "data.path: file 'missing.parquet' not found"),
+        (
+            lambda c: c["preprocessing"]["steps"].append({"type": "normalise"}),
+            "unknown preprocessing step 'normalise'; valid steps are: filter",
+        ),
+        (
+            lambda c: c["average_precision"]["params"].update(neg_diffby=["Metadata_Nope"]),
+            "neg_diffby entry 'Metadata_Nope' is not a metadata column",
+        ),
+        (
+            lambda c: c["data"].update(path="missing.parquet"),
+            "data.path: file 'missing.parquet' not found",
+        ),
     ],
 )
 def test_run_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, edit, message):

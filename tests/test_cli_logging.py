@@ -47,8 +47,9 @@ def test_warnings_hook_is_restored_after_main(tmp_path, monkeypatch, capsys):
 def test_log_level_error_hides_warnings(tmp_path, monkeypatch, capsys):
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("PAIRMAP_CACHE_DIR", str(tmp_path / "file" / "cache"))
-    code, _, err = call_main(capsys, "--log-level", "ERROR", "demo", "--out",
-                             str(tmp_path / "d"), *SMALL_DEMO)
+    code, _, err = call_main(
+        capsys, "--log-level", "ERROR", "demo", "--out", str(tmp_path / "d"), *SMALL_DEMO
+    )
     assert code == 0 and "null cache" not in err
 
 
@@ -61,8 +62,7 @@ def test_cache_info_and_prune_honor_max_bytes_env(tmp_path, monkeypatch, capsys)
     assert code == 0 and '"max_bytes": 2000000' in out
     code, out, _ = call_main(capsys, "cache", "prune", "--dir", str(tmp_path))
     assert code == 0 and "no size bound" not in out and "bound 2.0 MB" in out
-    code, out, _ = call_main(capsys, "cache", "prune", "--dir", str(tmp_path),
-                             "--max-bytes", "1MB")
+    code, out, _ = call_main(capsys, "cache", "prune", "--dir", str(tmp_path), "--max-bytes", "1MB")
     assert code == 0 and "bound 1.0 MB" in out  # the option wins over the variable
 
 
@@ -79,10 +79,13 @@ def test_cache_dir_that_is_a_file(tmp_path, capsys, action):
 # ------------------------------------------------------------------ --log-level position
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "MISSING.yaml", "--log-level", "DEBUG"],
-    ["--log-level", "DEBUG", "run", "MISSING.yaml"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "MISSING.yaml", "--log-level", "DEBUG"],
+        ["--log-level", "DEBUG", "run", "MISSING.yaml"],
+    ],
+)
 def test_log_level_before_or_after_the_subcommand(tmp_path, capsys, argv):
     argv = [a.replace("MISSING.yaml", str(tmp_path / "missing.yaml")) for a in argv]
     code, _, err = call_main(capsys, *argv)
@@ -91,8 +94,7 @@ def test_log_level_before_or_after_the_subcommand(tmp_path, capsys, argv):
 
 
 def test_log_level_after_cache_action(tmp_path, capsys):
-    code, out, _ = call_main(capsys, "cache", "info", "--dir", str(tmp_path), "--log-level",
-                             "INFO")
+    code, out, _ = call_main(capsys, "cache", "info", "--dir", str(tmp_path), "--log-level", "INFO")
     assert code == 0 and "cache directory" in out
 
 

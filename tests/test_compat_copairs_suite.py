@@ -32,12 +32,18 @@ def _load_script():
 def test_classification_rules():
     """Oracle: the categories follow the rules the script documents."""
     suite = _load_script()
-    ours = {"tests/test_a.py::ok": ("passed", ""), "tests/test_a.py::bug": ("failed", "boom"),
-            "tests/test_a.py::broken_upstream": ("failed", "x"),
-            "tests/test_compute.py::test_x": ("failed", "NotImplementedError")}
-    base = {"tests/test_a.py::ok": ("passed", ""), "tests/test_a.py::bug": ("passed", ""),
-            "tests/test_a.py::broken_upstream": ("failed", "upstream"),
-            "tests/test_compute.py::test_x": ("passed", "")}
+    ours = {
+        "tests/test_a.py::ok": ("passed", ""),
+        "tests/test_a.py::bug": ("failed", "boom"),
+        "tests/test_a.py::broken_upstream": ("failed", "x"),
+        "tests/test_compute.py::test_x": ("failed", "NotImplementedError"),
+    }
+    base = {
+        "tests/test_a.py::ok": ("passed", ""),
+        "tests/test_a.py::bug": ("passed", ""),
+        "tests/test_a.py::broken_upstream": ("failed", "upstream"),
+        "tests/test_compute.py::test_x": ("passed", ""),
+    }
     result = suite.classify(ours, base)
     assert result["tests/test_a.py::ok"] == ("passed", "")
     assert result["tests/test_a.py::bug"] == ("failed", "boom")
@@ -48,11 +54,19 @@ def test_classification_rules():
 
 @pytest.mark.slow
 def test_copairs_suite_has_no_unexplained_failure(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep +
-           os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     report = tmp_path / "suite.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--ci", "--json", str(report)],
-                          capture_output=True, text=True, env=env, timeout=1800, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--ci", "--json", str(report)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=False,
+    )
     if proc.returncode == 3:
         pytest.skip(f"package index unreachable: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stdout + proc.stderr

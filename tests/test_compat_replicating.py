@@ -40,16 +40,20 @@ def test_replicate_correlations_equal_copairs(lincs, diffby):
 def test_given_pairs_give_copairs_numbers(lincs):
     meta, X = lincs
     rng = np.random.default_rng(0)
-    pairs = {f"g{g}": [tuple(rng.choice(len(X), 2, replace=False)) for _ in range(g + 1)]
-             for g in range(12)}
+    pairs = {
+        f"g{g}": [tuple(rng.choice(len(X), 2, replace=False)) for _ in range(g + 1)]
+        for g in range(12)
+    }
     null_pairs = [tuple(rng.choice(len(X), 2, replace=False)) for _ in range(300)]
     dist_o, n_o = ours.corr_from_pairs(X, pairs, ["grp"])
     dist_t, n_t = theirs.corr_from_pairs(X, pairs, ["grp"], progress_bar=False)
     _same_frames(dist_o, dist_t)
     assert n_o == n_t
-    np.testing.assert_allclose(ours.corr_from_null_pairs(X, null_pairs, 3),
-                               theirs.corr_from_null_pairs(X, null_pairs, 3, progress_bar=False),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ours.corr_from_null_pairs(X, null_pairs, 3),
+        theirs.corr_from_null_pairs(X, null_pairs, 3, progress_bar=False),
+        atol=1e-6,
+    )
     res_o = ours.correlation_test_from_pairs(X, pairs, null_pairs, ["grp"])
     res_t = theirs.correlation_test_from_pairs(X, pairs, null_pairs, ["grp"], progress_bar=False)
     for how in ("left", "right", "both"):

@@ -13,19 +13,24 @@ import pandas as pd
 import pytest
 from conftest import make_screen
 
-distributed = pytest.importorskip("distributed", reason="Dask is not installed (pip install "
-                                  "'pairmap[dask]')")
+distributed = pytest.importorskip(
+    "distributed", reason="Dask is not installed (pip install 'pairmap[dask]')"
+)
 
 import pairmap  # noqa: E402
 from pairmap import distributed as pd_dask  # noqa: E402
 
 ACTIVITY = dict(
-    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"], pos_diffby=[],
-    neg_sameby=[], neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_diffby=[],
+    neg_sameby=[],
+    neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
 )
 CONSISTENCY = dict(
-    pos_sameby=["Metadata_broad_sample"], pos_diffby=["Metadata_Plate"],
-    neg_sameby=["Metadata_Plate"], neg_diffby=["Metadata_broad_sample"],
+    pos_sameby=["Metadata_broad_sample"],
+    pos_diffby=["Metadata_Plate"],
+    neg_sameby=["Metadata_Plate"],
+    neg_diffby=["Metadata_broad_sample"],
 )
 
 
@@ -34,8 +39,9 @@ def client(tmp_path_factory):
     # workers inherit the environment: keep them away from the user's real null cache
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "null-cache"))
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     with cluster, distributed.Client(cluster) as c:
         yield c
 
@@ -46,8 +52,9 @@ def many_tasks(monkeypatch):
 
 
 def _screen(dtype=np.float64, seed=0):
-    return make_screen(seed, n_plates=3, n_compounds=60, n_reps=2, n_controls=16,
-                       n_features=9, dtype=dtype)
+    return make_screen(
+        seed, n_plates=3, n_compounds=60, n_reps=2, n_controls=16, n_features=9, dtype=dtype
+    )
 
 
 def _ap(meta, feats, rules, **kw):
@@ -62,8 +69,12 @@ def test_dask_matches_single_machine_for_every_input_form(client, many_tasks, tm
     for rules in (ACTIVITY, CONSISTENCY):
         expected = _ap(meta, X, rules)
         assert expected["average_precision"].notna().sum() > 100
-        for feats in (X, np.asfortranarray(X), str(tmp_path / "x.npy"),
-                      np.load(tmp_path / "x.npy", mmap_mode="r")):
+        for feats in (
+            X,
+            np.asfortranarray(X),
+            str(tmp_path / "x.npy"),
+            np.load(tmp_path / "x.npy", mmap_mode="r"),
+        ):
             got = _ap(meta, feats, rules, client=client)
             pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
@@ -121,8 +132,9 @@ def test_nulls_are_computed_once_each_into_the_shared_cache(client, tmp_path):
     confs = ap.loc[ap["average_precision"].notna(), ["n_pos_pairs", "n_total_pairs"]]
     assert n == len(confs.drop_duplicates()) >= 2
     stored = pairmap.open_cache(cache).info()
-    got = pd_dask.mean_average_precision(ap, "Metadata_broad_sample", client=client,
-                                         cache=cache, **kw)
+    got = pd_dask.mean_average_precision(
+        ap, "Metadata_broad_sample", client=client, cache=cache, **kw
+    )
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert pairmap.open_cache(cache).info() == stored  # the second pass only read the cache
 
@@ -149,8 +161,11 @@ def test_worker_killed_mid_run_the_run_completes_with_identical_results(client, 
     victim = None
     deadline = time.time() + 60
     while victim is None and time.time() < deadline:
-        busy = [w for w, tasks in client.processing().items()
-                if any("pairmap-ap" in str(t) for t in tasks)]
+        busy = [
+            w
+            for w, tasks in client.processing().items()
+            if any("pairmap-ap" in str(t) for t in tasks)
+        ]
         if busy:
             victim = before[busy[0]]
         else:
@@ -184,9 +199,11 @@ def test_cli_run_with_dask_writes_the_same_tables(client, tmp_path, capsys, monk
     (tmp_path / "results").rmdir()
     assert main(["run", config.name, "--no-progress", "--dask", client.scheduler.address]) == 0
     for name, data in single.items():
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results" / name),
-                                      pd.read_parquet(__import__("io").BytesIO(data)),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "results" / name),
+            pd.read_parquet(__import__("io").BytesIO(data)),
+            check_exact=True,
+        )
 
 
 def test_tasks_are_runs_of_whole_blocks_of_the_single_machine_plan(client, many_tasks):
@@ -200,8 +217,9 @@ def test_tasks_are_runs_of_whole_blocks_of_the_single_machine_plan(client, many_
     cols = list(dict.fromkeys(pos.columns + neg.columns))
     codes = encode_columns(meta, cols)
     rules = (EncodedRule.from_rule(pos, cols), EncodedRule.from_rule(neg, cols))
-    blocks = plan_blocks(prepare_features(X, "cosine"), codes, *rules, max_memory=1 << 30,
-                         batch_size=24, n_workers=2)
+    blocks = plan_blocks(
+        prepare_features(X, "cosine"), codes, *rules, max_memory=1 << 30, batch_size=24, n_workers=2
+    )
     groups = pd_dask._task_groups(blocks, 2)
     assert len(groups) > 2
     flat = [b for g in groups for b in g]

@@ -15,7 +15,8 @@ import pytest
 import pairmap
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(pairmap.__path__, prefix="pairmap.")
+    m.name
+    for m in pkgutil.walk_packages(pairmap.__path__, prefix="pairmap.")
     if m.name != "pairmap.__main__"
 )
 

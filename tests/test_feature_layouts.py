@@ -20,20 +20,25 @@ from pairmap import _retrieval, similarity
 from pairmap.features import FeatureSource, as_feature_source
 
 ACTIVITY = dict(
-    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"], pos_diffby=[],
-    neg_sameby=[], neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_diffby=[],
+    neg_sameby=[],
+    neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
 )
 PER_PLATE = dict(ACTIVITY, neg_sameby=["Metadata_Plate"])
 CONSISTENCY = dict(
-    pos_sameby=["Metadata_broad_sample"], pos_diffby=["Metadata_Plate"],
-    neg_sameby=["Metadata_Plate"], neg_diffby=["Metadata_broad_sample"],
+    pos_sameby=["Metadata_broad_sample"],
+    pos_diffby=["Metadata_Plate"],
+    neg_sameby=["Metadata_Plate"],
+    neg_diffby=["Metadata_broad_sample"],
 )
 
 
 def _screen(dtype=np.float64, seed=0):
     # plates of 60 x 2 + 16 wells: per-plate buckets >= 128 rows take the matrix-product path
-    return make_screen(seed, n_plates=3, n_compounds=60, n_reps=2, n_controls=16,
-                       n_features=9, dtype=dtype)
+    return make_screen(
+        seed, n_plates=3, n_compounds=60, n_reps=2, n_controls=16, n_features=9, dtype=dtype
+    )
 
 
 def _ap(meta, feats, rules, **kw):
@@ -89,14 +94,19 @@ def test_every_layout_gives_identical_results(tmp_path, gathered, dtype, rules):
 )
 def test_split_gathered_blocks_match_in_place_for_every_metric(monkeypatch, distance):
     meta, X = _screen(np.float64, seed=1)
-    expected = {r: _ap(meta, X, rules, distance=distance)
-                for r, rules in (("a", ACTIVITY), ("c", CONSISTENCY))}
+    expected = {
+        r: _ap(meta, X, rules, distance=distance)
+        for r, rules in (("a", ACTIVITY), ("c", CONSISTENCY))
+    }
     monkeypatch.setattr(similarity, "COPY_BELOW", 0)
     monkeypatch.setattr(_retrieval, "_local_cap", lambda source, codes, budget: 7)
     gathered_rows = []
     take = FeatureSource.take
-    monkeypatch.setattr(FeatureSource, "take",
-                        lambda self, rows: gathered_rows.append(len(rows)) or take(self, rows))
+    monkeypatch.setattr(
+        FeatureSource,
+        "take",
+        lambda self, rows: gathered_rows.append(len(rows)) or take(self, rows),
+    )
     for r, rules in (("a", ACTIVITY), ("c", CONSISTENCY)):
         got = _ap(meta, np.asfortranarray(X), rules, distance=distance, n_jobs=2, batch_size=50)
         pd.testing.assert_frame_equal(got, expected[r], check_exact=True)
@@ -213,16 +223,18 @@ class _RowStore:
 def test_array_likes_are_read_sorted_by_orthogonal_indexing(tiny_blocks):
     meta, X = _screen(np.float32, seed=6)
     store = _RowStore(X)
-    pd.testing.assert_frame_equal(_ap(meta, store, ACTIVITY), _ap(meta, X, ACTIVITY),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        _ap(meta, store, ACTIVITY), _ap(meta, X, ACTIVITY), check_exact=True
+    )
     assert len(store.reads) > 10 and max(store.reads) < len(X)
 
 
 def test_zarr_arrays_and_paths(tmp_path, gathered):
     zarr = pytest.importorskip("zarr", reason="zarr is not installed")
     meta, X = _screen(np.float32, seed=7)
-    z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=X.shape, chunks=(64, 9),
-                        dtype="float32")
+    z = zarr.open_array(
+        str(tmp_path / "x.zarr"), mode="w", shape=X.shape, chunks=(64, 9), dtype="float32"
+    )
     z[:] = X
     expected = _ap(meta, X, ACTIVITY)
     for feats in (z, str(tmp_path / "x.zarr")):

@@ -15,16 +15,36 @@ def test_group_null_reproduces_every_p_value(null):
     meta, feats = datasets.load_lincs_plate(split=True)
     meta = pairmap.assign_reference_index(meta, "Metadata_broad_sample == 'DMSO'")
     keys = ["Metadata_broad_sample", "Metadata_Reference_Index"]
-    ap = pairmap.average_precision(meta, feats, pos_sameby=keys, pos_diffby=[], neg_sameby=[],
-                                   neg_diffby=keys, progress_bar=False)
-    maps = pairmap.mean_average_precision(ap, ["Metadata_broad_sample"], null_size=500, seed=3,
-                                          null=null, cache=False, progress_bar=False)
+    ap = pairmap.average_precision(
+        meta,
+        feats,
+        pos_sameby=keys,
+        pos_diffby=[],
+        neg_sameby=[],
+        neg_diffby=keys,
+        progress_bar=False,
+    )
+    maps = pairmap.mean_average_precision(
+        ap,
+        ["Metadata_broad_sample"],
+        null_size=500,
+        seed=3,
+        null=null,
+        cache=False,
+        progress_bar=False,
+    )
     valid = ap.dropna(subset=["average_precision"])
     checked = 0
     for _, row in maps.dropna(subset=["p_value"]).iterrows():
         members = valid[valid["Metadata_broad_sample"] == row["Metadata_broad_sample"]]
-        values, exact = group_null(members["n_pos_pairs"], members["n_total_pairs"],
-                                   null_size=500, seed=3, null=null, cache=False)
+        values, exact = group_null(
+            members["n_pos_pairs"],
+            members["n_total_pairs"],
+            null_size=500,
+            seed=3,
+            null=null,
+            cache=False,
+        )
         count = int((values >= row["mean_average_precision"]).sum())
         p = count / values.size if exact else (1 + count) / (1 + 500)
         assert p == row["p_value"]

@@ -20,18 +20,34 @@ pytestmark = pytest.mark.usefixtures("private_null_cache")
 
 @pytest.fixture(scope="module")
 def screen_csv(screen_csv_factory) -> Path:
-    return screen_csv_factory(n_perturbations=8, n_replicates=3, n_controls_per_plate=4,
-                              n_features=12, n_active_features=4, seed=2)
+    return screen_csv_factory(
+        n_perturbations=8,
+        n_replicates=3,
+        n_controls_per_plate=4,
+        n_features=12,
+        n_active_features=4,
+        seed=2,
+    )
 
 
 def config(data_path, out_dir) -> dict:
     return {
         "data": {"path": str(data_path)},
-        "preprocessing": [{"type": "assign_reference", "params": {"condition": "Metadata_Control"}}],
-        "average_precision": {"params": {"pos_sameby": KEYS, "pos_diffby": [], "neg_sameby": [],
-                                         "neg_diffby": KEYS, "progress_bar": False}},
-        "mean_average_precision": {"params": {"sameby": ["Metadata_Perturbation"],
-                                              "null_size": 100, "progress_bar": False}},
+        "preprocessing": [
+            {"type": "assign_reference", "params": {"condition": "Metadata_Control"}}
+        ],
+        "average_precision": {
+            "params": {
+                "pos_sameby": KEYS,
+                "pos_diffby": [],
+                "neg_sameby": [],
+                "neg_diffby": KEYS,
+                "progress_bar": False,
+            }
+        },
+        "mean_average_precision": {
+            "params": {"sameby": ["Metadata_Perturbation"], "null_size": 100, "progress_bar": False}
+        },
         "output": {"directory": str(out_dir), "name": "act"},
     }
 
@@ -110,8 +126,10 @@ def test_commit_success_leaves_no_backup_files(tmp_path):
 
 def test_parent_that_is_a_file_is_named(tmp_path):
     (tmp_path / "res").write_text("x")
-    with pytest.raises(NotADirectoryError, match=r"res' is not a folder"), \
-            _io.StagedOutputs() as out:
+    with (
+        pytest.raises(NotADirectoryError, match=r"res' is not a folder"),
+        _io.StagedOutputs() as out,
+    ):
         out.write(tmp_path / "res" / "a.csv", lambda fh: fh.write(b"new"))
 
 
@@ -142,8 +160,15 @@ def test_output_files_and_folders_follow_umask(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.parquet", "parquet"), ("a.PQ", "parquet"), ("a.csv", "csv"), ("a.csv.gz", "csv"),
-     ("a.tsv", "tsv"), ("a.tsv.gz", "tsv"), ("dir.v2/a.csv", "csv")],
+    [
+        ("a.parquet", "parquet"),
+        ("a.PQ", "parquet"),
+        ("a.csv", "csv"),
+        ("a.csv.gz", "csv"),
+        ("a.tsv", "tsv"),
+        ("a.tsv.gz", "tsv"),
+        ("dir.v2/a.csv", "csv"),
+    ],
 )
 def test_table_format_from_extension(name, fmt):
     assert _io.table_format(name) == fmt
@@ -188,8 +213,7 @@ def test_atomic_write_needs_an_existing_folder(tmp_path):
 
 def test_staged_outputs_refuse_to_overwrite_when_asked(tmp_path):
     (tmp_path / "a.csv").write_text("old")
-    with pytest.raises(FileExistsError, match="a.csv"), \
-            _io.StagedOutputs(overwrite=False) as out:
+    with pytest.raises(FileExistsError, match="a.csv"), _io.StagedOutputs(overwrite=False) as out:
         out.write(tmp_path / "a.csv", lambda fh: fh.write(b"new"))
     assert (tmp_path / "a.csv").read_text() == "old"
 
@@ -220,11 +244,15 @@ def test_output_dir_is_removed_when_the_block_fails(tmp_path):
 
 def test_output_dir_never_overwrites(tmp_path):
     (tmp_path / "run").mkdir()
-    with pytest.raises(FileExistsError, match="already exists"), \
-            _io.atomic_output_dir(tmp_path / "run"):
+    with (
+        pytest.raises(FileExistsError, match="already exists"),
+        _io.atomic_output_dir(tmp_path / "run"),
+    ):
         pass
-    with pytest.raises(FileExistsError, match="appeared while"), \
-            _io.atomic_output_dir(tmp_path / "run2") as d:
+    with (
+        pytest.raises(FileExistsError, match="appeared while"),
+        _io.atomic_output_dir(tmp_path / "run2") as d,
+    ):
         (d / "a.txt").write_text("x")
         (tmp_path / "run2").mkdir()
     assert list((tmp_path / "run2").iterdir()) == []

@@ -30,7 +30,9 @@ COLS = ["Metadata_cpd", "Metadata_Reference_Index"]
 def _traced_peak(meta, feats, **kw):
     tracemalloc.start()
     try:
-        result = pairmap.average_precision(meta, feats, COLS, [], [], COLS, progress_bar=False, **kw)
+        result = pairmap.average_precision(
+            meta, feats, COLS, [], [], COLS, progress_bar=False, **kw
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -55,7 +57,9 @@ def test_float32_features_are_not_copied_to_float64():
     pairmap.average_precision(meta, feats, COLS, [], [], COLS, progress_bar=False)  # compile
     _, peak = _traced_peak(meta, feats, max_memory="8MB")
     # a float64 copy of the features alone would take 2 x feats.nbytes
-    assert peak < feats.nbytes, f"peak {peak / 1e6:.1f} MB vs float32 features {feats.nbytes / 1e6:.1f} MB"
+    assert peak < feats.nbytes, (
+        f"peak {peak / 1e6:.1f} MB vs float32 features {feats.nbytes / 1e6:.1f} MB"
+    )
 
 
 def test_many_dense_groups_stay_within_max_memory():

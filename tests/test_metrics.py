@@ -20,12 +20,16 @@ import pairmap
 from pairmap.metrics import parse_metrics
 
 ACTIVITY = dict(
-    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"], pos_diffby=[],
-    neg_sameby=[], neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
+    pos_diffby=[],
+    neg_sameby=[],
+    neg_diffby=["Metadata_broad_sample", "Metadata_Reference_Index"],
 )
 PER_PLATE = dict(
-    pos_sameby=["Metadata_broad_sample"], pos_diffby=["Metadata_Plate"],
-    neg_sameby=["Metadata_Plate"], neg_diffby=["Metadata_broad_sample"],
+    pos_sameby=["Metadata_broad_sample"],
+    pos_diffby=["Metadata_Plate"],
+    neg_sameby=["Metadata_Plate"],
+    neg_diffby=["Metadata_broad_sample"],
 )
 CUTS = (1, 2, 3, 5, 40)
 METRICS = ["roc_auc", "precision@R", "recall@R"] + [
@@ -50,8 +54,9 @@ def _expected(lists, ties):
 
 
 def _run(meta, feats, rules, **kw):
-    return pairmap.average_precision(meta, feats, **rules, metrics=METRICS, progress_bar=False,
-                                     **kw)
+    return pairmap.average_precision(
+        meta, feats, **rules, metrics=METRICS, progress_bar=False, **kw
+    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -63,12 +68,19 @@ def _run(meta, feats, rules, **kw):
     n_controls=st.integers(1, 5),
     per_plate=st.booleans(),
 )
-def test_random_screens_match_sklearn_and_brute_force(seed, n_plates, n_compounds, n_reps,
-                                                       n_controls, per_plate):
+def test_random_screens_match_sklearn_and_brute_force(
+    seed, n_plates, n_compounds, n_reps, n_controls, per_plate
+):
     from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-    meta, feats = make_screen(seed, n_plates=n_plates, n_compounds=n_compounds, n_reps=n_reps,
-                              n_controls=n_controls, n_features=6)
+    meta, feats = make_screen(
+        seed,
+        n_plates=n_plates,
+        n_compounds=n_compounds,
+        n_reps=n_reps,
+        n_controls=n_controls,
+        n_features=6,
+    )
     rules = PER_PLATE if per_plate else ACTIVITY
     lists = brute_force_lists(meta, feats, **rules)
     if not any(ps and ns for ps, ns in lists):
@@ -86,9 +98,11 @@ def test_random_screens_match_sklearn_and_brute_force(seed, n_plates, n_compound
                 if c <= len(scores):
                     predicted = rank < c
                     assert res[f"precision@{c}"][i] == pytest.approx(
-                        precision_score(truth, predicted), abs=1e-12)
+                        precision_score(truth, predicted), abs=1e-12
+                    )
                     assert res[f"recall@{c}"][i] == pytest.approx(
-                        recall_score(truth, predicted), abs=1e-12)
+                        recall_score(truth, predicted), abs=1e-12
+                    )
     for name in METRICS:
         np.testing.assert_allclose(res[name], expected[name], atol=1e-12, err_msg=name)
     # continuous similarities have no ties: the tie rule cannot matter
@@ -161,7 +175,13 @@ def test_known_values_on_a_hand_made_list():
     meta = pd.DataFrame({"g": ["a", "a", "c1", "c2"]})
     feats = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.9, 0.1]])
     res = pairmap.average_precision(
-        meta, feats, ["g"], [], [], ["g"], progress_bar=False,
+        meta,
+        feats,
+        ["g"],
+        [],
+        [],
+        ["g"],
+        progress_bar=False,
         metrics=["roc_auc", "precision@1", "precision@2", "recall@1", "precision@R", "precision@5"],
     )
     row = res.iloc[0]
@@ -201,11 +221,20 @@ def test_multilabel_queries_get_the_same_metrics_as_single_labels():
     meta, feats = make_screen(6, n_plates=2, n_compounds=5, n_reps=2, n_controls=3)
     meta["label"] = meta["Metadata_broad_sample"]
     meta["labels"] = [[v] for v in meta["label"]]
-    single = pairmap.average_precision(meta, feats, ["label"], [], [], ["label"],
-                                       metrics=METRICS, progress_bar=False)
-    multi = pairmap.average_precision(meta, feats, ["labels"], [], [], ["labels"],
-                                      multilabel_col="labels", metrics=METRICS,
-                                      progress_bar=False)
+    single = pairmap.average_precision(
+        meta, feats, ["label"], [], [], ["label"], metrics=METRICS, progress_bar=False
+    )
+    multi = pairmap.average_precision(
+        meta,
+        feats,
+        ["labels"],
+        [],
+        [],
+        ["labels"],
+        multilabel_col="labels",
+        metrics=METRICS,
+        progress_bar=False,
+    )
     assert len(multi) == len(single)
     for name in METRICS:
         np.testing.assert_allclose(multi[name], single[name], atol=1e-12, err_msg=name)

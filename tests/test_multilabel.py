@@ -54,8 +54,14 @@ def _features(draw, n, continuous):
         X = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=(n, 4))
     else:
         d = draw(st.integers(1, 4))
-        X = np.array(draw(st.lists(st.lists(st.integers(-2, 2), min_size=d, max_size=d),
-                                   min_size=n, max_size=n)), dtype=np.float64)
+        X = np.array(
+            draw(
+                st.lists(
+                    st.lists(st.integers(-2, 2), min_size=d, max_size=d), min_size=n, max_size=n
+                )
+            ),
+            dtype=np.float64,
+        )
     for _ in range(draw(st.integers(0, n // 3))):  # duplicated rows: exact ties
         i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))
         X[i] = X[j]
@@ -72,11 +78,13 @@ def multilabel_cases(draw, continuous=False):
     for _ in range(n):
         labs = draw(st.lists(st.integers(0, n_labels - 1), min_size=1, max_size=4, unique=True))
         lists.append([f"T{v}" for v in labs] if as_str else labs)
-    meta = pd.DataFrame({
-        "c0": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
-        "c1": [f"p{v}" for v in draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))],
-        "c2": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
-    })
+    meta = pd.DataFrame(
+        {
+            "c0": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
+            "c1": [f"p{v}" for v in draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))],
+            "c2": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
+        }
+    )
     meta[LABEL] = pd.Series(lists, dtype=object)
     rest = ["c0", "c1", "c2"]
     pos_same = _pick(draw, rest)
@@ -111,8 +119,14 @@ def assert_same(result, expected, atol=1e-9):
     for col in COUNT_COLS:
         np.testing.assert_array_equal(result[col].to_numpy(), expected[col].to_numpy(), col)
     for col in AP_COLS:
-        np.testing.assert_allclose(result[col].to_numpy(float), expected[col].to_numpy(float),
-                                   rtol=0, atol=atol, equal_nan=True, err_msg=col)
+        np.testing.assert_allclose(
+            result[col].to_numpy(float),
+            expected[col].to_numpy(float),
+            rtol=0,
+            atol=atol,
+            equal_nan=True,
+            err_msg=col,
+        )
 
 
 def check(meta, X, rules, distance, ties, **kw):
@@ -127,8 +141,11 @@ def check(meta, X, rules, distance, ties, **kw):
     return result
 
 
-HSETTINGS = settings(max_examples=120, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+HSETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 # ------------------------------------------------------------ oracle vs engine
@@ -176,8 +193,9 @@ def test_paths_blocks_and_threads_agree_exactly():
     X32 = X.astype(np.float32)
     ref32 = run(meta, X32, rules)
     for kw in (dict(batch_size=7, n_jobs=2), dict(max_memory="1MB")):
-        np.testing.assert_allclose(run(meta, X32, rules, **kw)["average_precision"],
-                                   ref32["average_precision"], atol=1e-4)
+        np.testing.assert_allclose(
+            run(meta, X32, rules, **kw)["average_precision"], ref32["average_precision"], atol=1e-4
+        )
     np.testing.assert_allclose(ref32["average_precision"], ref["average_precision"], atol=1e-4)
 
 
@@ -197,8 +215,10 @@ def test_worked_example():
 # ------------------------------------------------------------- label column types
 def _typed_cases():
     rng = np.random.default_rng(0)
-    lists = [list(rng.choice(["a", "b", "c", "d"], size=rng.integers(1, 3), replace=False))
-             for _ in range(30)]
+    lists = [
+        list(rng.choice(["a", "b", "c", "d"], size=rng.integers(1, 3), replace=False))
+        for _ in range(30)
+    ]
     return lists, rng.normal(size=(30, 5))
 
 
@@ -281,8 +301,9 @@ def test_other_errors():
     with pytest.raises(ValueError, match="built-in distances"):
         run(meta, np.eye(4), ([LABEL], [], [], [LABEL]), distance=lambda x, y: (x * y).sum(1))
     with pytest.raises(ValueError, match="not in the frame"):
-        pairmap.average_precision(meta, np.eye(4), [LABEL], [], [], [LABEL], multilabel_col="x",
-                                  progress_bar=False)
+        pairmap.average_precision(
+            meta, np.eye(4), [LABEL], [], [], [LABEL], multilabel_col="x", progress_bar=False
+        )
     with pytest.raises(ValueError, match="multilabel_col='Metadata_target'"):
         pairmap.average_precision(meta, np.eye(4), [LABEL], [], [], [LABEL], progress_bar=False)
 
@@ -292,8 +313,9 @@ def test_no_profile_with_both_warns():
     # negatives of each other on plate 1 but have no positives
     meta = pd.DataFrame({LABEL: [["A", "B"], ["A", "B"], ["C"], ["D"]], "p": [0, 0, 1, 1]})
     with pytest.warns(RuntimeWarning, match="every AP is NaN"):
-        out = pairmap.average_precision(meta, np.eye(4), [LABEL], [], ["p"], [LABEL],
-                                        multilabel_col=LABEL, progress_bar=False)
+        out = pairmap.average_precision(
+            meta, np.eye(4), [LABEL], [], ["p"], [LABEL], multilabel_col=LABEL, progress_bar=False
+        )
     assert out["average_precision"].isna().all()
 
 
@@ -344,8 +366,12 @@ def test_split_multilabel():
 
 @pytest.mark.parametrize(
     "values,message",
-    [(["A|B", np.nan], "missing value at row 1"), (["A||B", "C"], "empty label"),
-     (["A|A", "C"], "twice"), (["A", 3], "int 3 at row 1")],
+    [
+        (["A|B", np.nan], "missing value at row 1"),
+        (["A||B", "C"], "empty label"),
+        (["A|A", "C"], "twice"),
+        (["A", 3], "int 3 at row 1"),
+    ],
 )
 def test_split_multilabel_errors(values, message):
     with pytest.raises(ValueError, match=message):
@@ -362,8 +388,9 @@ def test_mean_average_precision_per_label():
     meta = pd.DataFrame({LABEL: [[f"T{v}" for v in x] for x in lists]})
     X = rng.normal(size=(n, 8))
     ap = run(meta, X, ([LABEL], [], [], [LABEL]))
-    res = pairmap.mean_average_precision(ap, sameby=[LABEL], null_size=2000, seed=0,
-                                         progress_bar=False)
+    res = pairmap.mean_average_precision(
+        ap, sameby=[LABEL], null_size=2000, seed=0, progress_bar=False
+    )
     assert res[LABEL].tolist() == sorted(ap[LABEL].unique())
     means = ap.groupby(LABEL)["average_precision"].mean()
     np.testing.assert_allclose(res.set_index(LABEL)["mean_average_precision"], means)
@@ -379,8 +406,9 @@ def test_max_memory_bounds_multilabel_allocations():
     n = 6000
     weights = 1 / (np.arange(200) + 5.0)
     weights /= weights.sum()
-    lists = [list(rng.choice(200, size=rng.integers(1, 6), replace=False, p=weights))
-             for _ in range(n)]
+    lists = [
+        list(rng.choice(200, size=rng.integers(1, 6), replace=False, p=weights)) for _ in range(n)
+    ]
     meta = pd.DataFrame({LABEL: lists})
     # float64: block planning may send a query through BLAS or a compiled loop, and float32
     # products differ from float64-accumulated loops by ~1e-7 (see test_paths_...)

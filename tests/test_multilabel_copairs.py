@@ -37,8 +37,7 @@ def copairs_multilabel_ap():
 
 
 def _rules(label, pos_diffby=()):
-    return dict(pos_sameby=[label], pos_diffby=list(pos_diffby), neg_sameby=[],
-                neg_diffby=[label])
+    return dict(pos_sameby=[label], pos_diffby=list(pos_diffby), neg_sameby=[], neg_diffby=[label])
 
 
 def _consensus(meta, X, by, label):
@@ -71,8 +70,10 @@ def explain_float32_tie(meta, X, rules, label, distance, i, lab, ours_ap, theirs
         return [-float(one - np.float32(v)) for v in values]
 
     as_copairs = ap_positives_first(f32_key(pos), f32_key(neg))
-    ctx = (f"{distance}, ({i}, {lab}): pairmap {ours_ap}, copairs {theirs_ap}, float64 oracle "
-           f"{exact}, float32-key oracle {as_copairs}")
+    ctx = (
+        f"{distance}, ({i}, {lab}): pairmap {ours_ap}, copairs {theirs_ap}, float64 oracle "
+        f"{exact}, float32-key oracle {as_copairs}"
+    )
     assert abs(ours_ap - exact) <= 1e-9, ctx
     assert abs(theirs_ap - as_copairs) <= 1e-6, ctx
     assert abs(exact - as_copairs) > 1e-9, ctx
@@ -80,13 +81,20 @@ def explain_float32_tie(meta, X, rules, label, distance, i, lab, ours_ap, theirs
 
 def compare(copairs_ap, meta, X, label, rules, distance="cosine"):
     meta = meta.reset_index(drop=True).assign(**{ROW: np.arange(len(meta))})
-    ours = pairmap.average_precision(meta, X, **rules, distance=distance, multilabel_col=label,
-                                     progress_bar=False)
-    theirs = copairs_ap(meta, X, **rules, multilabel_col=label, distance=distance,
-                        progress_bar=False)
+    ours = pairmap.average_precision(
+        meta, X, **rules, distance=distance, multilabel_col=label, progress_bar=False
+    )
+    theirs = copairs_ap(
+        meta, X, **rules, multilabel_col=label, distance=distance, progress_bar=False
+    )
     key = [ROW, label]
-    merged = ours.merge(theirs[key + ["average_precision", "n_pos_pairs", "n_total_pairs"]],
-                        on=key, how="left", suffixes=("", "_copairs"), validate="1:1")
+    merged = ours.merge(
+        theirs[key + ["average_precision", "n_pos_pairs", "n_total_pairs"]],
+        on=key,
+        how="left",
+        suffixes=("", "_copairs"),
+        validate="1:1",
+    )
     assert len(theirs) == merged["average_precision_copairs"].notna().sum() >= 10
     in_copairs = merged["average_precision_copairs"].notna().to_numpy()
     # rows copairs leaves out: no positives for that label
@@ -96,12 +104,23 @@ def compare(copairs_ap, meta, X, label, rules, distance="cosine"):
     assert both["average_precision"].notna().all(), "every copairs row must be scored"
     np.testing.assert_array_equal(both["n_pos_pairs"], both["n_pos_pairs_copairs"])
     np.testing.assert_array_equal(both["n_total_pairs"], both["n_total_pairs_copairs"])
-    diff = np.abs(both["average_precision"].to_numpy(float)
-                  - both["average_precision_copairs"].to_numpy(float))
+    diff = np.abs(
+        both["average_precision"].to_numpy(float)
+        - both["average_precision_copairs"].to_numpy(float)
+    )
     for idx in np.flatnonzero(diff > 1e-9):
         r = both.iloc[idx]
-        explain_float32_tie(meta.drop(columns=[ROW]), X, rules, label, distance, int(r[ROW]),
-                            r[label], r["average_precision"], r["average_precision_copairs"])
+        explain_float32_tie(
+            meta.drop(columns=[ROW]),
+            X,
+            rules,
+            label,
+            distance,
+            int(r[ROW]),
+            r[label],
+            r["average_precision"],
+            r["average_precision_copairs"],
+        )
     assert (diff > 1e-9).sum() <= max(1, 0.01 * len(both)), f"{(diff > 1e-9).sum()} differ"
     return merged
 
@@ -123,8 +142,9 @@ def test_lincs_wells_consistency(copairs_multilabel_ap, lincs, label):
 @pytest.mark.parametrize("label", ["Metadata_moa", "Metadata_target"])
 def test_lincs_consensus_consistency(copairs_multilabel_ap, lincs, label, distance):
     meta, X = lincs
-    meta, X = _consensus(meta[meta[label].notna()], X[meta[label].notna().to_numpy()],
-                         "Metadata_broad_sample", label)
+    meta, X = _consensus(
+        meta[meta[label].notna()], X[meta[label].notna().to_numpy()], "Metadata_broad_sample", label
+    )
     meta = pairmap.split_multilabel(meta, label)
     compare(copairs_multilabel_ap, meta, X, label, _rules(label), distance)
 
@@ -143,15 +163,25 @@ def test_nelisa_targets_consensus(copairs_multilabel_ap):
 def test_comparison_can_fail(copairs_multilabel_ap, lincs):
     """Sanity: shuffled features on one side are noticed."""
     meta, X = lincs
-    meta, X = _consensus(meta[meta["Metadata_moa"].notna()],
-                         X[meta["Metadata_moa"].notna().to_numpy()], "Metadata_broad_sample",
-                         "Metadata_moa")
+    meta, X = _consensus(
+        meta[meta["Metadata_moa"].notna()],
+        X[meta["Metadata_moa"].notna().to_numpy()],
+        "Metadata_broad_sample",
+        "Metadata_moa",
+    )
     meta = pairmap.split_multilabel(meta, "Metadata_moa")
     rules = _rules("Metadata_moa")
-    ours = pairmap.average_precision(meta, X, **rules, multilabel_col="Metadata_moa",
-                                     progress_bar=False)
+    ours = pairmap.average_precision(
+        meta, X, **rules, multilabel_col="Metadata_moa", progress_bar=False
+    )
     shuffled = X[np.random.default_rng(0).permutation(len(X))]
-    theirs = copairs_multilabel_ap(meta.assign(**{ROW: np.arange(len(meta))}), shuffled, **rules,
-                                   multilabel_col="Metadata_moa", progress_bar=False)
-    assert not np.allclose(np.sort(ours["average_precision"].dropna()),
-                           np.sort(theirs["average_precision"]))
+    theirs = copairs_multilabel_ap(
+        meta.assign(**{ROW: np.arange(len(meta))}),
+        shuffled,
+        **rules,
+        multilabel_col="Metadata_moa",
+        progress_bar=False,
+    )
+    assert not np.allclose(
+        np.sort(ours["average_precision"].dropna()), np.sort(theirs["average_precision"])
+    )

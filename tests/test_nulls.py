@@ -197,5 +197,7 @@ def test_parallel_and_serial_kernels_identical():
     assert kern.sample_null_aps(key, 400, 60, 0, 3000, 5).tobytes() == serial.tobytes()
     mat = np.stack([serial, serial[::-1], serial[::2].repeat(2)])
     mult = np.array([2, 1, 3])
-    assert (kern.group_null_means(mat, mult, 6).tobytes()
-            == kern.group_null_means_serial(mat, mult, 1).tobytes())
+    assert (
+        kern.group_null_means(mat, mult, 6).tobytes()
+        == kern.group_null_means_serial(mat, mult, 1).tobytes()
+    )

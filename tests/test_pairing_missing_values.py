@@ -20,6 +20,7 @@ def _eq(a, b):
 
 def brute_force(meta, sameby, diffby):
     """All pairs i < j whose SQL condition is TRUE (a missing comparison is never true)."""
+
     def rule(side, negate):
         if isinstance(side, dict):
             return side.get("all", []), side.get("any", [])
@@ -47,11 +48,17 @@ labels = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(st.tuples(labels, labels, labels), min_size=2, max_size=12),
-    rule=st.sampled_from([
-        (["x"], []), (["x"], ["y"]), ([], ["x", "y"]), (["x", "y"], ["z"]),
-        ({"any": ["x", "y"]}, ["z"]), (["x"], {"any": ["y", "z"]}),
-        ({"all": ["x"], "any": ["y", "z"]}, []),
-    ]),
+    rule=st.sampled_from(
+        [
+            (["x"], []),
+            (["x"], ["y"]),
+            ([], ["x", "y"]),
+            (["x", "y"], ["z"]),
+            ({"any": ["x", "y"]}, ["z"]),
+            (["x"], {"any": ["y", "z"]}),
+            ({"all": ["x"], "any": ["y", "z"]}, []),
+        ]
+    ),
 )
 def test_missing_values_never_match(rows, rule):
     meta = pd.DataFrame(rows, columns=["x", "y", "z"])

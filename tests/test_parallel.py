@@ -62,7 +62,14 @@ def test_blas_is_single_threaded_inside_the_engine():
     meta["Metadata_plate"] = np.tile(np.arange(3), 20)
     feats = rng.standard_normal((60, 8))
     pairmap.average_precision(
-        meta, feats, ["Metadata_cpd"], [], ["Metadata_plate"], ["Metadata_cpd"],
-        distance=cosine, n_jobs=2, progress_bar=False,
+        meta,
+        feats,
+        ["Metadata_cpd"],
+        [],
+        ["Metadata_plate"],
+        ["Metadata_cpd"],
+        distance=cosine,
+        n_jobs=2,
+        progress_bar=False,
     )
     assert seen and set(seen) == {1}

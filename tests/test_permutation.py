@@ -17,8 +17,9 @@ from pairmap.permutation import PermutationTester, context_of
 COLS = ["cpd", "Metadata_Reference_Index"]
 
 
-def activity_screen(n_controls=8, n_cpds=4, reps=3, shift=(0, 1, 2), n_feat=12, seed=0,
-                    plates=None):
+def activity_screen(
+    n_controls=8, n_cpds=4, reps=3, shift=(0, 1, 2), n_feat=12, seed=0, plates=None
+):
     """Controls plus compounds; compounds in ``shift`` get a shifted mean (varying strength)."""
     rng = np.random.default_rng(seed)
     cpd = ["ctl"] * n_controls + [f"c{i}" for i in range(n_cpds) for _ in range(reps)]
@@ -49,12 +50,14 @@ def oracle_pvalues(meta, X, groups_col, pool_of, blocks):
 def test_activity_pvalues_equal_full_enumeration():
     meta, X = activity_screen()
     ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
-    res = pairmap.mean_average_precision(ap, "cpd", null="permutation", null_size=1000,
-                                         progress_bar=False, cache=False)
+    res = pairmap.mean_average_precision(
+        ap, "cpd", null="permutation", null_size=1000, progress_bar=False, cache=False
+    )
     controls = list(np.flatnonzero(meta["cpd"] == "ctl"))
     blocks = dict.fromkeys(range(len(meta)), 0)
-    expect = oracle_pvalues(meta, X, "cpd",
-                            lambda m: None if m[0] in controls else controls + m, blocks)
+    expect = oracle_pvalues(
+        meta, X, "cpd", lambda m: None if m[0] in controls else controls + m, blocks
+    )
     got = dict(zip(res["cpd"], res["p_value"], strict=True))
     assert set(expect) == {"c0", "c1", "c2", "c3"}
     for g, (p, _) in expect.items():
@@ -73,8 +76,9 @@ def test_null_distribution_is_the_enumerated_one():
     tester = PermutationTester(ctx, np.flatnonzero(meta["cpd"] != "ctl"), 1000, 0, 1)
     (obs_map, _), (null_map, _), total = tester.null_values(members)
     controls = list(np.flatnonzero(meta["cpd"] == "ctl"))
-    _, oracle_null = exact_permutation_p(X, list(members), controls + list(members),
-                                         dict.fromkeys(range(len(meta)), 0))
+    _, oracle_null = exact_permutation_p(
+        X, list(members), controls + list(members), dict.fromkeys(range(len(meta)), 0)
+    )
     assert total == len(oracle_null) == 165
     np.testing.assert_allclose(np.sort(null_map), oracle_null, atol=1e-12)
     # the observed statistic is the engine's mAP, and it is one of the relabelings
@@ -88,22 +92,27 @@ def test_level_holds_by_construction_over_all_relabelings():
     ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
     tester = PermutationTester(context_of(ap), np.flatnonzero(meta["cpd"] != "ctl"), 1000, 0, 1)
     _, (m, c), total = tester.null_values(np.flatnonzero(meta["cpd"] == "c0"))
-    p = np.array([np.count_nonzero((m > mi) | ((m == mi) & (c >= ci))) / total
-                  for mi, ci in zip(m, c, strict=True)])
+    p = np.array(
+        [
+            np.count_nonzero((m > mi) | ((m == mi) & (c >= ci))) / total
+            for mi, ci in zip(m, c, strict=True)
+        ]
+    )
     for alpha in (0.01, 0.05, 0.1, 0.25, 0.5):
         assert np.count_nonzero(p <= alpha) <= alpha * total
 
 
 def test_plate_blocks_equal_full_enumeration():
     meta, X = activity_screen(n_controls=10, n_cpds=3, reps=2, plates=2, seed=1)
-    ap = pairmap.average_precision(meta, X, COLS, ["plate"], ["plate"], COLS,
-                                   progress_bar=False)
-    res = pairmap.mean_average_precision(ap, "cpd", null="permutation", null_size=1000,
-                                         progress_bar=False, cache=False)
+    ap = pairmap.average_precision(meta, X, COLS, ["plate"], ["plate"], COLS, progress_bar=False)
+    res = pairmap.mean_average_precision(
+        ap, "cpd", null="permutation", null_size=1000, progress_bar=False, cache=False
+    )
     controls = list(np.flatnonzero(meta["cpd"] == "ctl"))
     blocks = dict(enumerate(meta["plate"]))
-    expect = oracle_pvalues(meta, X, "cpd",
-                            lambda m: None if m[0] in controls else controls + m, blocks)
+    expect = oracle_pvalues(
+        meta, X, "cpd", lambda m: None if m[0] in controls else controls + m, blocks
+    )
     got = dict(zip(res["cpd"], res["p_value"], strict=True))
     for g, (p, null) in expect.items():
         assert len(null) == 36  # one of 6 per plate, two plates
@@ -112,14 +121,15 @@ def test_plate_blocks_equal_full_enumeration():
 
 def test_consistency_pool_is_every_profile():
     rng = np.random.default_rng(2)
-    meta = pd.DataFrame({"target": [t for t in "abcd" for _ in range(3)],
-                         "cpd": [f"x{i}" for i in range(12)]})
+    meta = pd.DataFrame(
+        {"target": [t for t in "abcd" for _ in range(3)], "cpd": [f"x{i}" for i in range(12)]}
+    )
     X = rng.normal(size=(12, 10))
     X[:3, :4] += 1.5
-    ap = pairmap.average_precision(meta, X, ["target"], ["cpd"], [], ["target"],
-                                   progress_bar=False)
-    res = pairmap.mean_average_precision(ap, "target", null="permutation", null_size=1000,
-                                         progress_bar=False, cache=False)
+    ap = pairmap.average_precision(meta, X, ["target"], ["cpd"], [], ["target"], progress_bar=False)
+    res = pairmap.mean_average_precision(
+        ap, "target", null="permutation", null_size=1000, progress_bar=False, cache=False
+    )
     everyone = list(range(12))
     expect = oracle_pvalues(meta, X, "target", lambda m: everyone, dict.fromkeys(everyone, 0))
     got = dict(zip(res["target"], res["p_value"], strict=True))
@@ -131,11 +141,17 @@ def test_consistency_pool_is_every_profile():
 def test_sampled_pvalue_agrees_with_exact_within_monte_carlo_error():
     meta, X = activity_screen(n_controls=14, n_cpds=3, reps=3, seed=4)  # C(17, 3) = 680
     ap = pairmap.average_precision(meta, X, COLS, [], [], COLS, progress_bar=False)
-    res = pairmap.mean_average_precision(ap, "cpd", null="permutation", null_size=400,
-                                         progress_bar=False, cache=False)
+    res = pairmap.mean_average_precision(
+        ap, "cpd", null="permutation", null_size=400, progress_bar=False, cache=False
+    )
     controls = list(np.flatnonzero(meta["cpd"] == "ctl"))
-    expect = oracle_pvalues(meta, X, "cpd", lambda m: None if m[0] in controls else controls + m,
-                            dict.fromkeys(range(len(meta)), 0))
+    expect = oracle_pvalues(
+        meta,
+        X,
+        "cpd",
+        lambda m: None if m[0] in controls else controls + m,
+        dict.fromkeys(range(len(meta)), 0),
+    )
     got = dict(zip(res["cpd"], res["p_value"], strict=True))
     for g, (p, null) in expect.items():
         assert len(null) == 680
@@ -182,8 +198,9 @@ def test_auto_uses_permutation_only_with_the_data(caplog):
     with pytest.raises(ValueError, match="scores differ"):
         pairmap.mean_average_precision(changed, "cpd", null="permutation", **kw)
     with pytest.raises(ValueError, match="index"):
-        pairmap.mean_average_precision(ap.set_index("cpd", drop=False), "cpd",
-                                       null="permutation", **kw)
+        pairmap.mean_average_precision(
+            ap.set_index("cpd", drop=False), "cpd", null="permutation", **kw
+        )
 
 
 def test_context_is_cheap_to_copy_and_serialize(tmp_path):
@@ -200,16 +217,19 @@ def test_groups_outside_the_pool_model_fall_back_to_shared_with_a_warning():
     # replicates 0 and 2 of each compound share a plate, so with pos_diffby=["plate"] they are
     # not positives of each other: the pool model does not describe these lists
     meta, X = activity_screen(n_controls=8, n_cpds=2, reps=3, plates=2, seed=8)
-    ap = pairmap.average_precision(meta, X, {"all": COLS}, ["plate"], ["plate"], COLS,
-                                   progress_bar=False)
+    ap = pairmap.average_precision(
+        meta, X, {"all": COLS}, ["plate"], ["plate"], COLS, progress_bar=False
+    )
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        res = pairmap.mean_average_precision(ap, "cpd", null="permutation", null_size=1000,
-                                             progress_bar=False, cache=False)
+        res = pairmap.mean_average_precision(
+            ap, "cpd", null="permutation", null_size=1000, progress_bar=False, cache=False
+        )
     msgs = [str(w.message) for w in rec if issubclass(w.category, RuntimeWarning)]
     assert any("cannot use the permutation null" in m and "positives" in m for m in msgs)
-    shared = pairmap.mean_average_precision(ap, "cpd", null="shared", null_size=1000,
-                                            progress_bar=False, cache=False)
+    shared = pairmap.mean_average_precision(
+        ap, "cpd", null="shared", null_size=1000, progress_bar=False, cache=False
+    )
     np.testing.assert_array_equal(res["p_value"], shared["p_value"])
 
 

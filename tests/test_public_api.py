@@ -15,8 +15,9 @@ PUBLIC = sorted(name for name in pairmap.__all__ if name != "__version__")
 def test_every_public_function_is_fully_type_hinted(name):
     func = getattr(pairmap, name)
     sig = inspect.signature(func)
-    missing = [p for p, param in sig.parameters.items()
-               if param.annotation is inspect.Parameter.empty]
+    missing = [
+        p for p, param in sig.parameters.items() if param.annotation is inspect.Parameter.empty
+    ]
     assert not missing, f"{name}: parameters without a type hint: {missing}"
     assert sig.return_annotation is not inspect.Signature.empty, f"{name}: no return type"
 

@@ -30,11 +30,15 @@ stats = pytest.importorskip("scipy.stats")
 
 def _screen(seed, n_groups=6, reps=3, n_plates=3, d=15, effect=1.0):
     rng = np.random.default_rng(seed)
-    meta = pd.DataFrame({
-        "cpd": np.repeat([f"c{g}" for g in range(n_groups)], reps),
-        "plate": np.tile(np.arange(reps) % n_plates, n_groups),
-    })
-    X = effect * rng.normal(size=(n_groups, d)).repeat(reps, axis=0) + rng.normal(size=(len(meta), d))
+    meta = pd.DataFrame(
+        {
+            "cpd": np.repeat([f"c{g}" for g in range(n_groups)], reps),
+            "plate": np.tile(np.arange(reps) % n_plates, n_groups),
+        }
+    )
+    X = effect * rng.normal(size=(n_groups, d)).repeat(reps, axis=0) + rng.normal(
+        size=(len(meta), d)
+    )
     return meta, X
 
 
@@ -55,15 +59,21 @@ def _brute_strong(meta, X, cols, q, method):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n_groups=st.integers(2, 7), reps=st.integers(2, 4),
-       q=st.sampled_from([0.5, 0.9, 0.95, 0.99, 1.0]),
-       method=st.sampled_from(["pearson", "spearman"]), tiny_memory=st.booleans())
+@given(
+    seed=st.integers(0, 2**31),
+    n_groups=st.integers(2, 7),
+    reps=st.integers(2, 4),
+    q=st.sampled_from([0.5, 0.9, 0.95, 0.99, 1.0]),
+    method=st.sampled_from(["pearson", "spearman"]),
+    tiny_memory=st.booleans(),
+)
 def test_percent_strong_equals_brute_force(seed, n_groups, reps, q, method, tiny_memory):
     meta, X = _screen(seed, n_groups, reps)
     score, thr = _brute_strong(meta, X, ["cpd"], q, method)
     # tiny_memory forces the multi-pass histogram selection of the quantile
-    res = percent_strong(meta, X, "cpd", quantile=q, method=method,
-                         max_memory=1000 if tiny_memory else None)
+    res = percent_strong(
+        meta, X, "cpd", quantile=q, method=method, max_memory=1000 if tiny_memory else None
+    )
     assert res.threshold == pytest.approx(thr, abs=1e-12)
     assert res.score == score
     assert res.n_replicate_pairs == n_groups * reps * (reps - 1) // 2
@@ -85,8 +95,11 @@ def _brute_medians(meta, X, same, diff, method="pearson"):
     out = {}
     for key, part in meta.groupby(same, sort=True):
         idx = part.index.to_numpy()
-        vals = [C[i, j] for i, j in itertools.combinations(idx, 2)
-                if all(meta.loc[i, c] != meta.loc[j, c] for c in diff)]
+        vals = [
+            C[i, j]
+            for i, j in itertools.combinations(idx, 2)
+            if all(meta.loc[i, c] != meta.loc[j, c] for c in diff)
+        ]
         out[key if len(same) > 1 else key[0]] = (np.median(vals) if vals else np.nan, len(vals))
     return out
 
@@ -172,8 +185,14 @@ def test_scoring_matches_copairs_on_the_same_null():
     corr_df = pd.DataFrame({"median": np.r_[rng.normal(0.3, 0.3, 40), np.nan], "count": 1})
     null = pd.Series(rng.normal(0, 0.15, 1000))
     theirs = replicating.CorrelationTestResult(corr_df, null)
-    ours = ReplicatingResult(corr_df.rename(columns={"median": "median_correlation"}),
-                             null.to_numpy(), 0.0, None, None, 3)
+    ours = ReplicatingResult(
+        corr_df.rename(columns={"median": "median_correlation"}),
+        null.to_numpy(),
+        0.0,
+        None,
+        None,
+        3,
+    )
     for how in ("left", "right", "both"):
         t, o = theirs.percent_score(how), ours.percent_score(how)
         assert o[0] == pytest.approx(t[0], abs=1e-15)
@@ -242,8 +261,9 @@ def cytominer_melt(lincs):
         ops = pytest.importorskip("cytominer_eval.operations")
         df, meta_cols = lincs
         features = [c for c in df.columns if c not in meta_cols]
-        melt = transform.metric_melt(df=df, features=features, metadata_features=meta_cols,
-                                     similarity_metric="pearson")
+        melt = transform.metric_melt(
+            df=df, features=features, metadata_features=meta_cols, similarity_metric="pearson"
+        )
         yield melt, ops.replicate_reproducibility
     finally:
         mp.undo()
@@ -257,8 +277,9 @@ def cytominer_melt(lincs):
         (["Metadata_moa"], 0.3074, ("max", 0.9357)),
     ],
 )
-def test_percent_strong_reproduces_cytominer_eval_published_values(lincs, groups,
-                                                                    published_score, published):
+def test_percent_strong_reproduces_cytominer_eval_published_values(
+    lincs, groups, published_score, published
+):
     df, meta_cols = lincs
     # cytominer-eval (with the pandas of its time) cast metadata to str: a missing MoA (the
     # 24 DMSO wells) became the string "nan", one replicate group
@@ -270,8 +291,9 @@ def test_percent_strong_reproduces_cytominer_eval_published_values(lincs, groups
     assert round(getattr(ours, stat)(), 4) == value
 
 
-@pytest.mark.parametrize("groups", [["Metadata_broad_sample", "Metadata_mg_per_ml"],
-                                    ["Metadata_moa"]])
+@pytest.mark.parametrize(
+    "groups", [["Metadata_broad_sample", "Metadata_mg_per_ml"], ["Metadata_moa"]]
+)
 def test_percent_strong_equals_cytominer_eval_run_live_on_lincs(lincs, cytominer_melt, groups):
     df, meta_cols = lincs
     melt, replicate_reproducibility = cytominer_melt
@@ -287,8 +309,7 @@ def test_percent_strong_equals_cytominer_eval_run_live_on_lincs(lincs, cytominer
     ours = res.groups[res.groups["n_pairs"] > 0].set_index(groups)["median_correlation"]
     med = med.set_index(groups)["similarity_metric"]
     for table in (ours, med):  # cytominer-eval's labels are strings (doses included)
-        table.index = ["|".join(map(str, k if isinstance(k, tuple) else (k,)))
-                       for k in table.index]
+        table.index = ["|".join(map(str, k if isinstance(k, tuple) else (k,))) for k in table.index]
     assert len(ours) == len(med)
     np.testing.assert_allclose(ours.loc[med.index].to_numpy(), med.to_numpy(), atol=1e-12)
 
@@ -298,24 +319,27 @@ def test_percent_replicating_agrees_with_copairs_on_lincs(lincs):
     df, meta_cols = lincs
     meta, X = df[meta_cols], df.drop(columns=meta_cols).to_numpy()
     same, diff = ["Metadata_broad_sample"], ["Metadata_mg_per_ml"]
-    theirs = replicating.correlation_test(X, meta, same, diff, n_samples=1000,
-                                          progress_bar=False)
+    theirs = replicating.correlation_test(X, meta, same, diff, n_samples=1000, progress_bar=False)
     _, their_repl = replicating.corr_between_replicates(X, meta, same, diff, progress_bar=False)
     ours = percent_replicating(meta, X, same, diff, null_size=1000)
     # replicate medians: equal up to copairs' float32 arithmetic
     mine = ours.groups.set_index(same[0])
     mine = mine[mine["n_pairs"] > 0]
     assert sorted(mine.index) == sorted(theirs.corr_df.index)
-    np.testing.assert_allclose(mine.loc[theirs.corr_df.index, "median_correlation"],
-                               theirs.corr_df["median"], atol=1e-6)
-    np.testing.assert_array_equal(mine.loc[theirs.corr_df.index, "n_pairs"],
-                                  theirs.corr_df["count"])
+    np.testing.assert_allclose(
+        mine.loc[theirs.corr_df.index, "median_correlation"], theirs.corr_df["median"], atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        mine.loc[theirs.corr_df.index, "n_pairs"], theirs.corr_df["count"]
+    )
     assert ours.n_replicates == min(their_repl, 50)
     # nulls: different random pairs from the same law
     assert stats.ks_2samp(ours.null, theirs.null_dist.to_numpy()).pvalue > 1e-3
     # on copairs' own null our scoring gives copairs' score exactly
-    same_null = ReplicatingResult(ours.groups, theirs.null_dist.to_numpy(np.float64), 0.0,
-                                  None, None, ours.n_replicates)
+    same_null = ReplicatingResult(
+        ours.groups, theirs.null_dist.to_numpy(np.float64), 0.0, None, None, ours.n_replicates
+    )
     for how in ("left", "right", "both"):
         assert same_null.percent_score(how)[0] == pytest.approx(
-            theirs.percent_score(how)[0], abs=1e-12)
+            theirs.percent_score(how)[0], abs=1e-12
+        )

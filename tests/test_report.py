@@ -16,8 +16,15 @@ from pairmap.report import build_report, make_run_info, write_report
 CPD = "Metadata_broad_sample"
 DOSE = "Metadata_mmoles_per_liter"
 NULL = {"null_size": 1000, "seed": 0, "null": "shared", "threshold": 0.05}
-MAIN_FIGURES = ["map_scatter", "ap_distributions", "null_comparison", "plate_ap",
-                "plate_layout", "dose_response_by_dose", "ap_histogram"]
+MAIN_FIGURES = [
+    "map_scatter",
+    "ap_distributions",
+    "null_comparison",
+    "plate_ap",
+    "plate_layout",
+    "dose_response_by_dose",
+    "ap_histogram",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +37,14 @@ def lincs():
     kw = {**NULL, "cache": False, "progress_bar": False}
     maps = pairmap.mean_average_precision(ap, [CPD], **kw)
     doses = pairmap.mean_average_precision(ap, [CPD, DOSE], hierarchical_by=[CPD], **kw)
-    info = make_run_info(title="LINCS activity", analysis="activity",
-                         data={"source": "packaged LINCS plate", "n_features": feats.shape[1]},
-                         average_precision=rules,
-                         mean_average_precision={"sameby": [CPD], **NULL}, run_time_s=1.0)
+    info = make_run_info(
+        title="LINCS activity",
+        analysis="activity",
+        data={"source": "packaged LINCS plate", "n_features": feats.shape[1]},
+        average_precision=rules,
+        mean_average_precision={"sameby": [CPD], **NULL},
+        run_time_s=1.0,
+    )
     return ap, maps, doses, info
 
 
@@ -45,24 +56,31 @@ def built(lincs):
 
 @pytest.fixture
 def small():
-    ap = pd.DataFrame({"cpd": ["a", "a", "b", "b"], "Metadata_Well": ["A01", "A02", "B01", "B02"],
-                       "average_precision": [1.0, 1.0, 0.5, 0.25],
-                       "n_pos_pairs": [1, 1, 1, 1], "n_total_pairs": [4, 4, 4, 4]})
-    maps = pairmap.mean_average_precision(ap, "cpd", null_size=100, cache=False,
-                                          progress_bar=False)
+    ap = pd.DataFrame(
+        {
+            "cpd": ["a", "a", "b", "b"],
+            "Metadata_Well": ["A01", "A02", "B01", "B02"],
+            "average_precision": [1.0, 1.0, 0.5, 0.25],
+            "n_pos_pairs": [1, 1, 1, 1],
+            "n_total_pairs": [4, 4, 4, 4],
+        }
+    )
+    maps = pairmap.mean_average_precision(ap, "cpd", null_size=100, cache=False, progress_bar=False)
     return ap, maps
 
 
 def _payloads(text: str) -> list[dict]:
-    found = re.findall(r'<script type="application/json" class="pm-table-data">(.*?)</script>',
-                       text, flags=re.S)
+    found = re.findall(
+        r'<script type="application/json" class="pm-table-data">(.*?)</script>', text, flags=re.S
+    )
     return [json.loads(x) for x in found]
 
 
 def test_lincs_report_has_every_section_and_figure(lincs, tmp_path):
     ap, maps, doses, info = lincs
-    out = write_report(ap, maps, tmp_path / "report.html", info=info,
-                       extra_results={"by dose": doses})
+    out = write_report(
+        ap, maps, tmp_path / "report.html", info=info, extra_results={"by dose": doses}
+    )
     text = out.read_text(encoding="utf-8")
     assert out.stat().st_size <= 3 * 2**20
     for section in ("summary", "results", "figures", "extra-0"):
@@ -75,7 +93,8 @@ def test_lincs_report_has_every_section_and_figure(lincs, tmp_path):
             assert path.stat().st_size > 1000, path
     assert (tmp_path / "report_figures" / "map_scatter.png").read_bytes()[:4] == b"\x89PNG"
     assert "pm-skipped" not in text.split("<main>")[1].split("<script>")[0].replace(
-        ".pm-skipped", "")
+        ".pm-skipped", ""
+    )
     # the summary's group count is the table's and the scatter's
     n_sig = int(maps["below_corrected_p"].sum())
     assert f"59 in the table: 58 scored, {n_sig} significant" in text
@@ -187,12 +206,21 @@ def test_ap_only_report(small, tmp_path):
 def test_retrieval_metrics_of_average_precision_are_drawn(small_screen):
     meta, feats = small_screen(0)
     keys = ["Metadata_broad_sample", "Metadata_Reference_Index"]
-    ap = pairmap.average_precision(meta, feats, pos_sameby=keys, pos_diffby=[], neg_sameby=[],
-                                   neg_diffby=keys, metrics=["roc_auc", "precision@2"],
-                                   progress_bar=False)
+    ap = pairmap.average_precision(
+        meta,
+        feats,
+        pos_sameby=keys,
+        pos_diffby=[],
+        neg_sameby=[],
+        neg_diffby=keys,
+        metrics=["roc_auc", "precision@2"],
+        progress_bar=False,
+    )
     report = build_report(ap, None)
     metrics = next(f for f in report.figures if f.key == "other_metrics").figure
     titles = sorted(ax.get_title() for ax in metrics.axes if ax.get_visible())
     n = int(ap["roc_auc"].notna().sum())
-    assert titles == [f"precision@2 (AP scores) (n={int(ap['precision@2'].notna().sum())})",
-                      f"roc_auc (AP scores) (n={n})"]
+    assert titles == [
+        f"precision@2 (AP scores) (n={int(ap['precision@2'].notna().sum())})",
+        f"roc_auc (AP scores) (n={n})",
+    ]

@@ -18,11 +18,19 @@ import pytest
 from pairmap.demo import run_demo
 
 INSTALL = "apt-get update && apt-get install -y chromium"
-ARTIFACTS = Path(os.environ.get("PAIRMAP_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[1] / "test-artifacts"))
-FIGURES = ["map_scatter", "ap_distributions", "null_comparison", "plate_ap", "plate_layout",
-           "label_map_consistency_map_results", "dose_response_map_results_by_dose",
-           "ap_histogram"]
+ARTIFACTS = Path(
+    os.environ.get("PAIRMAP_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")
+)
+FIGURES = [
+    "map_scatter",
+    "ap_distributions",
+    "null_comparison",
+    "plate_ap",
+    "plate_layout",
+    "label_map_consistency_map_results",
+    "dose_response_map_results_by_dose",
+    "ap_histogram",
+]
 
 
 def _chromium() -> str:
@@ -35,17 +43,24 @@ def _chromium() -> str:
 @pytest.fixture(scope="module")
 def browser_page(tmp_path_factory):
     executable = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install '.[test]')"
+    )
     out = tmp_path_factory.mktemp("browser") / "lincs"
     run_demo(out, dataset="lincs", null_size=500, n_jobs=1, progress_bar=False)
     report = (out / "report.html").resolve()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=executable,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -79,15 +94,20 @@ def test_every_figure_and_the_table_render(browser_page):
         assert box and box["width"] > 300 and box["height"] > 150, (key, box)
     assert page.locator(".pm-skipped").count() == 0
     assert page.locator("#table-main tbody tr").count() == 25  # first page of 59 rows
-    assert page.locator("#table-main .pm-info, #table-main .note").first.inner_text() == \
-        "1–25 of 59 rows"
+    assert (
+        page.locator("#table-main .pm-info, #table-main .note").first.inner_text()
+        == "1–25 of 59 rows"
+    )
     assert page.locator("#summary table tr").count() >= 10
 
 
 def test_no_console_errors_and_no_network(browser_page):
     page, events = browser_page
-    problems = [(kind, text) for kind, text in events["console"]
-                if kind in ("error", "pageerror", "warning")]
+    problems = [
+        (kind, text)
+        for kind, text in events["console"]
+        if kind in ("error", "pageerror", "warning")
+    ]
     assert problems == []
     assert events["blocked"] == []
     assert {Path(u).name for u in events["requests"]} == {"report.html"}
@@ -100,7 +120,8 @@ def test_table_sorts_and_searches(browser_page):
     header.click()  # descending
     assert header.get_attribute("aria-sort") == "descending"
     col = [t.strip() for t in page.locator("#table-main thead th").all_inner_texts()].index(
-        "mean_average_precision")
+        "mean_average_precision"
+    )
     values = page.locator(f"#table-main tbody tr td:nth-child({col + 1})").all_inner_texts()
     numbers = [float(v) for v in values]
     assert numbers == sorted(numbers, reverse=True) and numbers[0] == 1.0

@@ -47,19 +47,36 @@ def lincs_demo(lincs_run):
 
 def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
     names = sorted(p.name for p in lincs_demo.iterdir())
-    assert names == ["ap_scores.csv", "ap_scores.parquet", "consistency_ap_scores.csv",
-                     "consistency_ap_scores.parquet", "consistency_map_results.csv",
-                     "consistency_map_results.parquet", "map_plot.png", "map_results.csv",
-                     "map_results.parquet", "map_results_by_dose.csv",
-                     "map_results_by_dose.parquet", "report.html", "report_figures",
-                     "run_info.json"]
+    assert names == [
+        "ap_scores.csv",
+        "ap_scores.parquet",
+        "consistency_ap_scores.csv",
+        "consistency_ap_scores.parquet",
+        "consistency_map_results.csv",
+        "consistency_map_results.parquet",
+        "map_plot.png",
+        "map_results.csv",
+        "map_results.parquet",
+        "map_results_by_dose.csv",
+        "map_results_by_dose.parquet",
+        "report.html",
+        "report_figures",
+        "run_info.json",
+    ]
     info = json.loads((lincs_demo / "run_info.json").read_text())
     assert info["mean_average_precision"]["null_size"] == 500
     assert info["data"]["n_profiles"] == 384 and info["versions"]["pairmap"]
     html = (lincs_demo / "report.html").read_text()
-    assert _figure_ids(html) == ["map_scatter", "ap_distributions", "null_comparison",
-                                 "plate_ap", "plate_layout", "label_map_consistency_map_results",
-                                 "dose_response_map_results_by_dose", "ap_histogram"]
+    assert _figure_ids(html) == [
+        "map_scatter",
+        "ap_distributions",
+        "null_comparison",
+        "plate_ap",
+        "plate_layout",
+        "label_map_consistency_map_results",
+        "dose_response_map_results_by_dose",
+        "ap_histogram",
+    ]
     assert (lincs_demo / "report.html").stat().st_size <= 3 * 2**20
     figures = sorted(p.name for p in (lincs_demo / "report_figures").iterdir())
     assert len(figures) == 2 * 8 and all(f.endswith((".png", ".svg")) for f in figures)
@@ -68,6 +85,7 @@ def test_lincs_demo_writes_tables_run_info_and_report(lincs_demo):
     moa = pd.read_parquet(lincs_demo / "consistency_map_results.parquet")
     assert moa["Metadata_moa"].is_unique and moa["p_value"].notna().sum() >= 5
     assert "|" not in "".join(moa["Metadata_moa"])  # multi-label MoAs were split
+
 
 def test_lincs_demo_summary_agrees_with_table(lincs_run):
     folder, out = lincs_run
@@ -87,23 +105,40 @@ def test_report_command_rebuilds_the_demo_report(lincs_demo, tmp_path, capsys):
     assert "run_info.json" in stdout and "+ 2 more mAP table(s)" in stdout
     assert "not used (other AP tables):" in stdout and "consistency_ap_scores" in stdout
     assert sorted(p.name for p in (tmp_path / "again_figures").iterdir()) == sorted(
-        p.name for p in (lincs_demo / "report_figures").iterdir())
+        p.name for p in (lincs_demo / "report_figures").iterdir()
+    )
 
 
 def test_report_of_a_run_without_run_info(tmp_path, capsys):
     config = {
         "data": {"path": str(datasets.lincs_plate_path())},
-        "preprocessing": [{"type": "assign_reference", "params": {
-            "condition": "Metadata_broad_sample == 'DMSO'",
-            "reference_col": "Metadata_reference_index", "default_value": -1}}],
-        "average_precision": {"params": {
-            "pos_sameby": ["Metadata_broad_sample", "Metadata_reference_index"],
-            "pos_diffby": [], "neg_sameby": [],
-            "neg_diffby": ["Metadata_broad_sample", "Metadata_reference_index"],
-            "progress_bar": False}},
-        "mean_average_precision": {"params": {"sameby": ["Metadata_broad_sample"],
-                                              "null_size": 300, "seed": 0,
-                                              "progress_bar": False}},
+        "preprocessing": [
+            {
+                "type": "assign_reference",
+                "params": {
+                    "condition": "Metadata_broad_sample == 'DMSO'",
+                    "reference_col": "Metadata_reference_index",
+                    "default_value": -1,
+                },
+            }
+        ],
+        "average_precision": {
+            "params": {
+                "pos_sameby": ["Metadata_broad_sample", "Metadata_reference_index"],
+                "pos_diffby": [],
+                "neg_sameby": [],
+                "neg_diffby": ["Metadata_broad_sample", "Metadata_reference_index"],
+                "progress_bar": False,
+            }
+        },
+        "mean_average_precision": {
+            "params": {
+                "sameby": ["Metadata_broad_sample"],
+                "null_size": 300,
+                "seed": 0,
+                "progress_bar": False,
+            }
+        },
         "output": {"directory": str(tmp_path / "res"), "name": "act", "format": "csv"},
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
@@ -133,8 +168,14 @@ def test_report_command_input_errors(tmp_path, capsys):
     assert code == 2 and "neither an AP table" in err
     (tmp_path / "bad_run_info.json").write_text("{not json")
     pd.DataFrame({"cpd": ["a"], "mean_average_precision": [1.0]}).to_csv(
-        tmp_path / "m_map_results.csv", index=False)
-    code, _, err = call_main(capsys, "report", str(tmp_path / "m_map_results.csv"), "--info",
-                             str(tmp_path / "bad_run_info.json"))
+        tmp_path / "m_map_results.csv", index=False
+    )
+    code, _, err = call_main(
+        capsys,
+        "report",
+        str(tmp_path / "m_map_results.csv"),
+        "--info",
+        str(tmp_path / "bad_run_info.json"),
+    )
     assert code == 2 and "not valid JSON" in err
     assert not (tmp_path / "report.html").exists()

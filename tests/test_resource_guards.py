@@ -12,8 +12,14 @@ from pairmap.cache.filesystem import DEFAULT_MAX_BYTES
 from pairmap.cache.keys import encode_entry
 from pairmap.nulls import NULL_COPIES, check_null_memory, null_memory_limit
 
-AP = pd.DataFrame({"g": ["a", "a"], "average_precision": [0.5, 0.4], "n_pos_pairs": [3, 3],
-                   "n_total_pairs": [500, 500]})
+AP = pd.DataFrame(
+    {
+        "g": ["a", "a"],
+        "average_precision": [0.5, 0.4],
+        "n_pos_pairs": [3, 3],
+        "n_total_pairs": [500, 500],
+    }
+)
 
 
 @pytest.mark.parametrize(
@@ -21,14 +27,17 @@ AP = pd.DataFrame({"g": ["a", "a"], "average_precision": [0.5, 0.4], "n_pos_pair
     [
         lambda n: pairmap.null_distribution(3, 500, null_size=n, cache=False),
         lambda n: pairmap.p_values(AP, null_size=n, cache=False, progress_bar=False),
-        lambda n: pairmap.mean_average_precision(AP, "g", null_size=n, cache=False,
-                                                 progress_bar=False),
+        lambda n: pairmap.mean_average_precision(
+            AP, "g", null_size=n, cache=False, progress_bar=False
+        ),
     ],
     ids=["null_distribution", "p_values", "mean_average_precision"],
 )
 def test_null_too_big_for_memory_is_refused_naming_null_size(call, monkeypatch, tmp_path):
     monkeypatch.setenv("PAIRMAP_MAX_NULL_MEMORY", "1MB")
-    with pytest.raises(ValueError, match=r"null_size=100000 needs about 0.0032 GB.*lower null_size"):
+    with pytest.raises(
+        ValueError, match=r"null_size=100000 needs about 0.0032 GB.*lower null_size"
+    ):
         call(100_000)
     call(1000)  # within the limit: computed
 

@@ -17,11 +17,13 @@ def _sizes(ax):
 
 
 def test_nan_truth_is_its_own_category():
-    maps = pd.DataFrame({
-        "mean_average_precision": [0.9, 0.8, 0.2, 0.1],
-        "corrected_p_value": [0.001, 0.01, 0.5, 0.9],
-        "truth": pd.array([True, None, False, None], dtype="boolean"),
-    })
+    maps = pd.DataFrame(
+        {
+            "mean_average_precision": [0.9, 0.8, 0.2, 0.1],
+            "corrected_p_value": [0.001, 0.01, 0.5, 0.9],
+            "truth": pd.array([True, None, False, None], dtype="boolean"),
+        }
+    )
     ax = plot_map_scatter(maps, truth_col="truth").axes[0]
     # (active, significant), (inactive, not), (unknown, significant), (unknown, not)
     assert _sizes(ax) == [1, 1, 1, 1]
@@ -34,18 +36,19 @@ def test_nan_truth_is_its_own_category():
 
 
 def test_object_truth_with_nan():
-    maps = pd.DataFrame({
-        "mean_average_precision": [0.9, 0.8],
-        "corrected_p_value": [0.001, 0.01],
-        "truth": [True, np.nan],
-    })
+    maps = pd.DataFrame(
+        {
+            "mean_average_precision": [0.9, 0.8],
+            "corrected_p_value": [0.001, 0.01],
+            "truth": [True, np.nan],
+        }
+    )
     ax = plot_map_scatter(maps, truth_col="truth").axes[0]
     assert _sizes(ax) == [1, 1]
 
 
 def test_y_axis_ends_near_the_data_not_at_the_null_floor():
-    maps = pd.DataFrame({"mean_average_precision": [0.9, 0.3],
-                         "corrected_p_value": [0.01, 0.5]})
+    maps = pd.DataFrame({"mean_average_precision": [0.9, 0.3], "corrected_p_value": [0.01, 0.5]})
     ax = plot_map_scatter(maps, null_size=1_000_000).axes[0]
     top = ax.get_ylim()[1]
     assert 2.0 < top <= 2.0 * 1.12 + 0.05 + 1e-9  # highest point is -log10(0.01) = 2
@@ -63,12 +66,14 @@ def test_threshold_line_is_labelled_and_axis_says_corrected():
 
 
 def test_coincident_points_are_counted():
-    maps = pd.DataFrame({
-        "cpd": [f"c{i}" for i in range(8)],
-        "mean_average_precision": [1.0] * 6 + [0.5, 0.2],
-        "corrected_p_value": [0.001] * 6 + [0.04, 0.5],
-        "below_corrected_p": [True] * 7 + [False],
-    })
+    maps = pd.DataFrame(
+        {
+            "cpd": [f"c{i}" for i in range(8)],
+            "mean_average_precision": [1.0] * 6 + [0.5, 0.2],
+            "corrected_p_value": [0.001] * 6 + [0.04, 0.5],
+            "below_corrected_p": [True] * 7 + [False],
+        }
+    )
     ax = plot_map_scatter(maps).axes[0]
     offsets = np.concatenate([np.asarray(c.get_offsets()) for c in ax.collections])
     assert len(offsets) == 3  # six groups share one position
@@ -78,13 +83,15 @@ def test_coincident_points_are_counted():
 
 
 def test_group_count_agrees_with_the_table():
-    maps = pd.DataFrame({
-        "cpd": ["a", "b", "DMSO"],
-        "mean_average_precision": [0.9, 0.3, np.nan],
-        "n_profiles": [3, 3, 0],
-        "corrected_p_value": [0.01, 0.5, np.nan],
-        "below_corrected_p": [True, False, False],
-    })
+    maps = pd.DataFrame(
+        {
+            "cpd": ["a", "b", "DMSO"],
+            "mean_average_precision": [0.9, 0.3, np.nan],
+            "n_profiles": [3, 3, 0],
+            "corrected_p_value": [0.01, 0.5, np.nan],
+            "below_corrected_p": [True, False, False],
+        }
+    )
     note = _note(plot_map_scatter(maps).axes[0])
     assert "1 of 2 scored groups" in note
     assert "1 group(s) without a score (n_profiles = 0)" in note
@@ -93,8 +100,12 @@ def test_group_count_agrees_with_the_table():
 def test_many_points_are_sampled_and_say_so():
     rng = np.random.default_rng(0)
     n = 3000
-    maps = pd.DataFrame({"mean_average_precision": rng.uniform(size=n),
-                         "corrected_p_value": rng.uniform(1e-4, 1, size=n)})
+    maps = pd.DataFrame(
+        {
+            "mean_average_precision": rng.uniform(size=n),
+            "corrected_p_value": rng.uniform(1e-4, 1, size=n),
+        }
+    )
     ax = plot_map_scatter(maps, max_points=500).axes[0]
     drawn = sum(len(c.get_offsets()) for c in ax.collections)
     assert drawn == 500

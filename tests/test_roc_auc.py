@@ -84,8 +84,11 @@ def test_normal_approximation_equals_scipy_asymptotic_without_ties():
     for shift in np.linspace(-0.5, 1.0, 12):
         x, y = rng.normal(shift, 1, k), rng.normal(0, 1, m)
         aucs.append(sum((xi > y).sum() for xi in x) / (k * m))
-        expected.append(stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic",
-                                           use_continuity=True).pvalue)
+        expected.append(
+            stats.mannwhitneyu(
+                x, y, alternative="greater", method="asymptotic", use_continuity=True
+            ).pvalue
+        )
     got = roc_auc_p_values(_frame(aucs, k, k + m))
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-15)
 
@@ -118,8 +121,9 @@ def test_observed_and_null_auc_are_bit_identical_on_equal_rankings():
     meta = pd.DataFrame({"g": ["a", "a", "a", "c3", "c4", "c5", "c6"]})
     angles = [0.0, 0.3, 1.1, 0.1, 0.7, 0.9, 1.4]  # similarity to row 0 falls with the angle
     feats = np.array([[np.cos(t), np.sin(t)] for t in angles])
-    res = pairmap.average_precision(meta, feats, ["g"], [], [], ["g"], metrics=["roc_auc"],
-                                    progress_bar=False)
+    res = pairmap.average_precision(
+        meta, feats, ["g"], [], [], ["g"], metrics=["roc_auc"], progress_bar=False
+    )
     # ranking of query 0: c3 (0.1), a1 (0.3), c4, c5, a2 (1.1), c6 -> positive ranks 2 and 5
     assert res["roc_auc"][0] == auc_from_ranks(np.array([2, 5]), 6, 2)
 
@@ -129,37 +133,43 @@ def _brute_force_group_p(members, observed_mean):
     shapes = sorted(set(members))
     per_shape = []
     for k, n in shapes:
-        per_shape.append([auc_from_ranks(np.array(c) + 1, n, k)
-                          for c in itertools.combinations(range(n), k)])
+        per_shape.append(
+            [auc_from_ranks(np.array(c) + 1, n, k) for c in itertools.combinations(range(n), k)]
+        )
     hits = total = 0
     for combo in itertools.product(*per_shape):
-        vals = sorted(v for (shape, v) in zip(shapes, combo, strict=True)
-                      for _ in range(members.count(shape)))
+        vals = sorted(
+            v for (shape, v) in zip(shapes, combo, strict=True) for _ in range(members.count(shape))
+        )
         total += 1
         hits += math.fsum(vals) / len(vals) >= observed_mean - 1e-12
     return hits / total
 
 
 def test_group_p_values_equal_brute_force_enumeration():
-    df = pd.DataFrame({
-        "cpd": ["a", "a", "a", "b", "b", "c"],
-        "roc_auc": [1.0, 0.75, 2 / 3, 0.5, 0.25, 1.0],
-        "n_pos_pairs": [1, 1, 1, 1, 1, 2],
-        "n_total_pairs": [5, 5, 4, 5, 5, 5],
-    })
+    df = pd.DataFrame(
+        {
+            "cpd": ["a", "a", "a", "b", "b", "c"],
+            "roc_auc": [1.0, 0.75, 2 / 3, 0.5, 0.25, 1.0],
+            "n_pos_pairs": [1, 1, 1, 1, 1, 2],
+            "n_total_pairs": [5, 5, 4, 5, 5, 5],
+        }
+    )
     res = mean_roc_auc(df, "cpd", null_size=10_000, cache=False, progress_bar=False)
     for _, row in res.iterrows():
         part = df[df["cpd"] == row["cpd"]]
         members = list(zip(part["n_pos_pairs"], part["n_total_pairs"], strict=True))
         assert row["p_value"] == pytest.approx(
-            _brute_force_group_p(members, part["roc_auc"].mean()), abs=1e-12)
+            _brute_force_group_p(members, part["roc_auc"].mean()), abs=1e-12
+        )
 
 
 def test_sampled_group_nulls_use_the_cache_and_are_reproducible(tmp_path):
     meta, feats = make_screen(2, n_plates=4, n_compounds=6, n_reps=3, n_controls=8)
     cols = ["Metadata_broad_sample", "Metadata_Reference_Index"]
-    scores = pairmap.average_precision(meta, feats, cols, [], [], cols, metrics=["roc_auc"],
-                                       progress_bar=False)
+    scores = pairmap.average_precision(
+        meta, feats, cols, [], [], cols, metrics=["roc_auc"], progress_bar=False
+    )
     kw = dict(null_size=500, seed=3, progress_bar=False)
     first = mean_roc_auc(scores, "Metadata_broad_sample", cache=tmp_path, **kw)
     assert list(tmp_path.rglob("*-auc_sampled-*"))  # the draws went to the null cache
@@ -187,8 +197,7 @@ def test_group_null_is_calibrated_under_the_null():
             ranks = np.sort(rng.choice(n, k, replace=False) + 1)
             rows.append((g, auc_from_ranks(ranks, n, k), k, n))
     df = pd.DataFrame(rows, columns=["g", "roc_auc", "n_pos_pairs", "n_total_pairs"])
-    res = mean_roc_auc(df, "g", null="independent", null_size=2000, cache=False,
-                       progress_bar=False)
+    res = mean_roc_auc(df, "g", null="independent", null_size=2000, cache=False, progress_bar=False)
     frac = float((res["p_value"] <= 0.1).mean())
     assert 0.05 < frac < 0.15
 

@@ -44,9 +44,12 @@ def direct_ap(df: pd.DataFrame, ap_params: dict) -> pd.DataFrame:
 
 
 def assert_same_ap(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    np.testing.assert_allclose(got["average_precision"].to_numpy(dtype=float),
-                               expected["average_precision"].to_numpy(dtype=float),
-                               rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        got["average_precision"].to_numpy(dtype=float),
+        expected["average_precision"].to_numpy(dtype=float),
+        rtol=1e-12,
+        equal_nan=True,
+    )
 
 
 def lincs() -> pd.DataFrame:
@@ -63,26 +66,38 @@ def test_activity_lincs_matches_copairs(workdir):
     result = run_example("activity_lincs")
     out = workdir / "pairmap-results" / "lincs_activity"
     assert sorted(p.name for p in out.iterdir()) == [
-        "activity_ap_scores.csv", "activity_map_plot.png", "activity_map_results.csv",
+        "activity_ap_scores.csv",
+        "activity_map_plot.png",
+        "activity_map_results.csv",
     ]
     maps = result.map_results
     assert len(maps) == 59 and int(maps["p_value"].notna().sum()) == 58  # DMSO: n_profiles 0
     copairs_map = pytest.importorskip("copairs.map")
     from copairs.matching import assign_reference_index
 
-    ref = assign_reference_index(df, "Metadata_broad_sample == 'DMSO'",
-                                 reference_col="Metadata_reference_index")
+    ref = assign_reference_index(
+        df, "Metadata_broad_sample == 'DMSO'", reference_col="Metadata_reference_index"
+    )
     keys = ["Metadata_broad_sample", "Metadata_reference_index"]
     expected = copairs_map.average_precision(
-        ref.filter(regex="^Metadata"), ref.drop(columns=ref.filter(regex="^Metadata").columns
-                                                ).to_numpy(), keys, [], [], keys,
-        progress_bar=False)
+        ref.filter(regex="^Metadata"),
+        ref.drop(columns=ref.filter(regex="^Metadata").columns).to_numpy(),
+        keys,
+        [],
+        [],
+        keys,
+        progress_bar=False,
+    )
     assert_same_ap(result.ap_scores, expected)
     tested = maps.dropna(subset=["p_value"]).set_index("Metadata_broad_sample")
-    per_cpd = expected.dropna(subset=["average_precision"]).groupby("Metadata_broad_sample")[
-        "average_precision"].mean()
-    np.testing.assert_allclose(tested.loc[per_cpd.index, "mean_average_precision"], per_cpd,
-                               rtol=1e-9)
+    per_cpd = (
+        expected.dropna(subset=["average_precision"])
+        .groupby("Metadata_broad_sample")["average_precision"]
+        .mean()
+    )
+    np.testing.assert_allclose(
+        tested.loc[per_cpd.index, "mean_average_precision"], per_cpd, rtol=1e-9
+    )
     assert 20 <= int(tested["below_corrected_p"].sum()) <= 56
 
 
@@ -98,10 +113,14 @@ def test_consistency_lincs(workdir):
     result = run_example("consistency_lincs")
     active = activity.loc[activity["below_corrected_p"], "Metadata_broad_sample"]
     expected_df = _aggregated(lincs(), active, "Metadata_target")
-    rule = dict(pos_sameby=["Metadata_target"], pos_diffby=[], neg_sameby=[],
-                neg_diffby=["Metadata_target"])
-    assert len(result.ap_scores) == len(expected_df) == active.nunique() - len(
-        set(active) - set(expected_df["Metadata_broad_sample"]))  # minus those without target
+    rule = dict(
+        pos_sameby=["Metadata_target"], pos_diffby=[], neg_sameby=[], neg_diffby=["Metadata_target"]
+    )
+    assert (
+        len(result.ap_scores)
+        == len(expected_df)
+        == active.nunique() - len(set(active) - set(expected_df["Metadata_broad_sample"]))
+    )  # minus those without target
     assert_same_ap(result.ap_scores, direct_ap(expected_df, rule))
     assert result.ap_scores["average_precision"].notna().sum() >= 2  # a shared target list
 
@@ -112,16 +131,24 @@ def test_dose_lincs_hierarchical(workdir):
     df = lincs()
     df = df.merge(pd.read_csv("examples/lincs_plate_info.csv"), on="Metadata_Plate")
     df["Metadata_is_control"] = df["Metadata_broad_sample"] == "DMSO"
-    df = pairmap.assign_reference_index(df, df["Metadata_is_control"].to_numpy(),
-                                        reference_col="Metadata_reference_index")
-    rule = dict(pos_sameby=["Metadata_broad_sample", "Metadata_reference_index"], pos_diffby=[],
-                neg_sameby=[], neg_diffby=["Metadata_is_control", "Metadata_reference_index"])
+    df = pairmap.assign_reference_index(
+        df, df["Metadata_is_control"].to_numpy(), reference_col="Metadata_reference_index"
+    )
+    rule = dict(
+        pos_sameby=["Metadata_broad_sample", "Metadata_reference_index"],
+        pos_diffby=[],
+        neg_sameby=[],
+        neg_diffby=["Metadata_is_control", "Metadata_reference_index"],
+    )
     assert_same_ap(result.ap_scores, direct_ap(df, rule))
     assert "Metadata_PlateType" in result.ap_scores.columns
     maps = result.map_results
     assert len(maps) == 339 and {"stage1_p_value", "corrected_p_value"} <= set(maps.columns)
     assert sorted(p.name for p in (workdir / "pairmap-results" / "lincs_dose").iterdir()) == [
-        "dose_ap_scores.parquet", "dose_map_plot.png", "dose_map_results.parquet"]
+        "dose_ap_scores.parquet",
+        "dose_map_plot.png",
+        "dose_map_results.parquet",
+    ]
 
 
 def _nelisa_activity_by_hand() -> pd.DataFrame:
@@ -131,8 +158,9 @@ def _nelisa_activity_by_hand() -> pd.DataFrame:
     df["Metadata_broad_sample"] = df["Metadata_broad_sample"].fillna("negcon")
     df = df.merge(pd.read_csv("examples/nelisa_plate_info.csv"), on="Metadata_Plate", how="left")
     df["Metadata_negcon"] = (df["Metadata_control_type"] == "negcon").to_numpy()
-    df = pairmap.assign_reference_index(df, df["Metadata_negcon"].to_numpy(),
-                                        reference_col="Metadata_reference_index")
+    df = pairmap.assign_reference_index(
+        df, df["Metadata_negcon"].to_numpy(), reference_col="Metadata_reference_index"
+    )
     sizes = df.groupby("Metadata_broad_sample")["Metadata_broad_sample"].transform("size")
     return df[sizes >= 2]
 
@@ -143,9 +171,12 @@ def test_activity_nelisa(workdir):
     result = run_example("activity_nelisa")
     df = _nelisa_activity_by_hand()
     assert len(result.ap_scores) == len(df) == 1289  # 1525 minus the 236 positive controls
-    rule = dict(pos_sameby=["Metadata_broad_sample", "Metadata_reference_index"], pos_diffby=[],
-                neg_sameby=["Metadata_Plate"],
-                neg_diffby=["Metadata_negcon", "Metadata_reference_index"])
+    rule = dict(
+        pos_sameby=["Metadata_broad_sample", "Metadata_reference_index"],
+        pos_diffby=[],
+        neg_sameby=["Metadata_Plate"],
+        neg_diffby=["Metadata_negcon", "Metadata_reference_index"],
+    )
     assert_same_ap(result.ap_scores, direct_ap(df, rule))
     maps = result.map_results
     assert int(maps["p_value"].notna().sum()) == len(maps) - 1  # negcon: n_profiles 0
@@ -161,8 +192,9 @@ def test_consistency_nelisa(workdir):
     active = activity.loc[activity["below_corrected_p"], "Metadata_broad_sample"]
     df = _aggregated(nelisa(), active, "Metadata_target")
     df = df[df.groupby("Metadata_target")["Metadata_target"].transform("size") >= 2]
-    rule = dict(pos_sameby=["Metadata_target"], pos_diffby=[], neg_sameby=[],
-                neg_diffby=["Metadata_target"])
+    rule = dict(
+        pos_sameby=["Metadata_target"], pos_diffby=[], neg_sameby=[], neg_diffby=["Metadata_target"]
+    )
     assert len(result.ap_scores) == len(df) > 10
     assert_same_ap(result.ap_scores, direct_ap(df, rule))
 
@@ -172,10 +204,13 @@ def _multilabel_by_hand(df, active, column):
     return pairmap.split_multilabel(df, column)
 
 
-@pytest.mark.parametrize(("dataset", "name", "column"), [
-    ("lincs", "consistency_lincs_multilabel", "Metadata_target"),
-    ("nelisa", "consistency_nelisa_multilabel", "Metadata_target_list"),
-])
+@pytest.mark.parametrize(
+    ("dataset", "name", "column"),
+    [
+        ("lincs", "consistency_lincs_multilabel", "Metadata_target"),
+        ("nelisa", "consistency_nelisa_multilabel", "Metadata_target_list"),
+    ],
+)
 def test_consistency_multilabel(workdir, dataset, name, column):
     """split_multilabel and average_precision.multilabel on LINCS and nELISA."""
     activity = run_example(f"activity_{dataset}").map_results
@@ -184,9 +219,15 @@ def test_consistency_multilabel(workdir, dataset, name, column):
     df = _multilabel_by_hand(lincs() if dataset == "lincs" else nelisa(), active, column)
     meta = df.filter(regex="^Metadata").reset_index(drop=True)
     expected = pairmap.average_precision(
-        meta, df.drop(columns=meta.columns).to_numpy(dtype=float), [column], [], [], [column],
-        multilabel_col=column, progress_bar=False)
+        meta,
+        df.drop(columns=meta.columns).to_numpy(dtype=float),
+        [column],
+        [],
+        [],
+        [column],
+        multilabel_col=column,
+        progress_bar=False,
+    )
     assert len(result.ap_scores) == len(expected) > len(df)  # one row per (profile, label)
     assert_same_ap(result.ap_scores, expected)
     assert result.map_results["p_value"].notna().sum() >= 5
-

@@ -19,24 +19,42 @@ KEYS = ["Metadata_Perturbation", "Metadata_Reference_Index"]
 
 @pytest.fixture(scope="module")
 def screen_csv(screen_csv_factory) -> Path:
-    return screen_csv_factory(n_perturbations=16, n_replicates=3, n_controls_per_plate=6,
-                              n_features=24, n_active_features=8, seed=5)
+    return screen_csv_factory(
+        n_perturbations=16,
+        n_replicates=3,
+        n_controls_per_plate=6,
+        n_features=24,
+        n_active_features=8,
+        seed=5,
+    )
 
 
 def base_config(data_path: Path, out_dir: Path) -> dict:
     return {
         "input": {"path": str(data_path)},
-        "preprocessing": {"steps": [
-            {"type": "apply_assign_reference", "params": {"condition": "Metadata_Control"}},
-        ]},
-        "average_precision": {"params": {
-            "pos_sameby": KEYS, "pos_diffby": [], "neg_sameby": [], "neg_diffby": KEYS,
-            "progress_bar": False,
-        }},
-        "mean_average_precision": {"params": {
-            "sameby": ["Metadata_Perturbation"], "null_size": 500, "threshold": 0.05,
-            "seed": 0, "progress_bar": False,
-        }},
+        "preprocessing": {
+            "steps": [
+                {"type": "apply_assign_reference", "params": {"condition": "Metadata_Control"}},
+            ]
+        },
+        "average_precision": {
+            "params": {
+                "pos_sameby": KEYS,
+                "pos_diffby": [],
+                "neg_sameby": [],
+                "neg_diffby": KEYS,
+                "progress_bar": False,
+            }
+        },
+        "mean_average_precision": {
+            "params": {
+                "sameby": ["Metadata_Perturbation"],
+                "null_size": 500,
+                "threshold": 0.05,
+                "seed": 0,
+                "progress_bar": False,
+            }
+        },
         "output": {"directory": str(out_dir), "name": "act"},
     }
 
@@ -57,7 +75,9 @@ def test_run_matches_direct_api(screen_csv, tmp_path):
     out = tmp_path / "res"
     result = run_config(base_config(screen_csv, out))
     assert [p.name for p in result.written] == [
-        "act_ap_scores.csv", "act_map_results.csv", "act_map_plot.png",
+        "act_ap_scores.csv",
+        "act_map_results.csv",
+        "act_map_plot.png",
     ]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in result.written)
     ap, maps = direct_results(screen_csv)
@@ -83,7 +103,10 @@ def test_ap_matches_copairs(screen_csv, tmp_path):
     ref = copairs_map.average_precision(meta, feats, KEYS, [], [], KEYS, progress_bar=False)
     np.testing.assert_allclose(
         result.ap_scores["average_precision"].to_numpy(dtype=float),
-        ref["average_precision"].to_numpy(dtype=float), rtol=1e-9, atol=1e-12, equal_nan=True,
+        ref["average_precision"].to_numpy(dtype=float),
+        rtol=1e-9,
+        atol=1e-12,
+        equal_nan=True,
     )
 
 
@@ -93,14 +116,23 @@ def test_older_layouts_give_same_results(screen_csv, tmp_path):
 
     old = copy.deepcopy(new)
     old["data"] = old.pop("input")
-    old["preprocessing"] = [{"type": "assign_reference", "params": {"condition": "Metadata_Control"}}]
+    old["preprocessing"] = [
+        {"type": "assign_reference", "params": {"condition": "Metadata_Control"}}
+    ]
     old["mean_average_precision"] = dict(old["mean_average_precision"]["params"])
     old["output"] = {"path": str(tmp_path / "legacy" / "map.parquet"), "save_ap_scores": True}
-    old["plotting"] = {"enabled": True, "path": str(tmp_path / "legacy" / "plot.png"),
-                       "title": "t", "figsize": [4, 3], "dpi": 50}
+    old["plotting"] = {
+        "enabled": True,
+        "path": str(tmp_path / "legacy" / "plot.png"),
+        "title": "t",
+        "figsize": [4, 3],
+        "dpi": 50,
+    }
     res = run_config(old)
     assert sorted(p.name for p in (tmp_path / "legacy").iterdir()) == [
-        "map.parquet", "map_ap_scores.parquet", "plot.png",
+        "map.parquet",
+        "map_ap_scores.parquet",
+        "plot.png",
     ]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "legacy" / "map.parquet"), ref)
     pd.testing.assert_frame_equal(res.map_results, ref)
@@ -160,12 +192,16 @@ def test_nan_in_a_pairing_column_points_to_fillna(screen_csv, tmp_path):
     df.loc[5, "Metadata_Perturbation"] = np.nan
     csv = tmp_path / "nan_label.csv"
     df.to_csv(csv, index=False)
-    with pytest.raises(ConfigError, match=r"pairing column 'Metadata_Perturbation' has 1 missing "
-                                          r"value.*add a 'fillna' preprocessing step"):
+    with pytest.raises(
+        ConfigError,
+        match=r"pairing column 'Metadata_Perturbation' has 1 missing "
+        r"value.*add a 'fillna' preprocessing step",
+    ):
         run_config(base_config(csv, tmp_path / "o"))
     cfg = base_config(csv, tmp_path / "o")
-    cfg["preprocessing"]["steps"].insert(0, {"type": "fillna", "params": {
-        "columns": ["Metadata_Perturbation"], "value": "unknown"}})
+    cfg["preprocessing"]["steps"].insert(
+        0, {"type": "fillna", "params": {"columns": ["Metadata_Perturbation"], "value": "unknown"}}
+    )
     assert len(run_config(cfg).ap_scores) == len(df)
 
 
@@ -176,8 +212,11 @@ def test_existing_outputs_are_not_replaced_by_default(screen_csv, tmp_path):
     cfg = base_config(screen_csv, tmp_path / "res")
     run_config(cfg)
     before = {p.name: p.read_bytes() for p in (tmp_path / "res").iterdir()}
-    with pytest.raises(ConfigError, match=r"act_ap_scores.csv' already exists; pass --overwrite "
-                                          r"\(or set output.overwrite: true\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"act_ap_scores.csv' already exists; pass --overwrite "
+        r"\(or set output.overwrite: true\)",
+    ):
         run_config(cfg)
     assert {p.name: p.read_bytes() for p in (tmp_path / "res").iterdir()} == before
     for how in ({"overwrite": True}, {}):  # the CLI's --overwrite, then output.overwrite
@@ -190,6 +229,7 @@ def test_existing_outputs_are_not_replaced_by_default(screen_csv, tmp_path):
 
 def test_output_location_is_checked_before_computing(screen_csv, tmp_path, monkeypatch):
     """A run that cannot write its results fails before reading data or computing anything."""
+
     def never(*args, **kwargs):
         raise AssertionError("computed although the output location is unusable")
 
@@ -218,8 +258,10 @@ def test_group_counts_agree_with_the_table(screen_csv, tmp_path, caplog):
     n_tested = int(m["p_value"].notna().sum())
     assert len(m) == 17 and n_tested == 16
     assert (m.loc[m["p_value"].isna(), "n_profiles"] == 0).all()
-    assert (f"17 groups: 16 tested, 1 without a scored profile (n_profiles = 0), "
-            f"{int(m['below_corrected_p'].sum())} significant") in caplog.text
+    assert (
+        f"17 groups: 16 tested, 1 without a scored profile (n_profiles = 0), "
+        f"{int(m['below_corrected_p'].sum())} significant"
+    ) in caplog.text
 
 
 # ------------------------------------------------------------------ atomicity
@@ -270,6 +312,9 @@ def test_failed_run_keeps_previous_results(screen_csv, tmp_path, monkeypatch):
 def test_multilabel_needs_the_label_column(screen_csv, tmp_path):
     cfg = base_config(screen_csv, tmp_path / "o")
     cfg["average_precision"]["multilabel"] = True
-    with pytest.raises(ConfigError, match=r"multilabel: true' needs "
-                                          r"'average_precision.params.multilabel_col'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"multilabel: true' needs "
+        r"'average_precision.params.multilabel_col'",
+    ):
         run_config(cfg)

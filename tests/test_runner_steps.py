@@ -43,8 +43,11 @@ def test_filter(df):
 def test_dropna_defaults_to_metadata_columns(df):
     assert len(run(df, "dropna")) == 5  # rows with a missing cpd or moa
     assert len(run(df, "dropna", columns="Metadata_cpd")) == 7
-    with pytest.raises(ConfigError, match=r"dropna.columns': columns not in the table: "
-                                          r"\['Metadata_x'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dropna.columns': columns not in the table: "
+        r"\['Metadata_x'\]",
+    ):
         run(df, "dropna", columns=["Metadata_x"])
 
 
@@ -54,8 +57,11 @@ def test_fillna_fills_only_the_named_columns(df):
     assert out["Metadata_moa"].isna().sum() == 2
     out = run(df, "fillna", columns="Metadata_moa", value=-1)
     assert out["Metadata_moa"].tolist()[5:7] == [-1, -1]
-    with pytest.raises(ConfigError, match=r"'preprocessing\[0\].params \(fillna\).value' is "
-                                          r"required"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'preprocessing\[0\].params \(fillna\).value' is "
+        r"required",
+    ):
         run(df, "fillna", columns=["Metadata_cpd"])
 
 
@@ -68,11 +74,15 @@ def test_remove_nan_features(df):
 def test_split_multilabel(df):
     out = run(df.dropna(subset=["Metadata_moa"]), "split_multilabel", column="Metadata_moa")
     assert out["Metadata_moa"].tolist() == [["x", "y"], ["x", "y"], ["y"], ["y"], ["z"], ["x"]]
-    with pytest.raises(ConfigError, match=r"missing value at row 5.*add a 'dropna' or 'fillna' "
-                                          r"step for this column before 'split_multilabel'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"missing value at row 5.*add a 'dropna' or 'fillna' "
+        r"step for this column before 'split_multilabel'",
+    ):
         run(df, "split_multilabel", column="Metadata_moa")
-    out = run(df.assign(Metadata_moa="p;q"), "split_multilabel", column="Metadata_moa",
-              separator=";")
+    out = run(
+        df.assign(Metadata_moa="p;q"), "split_multilabel", column="Metadata_moa", separator=";"
+    )
     assert out["Metadata_moa"][0] == ["p", "q"]
 
 
@@ -82,56 +92,74 @@ def test_add_column(df):
 
 
 def test_aggregate_replicates_takes_the_median(df):
-    out = run(df.dropna(subset=["Metadata_cpd"]), "aggregate_replicates",
-              groupby=["Metadata_cpd"])
+    out = run(df.dropna(subset=["Metadata_cpd"]), "aggregate_replicates", groupby=["Metadata_cpd"])
     assert list(out.columns) == ["Metadata_cpd", "f1", "f2"]
     assert out.set_index("Metadata_cpd").loc["a", "f1"] == pytest.approx(0.15)
 
 
 def test_filter_single_replicates(df):
-    out = run(df.dropna(subset=["Metadata_cpd"]), "filter_single_replicates",
-              groupby="Metadata_cpd")
+    out = run(
+        df.dropna(subset=["Metadata_cpd"]), "filter_single_replicates", groupby="Metadata_cpd"
+    )
     assert sorted(out["Metadata_cpd"].unique()) == ["a", "b", "ctrl"]
     out = run(df, "filter_single_replicates", groupby=["Metadata_cpd"], min_replicates=1)
     assert len(out) == len(df)
 
 
 def test_apply_assign_reference(df):
-    out = run(df, "apply_assign_reference", condition="Metadata_cpd == 'ctrl'",
-              reference_col="Metadata_ref")
+    out = run(
+        df,
+        "apply_assign_reference",
+        condition="Metadata_cpd == 'ctrl'",
+        reference_col="Metadata_ref",
+    )
     assert out["Metadata_ref"].tolist() == [-1] * 5 + [5, 6, -1]
     with pytest.raises(ConfigError, match="condition 'Metadata_nope == 1'"):
         run(df, "apply_assign_reference", condition="Metadata_nope == 1")
 
 
 def test_filter_active_keeps_active_values(df, tmp_path):
-    activity = pd.DataFrame({"Metadata_cpd": ["a", "b", "c"],
-                             "below_corrected_p": [True, False, True]})
+    activity = pd.DataFrame(
+        {"Metadata_cpd": ["a", "b", "c"], "below_corrected_p": [True, False, True]}
+    )
     activity.to_csv(tmp_path / "act.csv", index=False)
     activity.to_parquet(tmp_path / "act.parquet")
     for name in ("act.csv", "act.parquet"):
-        out = run(df, "filter_active", activity_file=str(tmp_path / name),
-                  on_columns="Metadata_cpd")
+        out = run(
+            df, "filter_active", activity_file=str(tmp_path / name), on_columns="Metadata_cpd"
+        )
         assert sorted(out["Metadata_cpd"].unique()) == ["a", "c"]
     with pytest.raises(ConfigError, match=r"columns not in the table: \['Metadata_x'\]"):
         run(df, "filter_active", activity_file=str(tmp_path / "act.csv"), on_columns="Metadata_x")
     with pytest.raises(FileNotFoundError, match="filter_active.activity_file: file .*nope.csv"):
-        run(df, "filter_active", activity_file=str(tmp_path / "nope.csv"),
-            on_columns="Metadata_cpd")
+        run(
+            df, "filter_active", activity_file=str(tmp_path / "nope.csv"), on_columns="Metadata_cpd"
+        )
 
 
 def test_merge_metadata(df, tmp_path):
     extra = pd.DataFrame({"Metadata_cpd": ["a", "b"], "Metadata_target": ["T1", "T2"]})
     extra.to_csv(tmp_path / "extra.csv.gz", index=False)
-    out = run(df, "merge_metadata", source=str(tmp_path / "extra.csv.gz"),
-              on_columns="Metadata_cpd")
+    out = run(
+        df, "merge_metadata", source=str(tmp_path / "extra.csv.gz"), on_columns="Metadata_cpd"
+    )
     assert len(out) == len(df) and out["Metadata_target"].notna().sum() == 4
-    out = run(df, "merge_metadata", source=str(tmp_path / "extra.csv.gz"),
-              on_columns=["Metadata_cpd"], how="inner")
+    out = run(
+        df,
+        "merge_metadata",
+        source=str(tmp_path / "extra.csv.gz"),
+        on_columns=["Metadata_cpd"],
+        how="inner",
+    )
     assert len(out) == 4
     with pytest.raises(ConfigError, match="merge_metadata.how must be left, inner"):
-        run(df, "merge_metadata", source=str(tmp_path / "extra.csv.gz"),
-            on_columns="Metadata_cpd", how="cross")
+        run(
+            df,
+            "merge_metadata",
+            source=str(tmp_path / "extra.csv.gz"),
+            on_columns="Metadata_cpd",
+            how="cross",
+        )
 
 
 def test_merge_metadata_from_duckdb(df, tmp_path):
@@ -139,8 +167,9 @@ def test_merge_metadata_from_duckdb(df, tmp_path):
     path = tmp_path / "meta.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE cpds AS SELECT 'a' AS Metadata_cpd, 'T1' AS Metadata_target")
-    out = run(df, "merge_metadata", source=str(path), on_columns="Metadata_cpd", table="cpds",
-              how="inner")
+    out = run(
+        df, "merge_metadata", source=str(path), on_columns="Metadata_cpd", table="cpds", how="inner"
+    )
     assert out["Metadata_target"].tolist() == ["T1", "T1"]
     with pytest.raises(ConfigError, match="a .duckdb source needs 'table'"):
         run(df, "merge_metadata", source=str(path), on_columns="Metadata_cpd")

@@ -13,11 +13,13 @@ from pairmap.runner.tables import read_input, split_table
 
 @pytest.fixture
 def table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "Metadata_Plate": ["P1", "P1", "P2", "P2", "P3", None],
-        "Metadata_dose": [0.1, 1.0, 0.1, 1.0, 10.0, 1.0],
-        "f1": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
-    })
+    return pd.DataFrame(
+        {
+            "Metadata_Plate": ["P1", "P1", "P2", "P2", "P3", None],
+            "Metadata_dose": [0.1, 1.0, 0.1, 1.0, 10.0, 1.0],
+            "f1": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,8 +61,12 @@ def test_sql_filter_errors_name_the_problem(table, query, match):
 def test_lazy_filter_reads_only_matching_rows(table, tmp_path):
     path = tmp_path / "t.parquet"
     table.to_parquet(path, row_group_size=2)
-    section = {"path": str(path), "use_lazy_filter": True, "filter_query": "Metadata_dose > 0.5",
-               "columns": ["Metadata_Plate", "f1"]}
+    section = {
+        "path": str(path),
+        "use_lazy_filter": True,
+        "filter_query": "Metadata_dose > 0.5",
+        "columns": ["Metadata_Plate", "f1"],
+    }
     got = read_input(section)
     expected = table[table["Metadata_dose"] > 0.5][["Metadata_Plate", "f1"]]
     pd.testing.assert_frame_equal(got, expected.reset_index(drop=True))
@@ -76,17 +82,18 @@ def test_lazy_filter_skips_row_groups(tmp_path):
     """The filter is pushed into the Parquet scan: excluded row groups are never read."""
     import pyarrow.dataset as ds
 
-    df = pd.DataFrame({"Metadata_Plate": [f"P{i // 1000}" for i in range(10_000)],
-                       "f": range(10_000)})
+    df = pd.DataFrame(
+        {"Metadata_Plate": [f"P{i // 1000}" for i in range(10_000)], "f": range(10_000)}
+    )
     path = tmp_path / "big.parquet"
     df.to_parquet(path, row_group_size=1000)
     expr = sql_to_expression("Metadata_Plate = 'P3'", df.columns)
     fragment = next(iter(ds.dataset(path).get_fragments()))
     kept = fragment.split_by_row_group(filter=expr)
     assert len(kept) == 1  # 1 of 10 row groups survives the statistics check
-    assert read_input({"path": str(path), "use_lazy_filter": True,
-                       "filter_query": "Metadata_Plate = 'P3'"})["f"].tolist() == list(
-        range(3000, 4000))
+    assert read_input(
+        {"path": str(path), "use_lazy_filter": True, "filter_query": "Metadata_Plate = 'P3'"}
+    )["f"].tolist() == list(range(3000, 4000))
 
 
 def test_parquet_index_columns_are_kept(table, tmp_path):
@@ -101,11 +108,15 @@ def test_parquet_index_columns_are_kept(table, tmp_path):
 def test_two_level_column_headers_are_refused(table, tmp_path):
     path = tmp_path / "two.parquet"
     two = table.copy()
-    two.columns = pd.MultiIndex.from_tuples([("Metadata", "Plate"), ("Metadata", "dose"),
-                                             ("feat", "f1")])
+    two.columns = pd.MultiIndex.from_tuples(
+        [("Metadata", "Plate"), ("Metadata", "dose"), ("feat", "f1")]
+    )
     two.to_parquet(path)
-    with pytest.raises(ConfigError, match=r"2-level column headers; pairmap needs one header "
-                                          r"row \(join the levels"):
+    with pytest.raises(
+        ConfigError,
+        match=r"2-level column headers; pairmap needs one header "
+        r"row \(join the levels",
+    ):
         read_input({"path": str(path)})
 
 
@@ -118,13 +129,19 @@ def test_data_errors_name_the_file_and_key(tmp_path):
         read_input({"path": str(tmp_path)})
     good = tmp_path / "t.csv"
     good.write_text("Metadata_a,f\n1,2\n")
-    with pytest.raises(ConfigError, match=r"input.columns names columns not in .*t.csv': "
-                                          r"\['nope'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"input.columns names columns not in .*t.csv': "
+        r"\['nope'\]",
+    ):
         read_input({"path": str(good), "columns": ["Metadata_a", "nope"]})
     pq = tmp_path / "t.parquet"
     pd.DataFrame({"Metadata_a": [1], "f": [2.0]}).to_parquet(pq)
-    with pytest.raises(ConfigError, match=r"input.columns names columns not in .*t.parquet': "
-                                          r"\['nope'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"input.columns names columns not in .*t.parquet': "
+        r"\['nope'\]",
+    ):
         read_input({"path": str(pq), "columns": ["nope"]})
     with pytest.raises(ConfigError, match=r"input.path: cannot tell the table format"):
         (tmp_path / "t.xlsx").write_text("x")

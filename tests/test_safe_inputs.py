@@ -22,10 +22,12 @@ RULES = (["cpd"], [], [], ["cpd"])
 
 def _frame(n=12, d=5, seed=0):
     rng = np.random.default_rng(seed)
-    meta = pd.DataFrame({"cpd": [f"c{k % 3}" for k in range(n)]},
-                        index=[f"w{k:02d}" for k in range(n)])
-    feats = pd.DataFrame(rng.normal(size=(n, d)), index=meta.index,
-                         columns=[f"f{j}" for j in range(d)])
+    meta = pd.DataFrame(
+        {"cpd": [f"c{k % 3}" for k in range(n)]}, index=[f"w{k:02d}" for k in range(n)]
+    )
+    feats = pd.DataFrame(
+        rng.normal(size=(n, d)), index=meta.index, columns=[f"f{j}" for j in range(d)]
+    )
     return meta, feats
 
 
@@ -127,13 +129,23 @@ def test_lincs_with_constant_features_warns_and_expected_ties_finds_nothing():
             ap = _ap(meta, const, (cols, [], [], cols), ties=ties)
         ap = ap[ap["Metadata_broad_sample"] != "DMSO"]
         for null in ("shared", "auto"):  # the null; the default (permutation) null
-            res = pairmap.mean_average_precision(ap, "Metadata_broad_sample", null_size=1000,
-                                                 null=null, cache=False, progress_bar=False)
+            res = pairmap.mean_average_precision(
+                ap,
+                "Metadata_broad_sample",
+                null_size=1000,
+                null=null,
+                cache=False,
+                progress_bar=False,
+            )
             significant[ties, null] = int(res["below_corrected_p"].sum())
     # the shared null of random rankings calls every all-tied compound significant under
     # positives_first; relabeling the real (tied) similarities does not, nor do neutral ties
-    assert significant == {("positives_first", "shared"): 58, ("positives_first", "auto"): 0,
-                           ("expected", "shared"): 0, ("expected", "auto"): 0}
+    assert significant == {
+        ("positives_first", "shared"): 58,
+        ("positives_first", "auto"): 0,
+        ("expected", "shared"): 0,
+        ("expected", "auto"): 0,
+    }
 
 
 # ------------------------------------------------------------ assign_reference_index
@@ -148,8 +160,12 @@ def test_reference_condition_matching_nothing_is_an_error(condition):
 
 # --------------------------------------------------------------- AP tables for mAP
 def _ap_table(**cols):
-    base = {"g": ["a", "a", "b", "b"], "average_precision": [0.5, 0.4, 0.3, 0.2],
-            "n_pos_pairs": [1, 1, 1, 1], "n_total_pairs": [4, 4, 4, 4]}
+    base = {
+        "g": ["a", "a", "b", "b"],
+        "average_precision": [0.5, 0.4, 0.3, 0.2],
+        "n_pos_pairs": [1, 1, 1, 1],
+        "n_total_pairs": [4, 4, 4, 4],
+    }
     base.update(cols)
     return pd.DataFrame(base)
 
@@ -166,7 +182,9 @@ def test_negative_pair_counts_are_named_not_dropped(col):
 
 def test_nan_group_label_is_an_error_naming_the_column():
     df = _ap_table(g=["a", None, "b", np.nan])
-    with pytest.raises(ValueError, match=r"sameby column 'g' has 2 missing value\(s\) \(rows \[1, 3\]\).*fillna"):
+    with pytest.raises(
+        ValueError, match=r"sameby column 'g' has 2 missing value\(s\) \(rows \[1, 3\]\).*fillna"
+    ):
         pairmap.mean_average_precision(df, "g", cache=False, progress_bar=False)
 
 
@@ -199,6 +217,7 @@ def test_tie_warning_points_at_the_callers_line_on_both_engine_paths():
     assert rec[0].filename == __file__
     meta["labels"] = [[["a"], ["b"], ["a", "c"]][k % 3] for k in range(len(meta))]
     with pytest.warns(RuntimeWarning, match="constant or identical") as rec:
-        pairmap.average_precision(meta, const, ["labels"], [], [], ["labels"],
-                                  multilabel_col="labels", progress_bar=False)
+        pairmap.average_precision(
+            meta, const, ["labels"], [], [], ["labels"], multilabel_col="labels", progress_bar=False
+        )
     assert [w.filename for w in rec if "constant" in str(w.message)] == [__file__]

@@ -95,12 +95,15 @@ def test_group_pvalues_exact_enumeration(model):
         [c[0] for c in confs_a + confs_b],
         [c[1] for c in confs_a + confs_b],
     )
-    res = mean_average_precision(df, "grp", null_size=1000, null=model, cache=False,
-                                 progress_bar=False)
+    res = mean_average_precision(
+        df, "grp", null_size=1000, null=model, cache=False, progress_bar=False
+    )
     assert list(res.columns) == ["grp", *OUT_COLS]
     assert res["mean_average_precision"].tolist() == [sorted_mean(aps_a), sorted_mean(aps_b)]
-    want = [_exact_group_p(sorted_mean(aps_a), confs_a, model),
-            _exact_group_p(sorted_mean(aps_b), confs_b, model)]
+    want = [
+        _exact_group_p(sorted_mean(aps_a), confs_a, model),
+        _exact_group_p(sorted_mean(aps_b), confs_b, model),
+    ]
     np.testing.assert_array_equal(res["p_value"].to_numpy(), want)
 
 
@@ -132,10 +135,12 @@ def test_group_pvalues_sampled_match_manual_null(model):
     if model == "shared":
         members_d = [sampled_draws(k, n, size, seed)[d] for k, n in confs]
     else:
-        members_d = [sampled_draws(3, 103, size, seed, ordinal=0)[d],
-                     sampled_draws(3, 103, size, seed, ordinal=1)[d],
-                     sampled_draws(4, 110, size, seed)[d],
-                     sampled_draws(3, 103, size, seed, ordinal=2)[d]]
+        members_d = [
+            sampled_draws(3, 103, size, seed, ordinal=0)[d],
+            sampled_draws(3, 103, size, seed, ordinal=1)[d],
+            sampled_draws(4, 110, size, seed)[d],
+            sampled_draws(3, 103, size, seed, ordinal=2)[d],
+        ]
     rng = np.random.default_rng(0)
     groups, aps = [], []
     for g in range(6):
@@ -145,10 +150,15 @@ def test_group_pvalues_sampled_match_manual_null(model):
     # reversed member order for group 0 must not matter
     aps[:4] = aps[:4][::-1]
     confs_rev = confs[::-1]
-    df = frame(groups, aps, [c[0] for c in confs_rev] + [c[0] for c in confs] * 5,
-               [c[1] for c in confs_rev] + [c[1] for c in confs] * 5)
-    res = mean_average_precision(df, "grp", null_size=size, seed=seed, null=model, cache=False,
-                                 progress_bar=False)
+    df = frame(
+        groups,
+        aps,
+        [c[0] for c in confs_rev] + [c[0] for c in confs] * 5,
+        [c[1] for c in confs_rev] + [c[1] for c in confs] * 5,
+    )
+    res = mean_average_precision(
+        df, "grp", null_size=size, seed=seed, null=model, cache=False, progress_bar=False
+    )
     obs = res["mean_average_precision"].to_numpy()
     assert obs[0] == null[d]  # equal multisets -> bit-identical means
     want = (1 + (null[None, :] >= obs[:, None]).sum(1)) / (1 + size)
@@ -162,8 +172,9 @@ def test_singleton_groups_equal_profile_pvalues():
     df = frame(np.arange(40), rng.uniform(0, 1, 40), ks, ns)
     prof = p_values(df, null_size=3000, seed=2, cache=False, progress_bar=False)
     for model in ("shared", "independent"):
-        res = mean_average_precision(df, "grp", null_size=3000, seed=2, null=model,
-                                     cache=False, progress_bar=False)
+        res = mean_average_precision(
+            df, "grp", null_size=3000, seed=2, null=model, cache=False, progress_bar=False
+        )
         np.testing.assert_array_equal(res["p_value"].to_numpy(), prof)
 
 
@@ -175,8 +186,7 @@ def _random_table(seed, n_groups=30):
             k = int(rng.choice([2, 3, 5]))
             n = k + int(rng.choice([40, 97, 250]))
             rows.append((f"g{g}", rng.uniform(0, 0.6), k, n))
-    return pd.DataFrame(rows, columns=["grp", "average_precision", "n_pos_pairs",
-                                       "n_total_pairs"])
+    return pd.DataFrame(rows, columns=["grp", "average_precision", "n_pos_pairs", "n_total_pairs"])
 
 
 @pytest.mark.parametrize("model", ["shared", "independent"])
@@ -189,8 +199,9 @@ def test_determinism_context_threads_cache(model, tmp_path, monkeypatch):
     bigger = pd.concat([extra, df]).sample(frac=1.0, random_state=0)
     res = mean_average_precision(bigger, "grp", cache=False, n_jobs=2, **kw).set_index("grp")
     np.testing.assert_array_equal(res.loc[ref.index, "p_value"], ref["p_value"])
-    np.testing.assert_array_equal(res.loc[ref.index, "mean_average_precision"],
-                                  ref["mean_average_precision"])
+    np.testing.assert_array_equal(
+        res.loc[ref.index, "mean_average_precision"], ref["mean_average_precision"]
+    )
     # cold / warm on-disk cache
     pytest.importorskip("pairmap.cache")
     for _ in range(2):
@@ -207,8 +218,9 @@ def test_nan_profiles_and_empty_groups():
     df = frame(["a", "a", "b", "c"], [0.5, np.nan, np.nan, 0.2], [1, 0, 3, 2], [10, 0, 50, 60])
     res = mean_average_precision(df, "grp", null_size=500, cache=False, progress_bar=False)
     assert res["n_profiles"].tolist() == [1, 0, 1]
-    assert np.isnan(res.loc[1, ["mean_average_precision", "p_value",
-                                "corrected_p_value"]].astype(float)).all()
+    assert np.isnan(
+        res.loc[1, ["mean_average_precision", "p_value", "corrected_p_value"]].astype(float)
+    ).all()
     assert not res.loc[1, "below_p"]
     assert res.loc[0, "mean_average_precision"] == 0.5
     # BH over the two tested groups only
@@ -219,10 +231,15 @@ def test_nan_profiles_and_empty_groups():
 
 
 def test_normalized_mean_and_multi_column_sameby():
-    df = frame(["a", "a", "b", "b"], [0.9, 0.7, 0.2, 0.1], 2, 30,
-               dose=[1, 2, 1, 1], normalized_average_precision=[0.8, 0.6, 0.1, np.nan])
-    res = mean_average_precision(df, ["grp", "dose"], null_size=500, cache=False,
-                                 progress_bar=True)
+    df = frame(
+        ["a", "a", "b", "b"],
+        [0.9, 0.7, 0.2, 0.1],
+        2,
+        30,
+        dose=[1, 2, 1, 1],
+        normalized_average_precision=[0.8, 0.6, 0.1, np.nan],
+    )
+    res = mean_average_precision(df, ["grp", "dose"], null_size=500, cache=False, progress_bar=True)
     assert res[["grp", "dose"]].values.tolist() == [["a", 1], ["a", 2], ["b", 1]]
     np.testing.assert_allclose(res["mean_normalized_average_precision"], [0.8, 0.6, 0.1])
     assert res["n_profiles"].tolist() == [1, 1, 2]
@@ -230,12 +247,18 @@ def test_normalized_mean_and_multi_column_sameby():
 
 def test_hierarchical_columns_and_values():
     rng = np.random.default_rng(5)
-    rows = [(f"c{c}", d, rng.uniform(0.0, 1.0) if c < 3 else rng.uniform(0, 0.1), 3, 60)
-            for c in range(8) for d in range(3) for _ in range(2)]
-    df = pd.DataFrame(rows, columns=["cpd", "dose", "average_precision", "n_pos_pairs",
-                                     "n_total_pairs"])
-    res = mean_average_precision(df, ["cpd", "dose"], null_size=2000, hierarchical_by="cpd",
-                                 cache=False, progress_bar=False)
+    rows = [
+        (f"c{c}", d, rng.uniform(0.0, 1.0) if c < 3 else rng.uniform(0, 0.1), 3, 60)
+        for c in range(8)
+        for d in range(3)
+        for _ in range(2)
+    ]
+    df = pd.DataFrame(
+        rows, columns=["cpd", "dose", "average_precision", "n_pos_pairs", "n_total_pairs"]
+    )
+    res = mean_average_precision(
+        df, ["cpd", "dose"], null_size=2000, hierarchical_by="cpd", cache=False, progress_bar=False
+    )
     for col in ("stage1_p_value", "stage1_corrected_p_value", "stage1_significant"):
         assert col in res.columns
     want = sig.hierarchical_fdr(res["p_value"], res["cpd"], alpha=0.05)
@@ -243,8 +266,9 @@ def test_hierarchical_columns_and_values():
     np.testing.assert_array_equal(res["stage1_significant"], want["stage1_significant"])
     assert (res["below_corrected_p"] == (res["corrected_p_value"] < 0.05)).all()
     hfdr = pytest.importorskip("copairs.map.hierarchical_fdr")
-    theirs = hfdr.apply_hierarchical_fdr_correction(res[["cpd", "dose", "p_value"]],
-                                                    ["cpd"], ["cpd", "dose"])
+    theirs = hfdr.apply_hierarchical_fdr_correction(
+        res[["cpd", "dose", "p_value"]], ["cpd"], ["cpd", "dose"]
+    )
     np.testing.assert_allclose(res["corrected_p_value"], theirs["corrected_p_value"], rtol=1e-12)
     np.testing.assert_array_equal(res["stage1_significant"], theirs["stage1_significant"])
 
@@ -295,8 +319,9 @@ def test_calibration_under_the_null():
     df = _null_table(n_groups, 4, 3, 40, seed=8)
     rate = {}
     for model in ("shared", "independent"):
-        res = mean_average_precision(df, "grp", null_size=4000, null=model, seed=1,
-                                     cache=False, progress_bar=False)
+        res = mean_average_precision(
+            df, "grp", null_size=4000, null=model, seed=1, cache=False, progress_bar=False
+        )
         rate[model] = float((res["p_value"] <= 0.05).mean())
     sd = math.sqrt(0.05 * 0.95 / n_groups)
     assert abs(rate["independent"] - 0.05) < 4 * sd, rate
@@ -328,15 +353,18 @@ def test_lincs_activity_matches_copairs(lincs_ap, tmp_path):
     """
     cp = pytest.importorskip("copairs.map")
     size, by = 50000, ["Metadata_broad_sample"]
-    theirs = cp.mean_average_precision(lincs_ap, by, null_size=size, threshold=0.05, seed=0,
-                                       progress_bar=False, cache_dir=tmp_path)
-    ours = mean_average_precision(lincs_ap, by, null_size=size, seed=0, null="shared",
-                                  cache=False, progress_bar=False)
+    theirs = cp.mean_average_precision(
+        lincs_ap, by, null_size=size, threshold=0.05, seed=0, progress_bar=False, cache_dir=tmp_path
+    )
+    ours = mean_average_precision(
+        lincs_ap, by, null_size=size, seed=0, null="shared", cache=False, progress_bar=False
+    )
     assert ours["n_profiles"].eq(0).sum() == 1  # DMSO: no positives, kept as an untested row
     m = theirs.merge(ours, on=by, suffixes=("_c", "_p"))
     assert len(m) == len(theirs) == len(ours) - 1
-    np.testing.assert_allclose(m["mean_average_precision_c"], m["mean_average_precision_p"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        m["mean_average_precision_c"], m["mean_average_precision_p"], rtol=1e-12
+    )
     p = m["p_value_p"].to_numpy()
     se = np.sqrt(p * (1 - p) / size) + 1 / size
     assert np.all(np.abs(m["p_value_c"] - p) < 5 * np.sqrt(2) * se)
@@ -363,10 +391,12 @@ def test_calibration_feature_level_shared_is_conservative():
     meta = pd.DataFrame({"cpd": cpd})
     meta["ref"] = np.where(meta["cpd"] == "DMSO", np.arange(len(meta)), -1)
     by = ["cpd", "ref"]
-    ap = engine.average_precision(meta, rng.normal(size=(len(meta), 30)), by, [], [], by,
-                                  progress_bar=False)
-    res = mean_average_precision(ap, "cpd", null_size=5000, null="shared", cache=False,
-                                 progress_bar=False)
+    ap = engine.average_precision(
+        meta, rng.normal(size=(len(meta), 30)), by, [], [], by, progress_bar=False
+    )
+    res = mean_average_precision(
+        ap, "cpd", null_size=5000, null="shared", cache=False, progress_bar=False
+    )
     res = res[res["n_profiles"] > 0]
     assert len(res) == n_cpd
     assert (res["p_value"] <= 0.05).mean() < 0.05

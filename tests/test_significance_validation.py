@@ -32,8 +32,12 @@ def test_bad_rows_are_named(cols, match):
 
 def test_sameby_may_not_reuse_output_names():
     df = pd.DataFrame(
-        {"p_value": ["a", "a"], "average_precision": [1.0, 0.5], "n_pos_pairs": [1, 1],
-         "n_total_pairs": [4, 4]}
+        {
+            "p_value": ["a", "a"],
+            "average_precision": [1.0, 0.5],
+            "n_pos_pairs": [1, 1],
+            "n_total_pairs": [4, 4],
+        }
     )
     with pytest.raises(ValueError, match="output columns"):
         mean_average_precision(df, "p_value", cache=False, progress_bar=False)
@@ -43,8 +47,12 @@ def test_sameby_may_not_reuse_output_names():
 
 def test_non_string_column_labels_work():
     df = pd.DataFrame(
-        {0: ["a", "a", "b", "b"], "average_precision": [1.0, 0.5, 0.2, 0.3],
-         "n_pos_pairs": [1] * 4, "n_total_pairs": [4] * 4}
+        {
+            0: ["a", "a", "b", "b"],
+            "average_precision": [1.0, 0.5, 0.2, 0.3],
+            "n_pos_pairs": [1] * 4,
+            "n_total_pairs": [4] * 4,
+        }
     )
     res = mean_average_precision(df, 0, cache=False, progress_bar=False)
     assert res[0].tolist() == ["a", "b"]
@@ -57,12 +65,18 @@ def test_seed_limit_and_numpy_threshold():
     with pytest.raises(ValueError, match="seed must be < 2\\*\\*64"):
         p_values(df, seed=2**70, null_size=10, cache=False, progress_bar=False)
     ap = pd.DataFrame(
-        {"g": ["a", "a"], "average_precision": [1.0, 0.5], "n_pos_pairs": [1, 1],
-         "n_total_pairs": [4, 4]}
+        {
+            "g": ["a", "a"],
+            "average_precision": [1.0, 0.5],
+            "n_pos_pairs": [1, 1],
+            "n_total_pairs": [4, 4],
+        }
     )
     with pytest.raises(ValueError, match="seed must be < 2\\*\\*64"):
         mean_average_precision(ap, "g", seed=2**70, cache=False, progress_bar=False)
-    res = mean_average_precision(ap, "g", threshold=np.float32(0.5), cache=False, progress_bar=False)
+    res = mean_average_precision(
+        ap, "g", threshold=np.float32(0.5), cache=False, progress_bar=False
+    )
     assert len(res) == 1
     res = mean_average_precision(ap, "g", threshold=np.int64(1), cache=False, progress_bar=False)
     assert bool(res["below_p"].iloc[0])

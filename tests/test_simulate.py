@@ -22,8 +22,14 @@ COLUMNS = [
 
 def test_layout_and_types():
     meta, feats = simulate_screen(
-        n_perturbations=30, n_replicates=3, n_plates=5, n_controls_per_plate=7, n_features=40,
-        n_active_features=6, fraction_active=0.4, seed=3,
+        n_perturbations=30,
+        n_replicates=3,
+        n_plates=5,
+        n_controls_per_plate=7,
+        n_features=40,
+        n_active_features=6,
+        fraction_active=0.4,
+        seed=3,
     )
     assert list(meta.columns) == COLUMNS
     assert feats.dtype == np.float32 and feats.shape == (30 * 3 + 5 * 7, 40)
@@ -47,7 +53,11 @@ def test_layout_and_types():
     assert per_pert["Metadata_Active"].first().sum() == 12
 
     # wells: valid 384-well names, unique within each plate
-    assert meta["Metadata_Well"].map(lambda w: bool(re.fullmatch(r"[A-P](0[1-9]|1\d|2[0-4])", w))).all()
+    assert (
+        meta["Metadata_Well"]
+        .map(lambda w: bool(re.fullmatch(r"[A-P](0[1-9]|1\d|2[0-4])", w)))
+        .all()
+    )
     assert not meta.duplicated(["Metadata_Plate", "Metadata_Well"]).any()
 
 
@@ -65,8 +75,14 @@ def test_shift_only_on_active_features():
     # ~1 (sd 1/sqrt(60) = 0.13), others ~0, so a 0.5 cut separates them.
     k = 7
     meta, feats = simulate_screen(
-        n_perturbations=6, n_replicates=60, n_plates=60, n_controls_per_plate=2,
-        n_features=50, n_active_features=k, fraction_active=0.5, seed=11,
+        n_perturbations=6,
+        n_replicates=60,
+        n_plates=60,
+        n_controls_per_plate=2,
+        n_features=50,
+        n_active_features=k,
+        fraction_active=0.5,
+        seed=11,
     )
     treated = ~meta["Metadata_Control"].to_numpy()
     assert feats[~treated].mean() == pytest.approx(0.0, abs=0.1)
@@ -88,11 +104,13 @@ def test_shift_only_on_active_features():
 
 
 def test_all_or_nothing_active():
-    meta, _ = simulate_screen(n_perturbations=5, n_features=5, n_active_features=2,
-                              fraction_active=0.0)
+    meta, _ = simulate_screen(
+        n_perturbations=5, n_features=5, n_active_features=2, fraction_active=0.0
+    )
     assert not meta["Metadata_Active"].any()
-    meta, _ = simulate_screen(n_perturbations=5, n_features=5, n_active_features=2,
-                              fraction_active=1.0)
+    meta, _ = simulate_screen(
+        n_perturbations=5, n_features=5, n_active_features=2, fraction_active=1.0
+    )
     assert meta.loc[~meta["Metadata_Control"], "Metadata_Active"].all()
 
 

@@ -25,8 +25,7 @@ def _ap(**kw):
     return pairmap.average_precision(meta, X, cols, [], [], cols, **kw)
 
 
-def test_missing_kernels_are_compiled_once_with_an_announcement(fresh_process, monkeypatch,
-                                                                caplog):
+def test_missing_kernels_are_compiled_once_with_an_announcement(fresh_process, monkeypatch, caplog):
     compiled = []
     monkeypatch.setattr(W, "kernels_cached", lambda dtype: False)
     monkeypatch.setattr(W, "_compile", compiled.append)

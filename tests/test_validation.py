@@ -53,8 +53,18 @@ def test_check_option_lists_the_choices():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("500MB", 500_000_000), ("2GiB", 2 * 1024**3), ("1.5G", 1_500_000_000), ("1e9", 10**9),
-     ("10k", 10_000), (" 7 B ", 7), (4096, 4096), (1e6, 10**6), ("1KiB", 1024), ("1.5GB", 1.5e9)],
+    [
+        ("500MB", 500_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1.5G", 1_500_000_000),
+        ("1e9", 10**9),
+        ("10k", 10_000),
+        (" 7 B ", 7),
+        (4096, 4096),
+        (1e6, 10**6),
+        ("1KiB", 1024),
+        ("1.5GB", 1.5e9),
+    ],
 )
 def test_one_size_grammar_for_memory_and_cache(text, expected):
     # the two public parsers share the grammar: they agree on every positive size
@@ -98,7 +108,8 @@ def test_public_functions_share_the_checks():
         average_precision(meta, feats, ["g"], [], [], ["g"], ties="x")
     with pytest.raises(TypeError, match="null_size must be an integer"):
         null_distribution(2, 5, null_size=10.5, cache=False)
-    ap = pd.DataFrame({"g": ["a"], "average_precision": [0.5], "n_pos_pairs": [1],
-                       "n_total_pairs": [3]})
+    ap = pd.DataFrame(
+        {"g": ["a"], "average_precision": [0.5], "n_pos_pairs": [1], "n_total_pairs": [3]}
+    )
     with pytest.raises(TypeError, match="seed must be an integer"):
         mean_average_precision(ap, "g", seed="0", cache=False)

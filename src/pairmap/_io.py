@@ -311,7 +311,9 @@ class StagedOutputs:
     def _prepare(self, path: str | os.PathLike) -> tuple[Path, Path]:
         path = Path(path)
         if any(path == final for final, _ in self._staged):
-            raise ValueError(f"output {str(path)!r} is written twice; give each output its own path")
+            raise ValueError(
+                f"output {str(path)!r} is written twice; give each output its own path"
+            )
         if not self.overwrite and os.path.lexists(path):
             raise FileExistsError(f"output {str(path)!r} already exists; refusing to overwrite")
         _check_destination(path)

@@ -84,8 +84,10 @@ def exact_recompute(n_total: int, n_pos: int, total: int) -> Recompute:
         positions = np.asarray(positions, dtype=np.int64)
         if n_pos > UNRANK_MAX_POS:
             return enumerate_null_aps(n_total, n_pos, total)[positions]
-        return np.array([ap_from_ranks(unrank_subset(int(p), n_total, n_pos), n_pos)
-                         for p in positions], dtype=np.float64)
+        return np.array(
+            [ap_from_ranks(unrank_subset(int(p), n_total, n_pos), n_pos) for p in positions],
+            dtype=np.float64,
+        )
 
     return recompute
 

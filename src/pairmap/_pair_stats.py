@@ -122,7 +122,7 @@ class Groups:
     def encode(cls, meta: pd.DataFrame, same, diff) -> Groups:
         codes = encode_columns(meta, list(same) + list(diff))
         key = group_keys(codes, np.arange(len(same), dtype=np.int64))
-        return cls(key, Buckets.build(key), codes[:, len(same):])
+        return cls(key, Buckets.build(key), codes[:, len(same) :])
 
     def members(self, g: int) -> np.ndarray:
         b = self.buckets
@@ -221,6 +221,7 @@ def _large_group(Z, groups, g, budget_pairs, stats: GroupStats, threshold):
     if total and fits:
         stats.median[g] = np.median(np.concatenate(kept))
     elif total:
+
         def chunks():
             return (vals for vals, _ in _large_chunks(Z, groups, g, budget_pairs))
 
@@ -243,8 +244,11 @@ def group_stats(Z, groups: Groups, budget_pairs: int, threshold=None) -> GroupSt
 def _group_stats(Z, groups, budget_pairs, threshold):
     n_groups = len(groups.buckets.starts) - 1
     sizes = groups.buckets.sizes()
-    stats = GroupStats(np.full(n_groups, np.nan), np.zeros(n_groups, dtype=np.int64),
-                       np.zeros(n_groups, dtype=np.int64))
+    stats = GroupStats(
+        np.full(n_groups, np.nan),
+        np.zeros(n_groups, dtype=np.int64),
+        np.zeros(n_groups, dtype=np.int64),
+    )
     small = np.flatnonzero((sizes > 1) & (sizes <= SMALL_GROUP))
     pairs = np.cumsum(sizes[small] * (sizes[small] - 1) // 2)
     start = 0

@@ -15,8 +15,9 @@ __all__ = ["DELAY_SECONDS", "progress"]
 DELAY_SECONDS = 1.0
 
 
-def progress(iterable: Iterable | None = None, *, total: int, desc: str, enabled: bool,
-             unit: str = "it"):
+def progress(
+    iterable: Iterable | None = None, *, total: int, desc: str, enabled: bool, unit: str = "it"
+):
     """A tqdm bar over ``iterable`` (or a bar to ``update`` by hand when it is ``None``).
 
     Parameters
@@ -44,5 +45,12 @@ def progress(iterable: Iterable | None = None, *, total: int, desc: str, enabled
     """
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=False,
-                delay=DELAY_SECONDS, disable=not enabled or total <= 1)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        leave=False,
+        delay=DELAY_SECONDS,
+        disable=not enabled or total <= 1,
+    )

@@ -178,8 +178,11 @@ class _GatherCache:
 
     def __init__(self, source):
         # a FeatureSource, or an array the kernels read in place
-        self.take = source.take if hasattr(source, "take") and not isinstance(
-            source, np.ndarray) else (lambda cols: np.ascontiguousarray(source[cols]))
+        self.take = (
+            source.take
+            if hasattr(source, "take") and not isinstance(source, np.ndarray)
+            else (lambda cols: np.ascontiguousarray(source[cols]))
+        )
         self.cols = None
         self.Xc = None
 
@@ -246,8 +249,18 @@ def _direct_args(prep, codes, item, budget):
         lo_l = starts[seg_of.reshape(-1)]
         inv = prep.inv_norm[local] if len(prep.inv_norm) else prep.inv_norm
         sq = prep.sq_norm[local] if len(prep.sq_norm) else prep.sq_norm
-        yield (slots, ids[: len(rows)], lo_l, lo_l + (hi - lo), ids[len(rows) :],
-               src.take(local), inv, sq, codes[local], local)
+        yield (
+            slots,
+            ids[: len(rows)],
+            lo_l,
+            lo_l + (hi - lo),
+            ids[len(rows) :],
+            src.take(local),
+            inv,
+            sq,
+            codes[local],
+            local,
+        )
 
 
 def _dense_args(prep, Xq, Xc, qrows, cols):
@@ -263,8 +276,13 @@ def _dense_args(prep, Xq, Xc, qrows, cols):
         return qrows, cols, Xc, prep.inv_norm, prep.sq_norm
     nq = len(qrows)
     sq = np.concatenate([prep.sq_norm[qrows], prep.sq_norm[cols]])
-    return (np.arange(nq, dtype=np.int64), np.arange(nq, nq + len(cols), dtype=np.int64),
-            np.concatenate([Xq, Xc]), prep.inv_norm, sq)
+    return (
+        np.arange(nq, dtype=np.int64),
+        np.arange(nq, nq + len(cols), dtype=np.int64),
+        np.concatenate([Xq, Xc]),
+        prep.inv_norm,
+        sq,
+    )
 
 
 def _split(plan, prep, codes, rows, slots, budget):
@@ -295,9 +313,15 @@ def _split(plan, prep, codes, rows, slots, budget):
                 yield "gemm", _Group(m_slots, m_rows, cols, signature >= 0)
                 continue
             if used and (used + len(cols)) * 8 > budget:
-                yield "direct", (
-                    np.concatenate(g_slots), np.concatenate(g_rows), np.concatenate(g_lo),
-                    np.concatenate(g_hi), np.concatenate(pieces),
+                yield (
+                    "direct",
+                    (
+                        np.concatenate(g_slots),
+                        np.concatenate(g_rows),
+                        np.concatenate(g_lo),
+                        np.concatenate(g_hi),
+                        np.concatenate(pieces),
+                    ),
                 )
                 pieces, g_slots, g_rows, g_lo, g_hi = [], [], [], [], []
                 used = 0
@@ -308,9 +332,15 @@ def _split(plan, prep, codes, rows, slots, budget):
             g_hi.append(np.full(len(members), used + len(cols), dtype=np.int64))
             used += len(cols)
         if pieces:
-            yield "direct", (
-                np.concatenate(g_slots), np.concatenate(g_rows), np.concatenate(g_lo),
-                np.concatenate(g_hi), np.concatenate(pieces),
+            yield (
+                "direct",
+                (
+                    np.concatenate(g_slots),
+                    np.concatenate(g_rows),
+                    np.concatenate(g_lo),
+                    np.concatenate(g_hi),
+                    np.concatenate(pieces),
+                ),
             )
     scan_slots, scan_rows = np.concatenate(scan_slots), np.concatenate(scan_rows)
     if len(scan_rows):
@@ -338,8 +368,9 @@ def _dense_steps_k(prep, gather, group, budget, plan, codes):
     step = max(1, budget // max(1, len(group.cols) * (prep.source.itemsize + 1)))
     for start in range(0, len(group.rows), step):
         qrows = group.rows[start : start + step]
-        mask = _rule_mask(plan.rule, codes, qrows, group.cols, bucketed=True,
-                          excluded=group.excluded)
+        mask = _rule_mask(
+            plan.rule, codes, qrows, group.cols, bucketed=True, excluded=group.excluded
+        )
         Xq = prep.X[qrows] if prep.X is not None else prep.source.take(qrows)
         kargs = _dense_args(prep, Xq, Xc, qrows, group.cols)
         yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
@@ -357,20 +388,42 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     no_conflict = np.full(n_rows, -1, dtype=np.int64)
     r = plan.rule.as_tuple()
     if prep.func is not None:
-        _collect_callable(plan, plan, False, prep, codes, rows, offsets, counts, values, no_conflict,
-                          callable_chunk)
+        _collect_callable(
+            plan,
+            plan,
+            False,
+            prep,
+            codes,
+            rows,
+            offsets,
+            counts,
+            values,
+            no_conflict,
+            callable_chunk,
+        )
     else:
         metric = prep.metric if prep.gemm else K.PRECOMPUTED
         for kind, item in _split(plan, prep, codes, rows, slots, budget):
             if kind == "direct":
                 for *args, _local in _direct_args(prep, codes, item, budget):
-                    K.collect_direct(*args[:8], prep.metric, args[8], *r, *r, False, offsets,
-                                     counts, values, no_conflict)
+                    K.collect_direct(
+                        *args[:8],
+                        prep.metric,
+                        args[8],
+                        *r,
+                        *r,
+                        False,
+                        offsets,
+                        counts,
+                        values,
+                        no_conflict,
+                    )
                 continue
             for g_slots, _, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan, codes):
                 k_rows, k_cols, X, inv, sq = kargs
-                K.collect_dense(g_slots, k_rows, k_cols, S, M, X, inv, sq, metric, offsets,
-                                counts, values)
+                K.collect_dense(
+                    g_slots, k_rows, k_cols, S, M, X, inv, sq, metric, offsets, counts, values
+                )
     sort_lists(values, offsets, counts)
     return values, offsets, counts
 
@@ -386,7 +439,9 @@ def sort_lists(values, offsets, counts):
         seg.sort()
 
 
-def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather, conflict, positives, callable_chunk):
+def _rank_negatives(
+    plan, other, check_other, prep, codes, rows, budget, gather, conflict, positives, callable_chunk
+):
     """Tally every query's negatives against its sorted positives (no negative is stored)."""
     pos_values, pos_offsets, pos_counts = positives
     n_rows = len(rows)
@@ -405,8 +460,20 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
         offsets = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(caps, out=offsets[1:])
         values = np.empty(int(offsets[-1]), dtype=np.float64)
-        _collect_callable(plan, other, check_other, prep, codes, rows, offsets, neg_counts, values,
-                          conflict, callable_chunk, only=active)
+        _collect_callable(
+            plan,
+            other,
+            check_other,
+            prep,
+            codes,
+            rows,
+            offsets,
+            neg_counts,
+            values,
+            conflict,
+            callable_chunk,
+            only=active,
+        )
         K.rank_values(values, offsets, neg_counts, pos_values, pos_offsets, pos_counts, gt, eq)
         return gt, eq, neg_counts
     common = (pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict)
@@ -415,14 +482,14 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
         if kind == "direct":
             for *args, local in _direct_args(prep, codes, item, budget):
                 found = conflict if local is None else np.full_like(conflict, -1)
-                K.rank_direct(*args[:8], prep.metric, args[8], *r, *o, check_other,
-                              *common[:-1], found)
+                K.rank_direct(
+                    *args[:8], prep.metric, args[8], *r, *o, check_other, *common[:-1], found
+                )
                 if local is not None and check_other:
                     hit = found >= 0
                     conflict[hit] = local[found[hit]]
             continue
-        for g_slots, qrows, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan,
-                                                          codes):
+        for g_slots, qrows, S, M, kargs in _dense_steps_k(prep, gather, item, budget, plan, codes):
             if check_other:
                 both = M & _rule_mask(other.rule, codes, qrows, item.cols)
                 hit = np.argwhere(both)
@@ -430,14 +497,28 @@ def _rank_negatives(plan, other, check_other, prep, codes, rows, budget, gather,
                     conflict[g_slots[hit[0, 0]]] = item.cols[hit[0, 1]]
             k_rows, k_cols, X, inv, sq = kargs
             K.rank_dense(
-                g_slots, k_rows, k_cols, S, M, X, inv, sq, metric,
-                pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
+                g_slots,
+                k_rows,
+                k_cols,
+                S,
+                M,
+                X,
+                inv,
+                sq,
+                metric,
+                pos_values,
+                pos_offsets,
+                pos_counts,
+                gt,
+                eq,
+                neg_counts,
             )
     return gt, eq, neg_counts
 
 
-def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict,
-                      chunk, only=None):
+def _collect_callable(
+    plan, other, check_other, prep, codes, rows, offsets, counts, values, conflict, chunk, only=None
+):
     """Sparse enumeration of partners, then the user's similarity in chunks of row pairs."""
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64) if only is None else only
@@ -448,13 +529,29 @@ def _collect_callable(plan, other, check_other, prep, codes, rows, offsets, coun
     # PARTNER stores partner rows: the kernel does not read features
     X_unused = prep.X if prep.X is not None else prep.source.take(np.zeros(1, dtype=np.int64))
     K.collect_direct(
-        slots, qrows, b.starts[keys], b.starts[keys + 1], b.order, X_unused, prep.inv_norm,
-        prep.sq_norm, K.PARTNER, codes, *plan.rule.as_tuple(), *other.rule.as_tuple(),
-        check_other, offsets, counts, partners, conflict,
+        slots,
+        qrows,
+        b.starts[keys],
+        b.starts[keys + 1],
+        b.order,
+        X_unused,
+        prep.inv_norm,
+        prep.sq_norm,
+        K.PARTNER,
+        codes,
+        *plan.rule.as_tuple(),
+        *other.rule.as_tuple(),
+        check_other,
+        offsets,
+        counts,
+        partners,
+        conflict,
     )
     owner = np.repeat(rows, counts)
     starts = np.cumsum(counts) - counts
-    pos = np.repeat(offsets[:-1], counts) + (np.arange(int(counts.sum())) - np.repeat(starts, counts))
+    pos = np.repeat(offsets[:-1], counts) + (
+        np.arange(int(counts.sum())) - np.repeat(starts, counts)
+    )
     partner_rows = partners[pos].astype(np.int64)
     take = prep.X.__getitem__ if prep.X is not None else prep.source.take
     for start in range(0, len(pos), chunk):
@@ -603,8 +700,19 @@ def compute_average_precision(
             gather = local.gather = _GatherCache(prep.source)
         conflict = np.full(len(rows), -1, dtype=np.int64)
         positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK)
-        gt, eq, nc = _rank_negatives(neg, pos, not disjoint, prep, codes, rows, gemm_budget, gather,
-                                     conflict, positives, CALLABLE_CHUNK)
+        gt, eq, nc = _rank_negatives(
+            neg,
+            pos,
+            not disjoint,
+            prep,
+            codes,
+            rows,
+            gemm_budget,
+            gather,
+            conflict,
+            positives,
+            CALLABLE_CHUNK,
+        )
         pv, po, pc = positives
         b_ap = np.empty(len(rows))
         b_np = np.empty(len(rows), dtype=np.int64)
@@ -613,8 +721,9 @@ def compute_average_precision(
         b_metrics = None
         if metrics is not None:  # same tallies, no second similarity pass
             b_metrics = np.empty((len(rows), len(metrics.kinds)))
-            KM.score_metrics(pv, po, pc, gt, eq, nc, ties_expected, metrics.kinds, metrics.cuts,
-                             b_metrics)
+            KM.score_metrics(
+                pv, po, pc, gt, eq, nc, ties_expected, metrics.kinds, metrics.cuts, b_metrics
+            )
         return rows, b_ap, b_np, b_nt, int(pc.sum()), int(nc.sum()), conflict, b_metrics
 
     def consume(result):

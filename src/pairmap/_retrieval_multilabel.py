@@ -132,8 +132,18 @@ def _block_positives(block: _Block, prep, codes, pos_rest: EncodedRule, labels: 
     values = np.empty(int(offsets[-1]), dtype=np.float64)
     counts = np.zeros(len(caps), dtype=np.int64)
     MK.collect_label_positives(
-        block.rows, block.first_slot, *labels.as_tuple(), prep.X, prep.inv_norm, prep.sq_norm,
-        prep.metric, codes, *pos_rest.as_tuple(), offsets, counts, values,
+        block.rows,
+        block.first_slot,
+        *labels.as_tuple(),
+        prep.X,
+        prep.inv_norm,
+        prep.sq_norm,
+        prep.metric,
+        codes,
+        *pos_rest.as_tuple(),
+        offsets,
+        counts,
+        values,
     )
     sort_lists(values, offsets, counts)
     return values, offsets, counts
@@ -149,21 +159,50 @@ def _block_negatives(block, positives, neg: RulePlan, prep, codes, labels, mark,
     has_pos = np.add.reduceat(pos_counts, block.first_slot) > 0 if n_q else np.zeros(0, bool)
     active = np.flatnonzero(has_pos)
     lab = labels.as_tuple()
-    common = (mark, block.first_slot, has_pos, pos_values, pos_offsets, pos_counts, gt, eq,
-              neg_counts)
+    common = (
+        mark,
+        block.first_slot,
+        has_pos,
+        pos_values,
+        pos_offsets,
+        pos_counts,
+        gt,
+        eq,
+        neg_counts,
+    )
     dense_metric = prep.metric if prep.gemm else K.PRECOMPUTED
     for kind, item in _split(neg, prep, codes, block.rows[active], active, budget):
         if kind == "direct":
             slots, rows, lo, hi, index = item
             MK.rank_direct_multilabel(
-                slots, rows, lo, hi, index, prep.X, prep.inv_norm, prep.sq_norm, prep.metric,
-                codes, *neg.rule.as_tuple(), *lab, *common,
+                slots,
+                rows,
+                lo,
+                hi,
+                index,
+                prep.X,
+                prep.inv_norm,
+                prep.sq_norm,
+                prep.metric,
+                codes,
+                *neg.rule.as_tuple(),
+                *lab,
+                *common,
             )
             continue
         for g_slots, qrows, S, M in _dense_steps(prep, gather, item, budget, neg, codes):
             MK.rank_dense_multilabel(
-                g_slots, qrows, item.cols, S, M, prep.X, prep.inv_norm, prep.sq_norm, dense_metric,
-                *lab, *common,
+                g_slots,
+                qrows,
+                item.cols,
+                S,
+                M,
+                prep.X,
+                prep.inv_norm,
+                prep.sq_norm,
+                dense_metric,
+                *lab,
+                *common,
             )
     return gt, eq, neg_counts
 
@@ -228,8 +267,9 @@ def compute_multilabel_ap(
             local.gather = _GatherCache(prep.X)
         block = _Block.build(queries[bounds[b] : bounds[b + 1]], labels)
         positives = _block_positives(block, prep, codes, pos_rest, labels)
-        gt, eq, neg_q = _block_negatives(block, positives, neg, prep, codes, labels, local.mark,
-                                         local.gather, per_worker // 4)
+        gt, eq, neg_q = _block_negatives(
+            block, positives, neg, prep, codes, labels, local.mark, local.gather, per_worker // 4
+        )
         pv, po, pc = positives
         k = len(pc)
         b_ap, b_np, b_nt = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
@@ -238,8 +278,9 @@ def compute_multilabel_ap(
         b_metrics = None
         if metrics is not None:  # same tallies as AP
             b_metrics = np.empty((k, len(metrics.kinds)))
-            KM.score_metrics(pv, po, pc, gt, eq, n_neg, ties_expected, metrics.kinds, metrics.cuts,
-                             b_metrics)
+            KM.score_metrics(
+                pv, po, pc, gt, eq, n_neg, ties_expected, metrics.kinds, metrics.cuts, b_metrics
+            )
         return block, b_ap, b_np, b_nt, int(pc.sum()), int(neg_q.sum()), b_metrics
 
     def consume(result):

@@ -84,8 +84,9 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
     return tied | zero
 
 
-def warn_if_tied(X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str,
-                 stacklevel: int = 3) -> float:
+def warn_if_tied(
+    X: np.ndarray, inv_norm: np.ndarray | None, *, ties: str, stacklevel: int = 3
+) -> float:
     """Warn (``RuntimeWarning`` and log) when many profiles tie; return the tied share.
 
     Parameters

@@ -19,8 +19,16 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from pairmap.cache import NullCache
 
-__all__ = ["CacheSpec", "Columns", "Condition", "DaskClient", "Distance", "Features", "RuleSpec",
-           "Size"]
+__all__ = [
+    "CacheSpec",
+    "Columns",
+    "Condition",
+    "DaskClient",
+    "Distance",
+    "Features",
+    "RuleSpec",
+    "Size",
+]
 
 #: One side of a pairing rule: a column (or query), a list of them, or {"all": [...], "any": [...]}.
 RuleSpec: TypeAlias = str | Sequence[str] | Mapping[str, Sequence[str]] | None

@@ -54,6 +54,7 @@ def _docs_file(name: str) -> str:
             return str(path)
     return f"docs/{name} in the pairmap source distribution"
 
+
 _DEMO_EPILOG = """\
 examples:
   pairmap demo --out demo-results --seed 3
@@ -235,8 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder to create; it must not exist (default: a new "
         "./pairmap-demo-YYYYmmdd-HHMMSS folder)",
     )
-    demo.add_argument("--dataset", choices=["simulation", "lincs"], default="simulation",
-                      help="data to analyze: a simulated screen or the built-in LINCS plate")
+    demo.add_argument(
+        "--dataset",
+        choices=["simulation", "lincs"],
+        default="simulation",
+        help="data to analyze: a simulated screen or the built-in LINCS plate",
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed of simulation and null")
     demo.add_argument(
         "--null-size",
@@ -244,17 +249,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=10000,
         help="number of null AP draws per p-value (smallest p is 1/(null_size+1))",
     )
-    demo.add_argument("--n-perturbations", type=_positive_int, default=100,
-                      help="simulated perturbations (simulation only, like the next four)")
-    demo.add_argument("--n-replicates", type=_positive_int, default=4,
-                      help="replicate wells per perturbation (each on another plate)")
+    demo.add_argument(
+        "--n-perturbations",
+        type=_positive_int,
+        default=100,
+        help="simulated perturbations (simulation only, like the next four)",
+    )
+    demo.add_argument(
+        "--n-replicates",
+        type=_positive_int,
+        default=4,
+        help="replicate wells per perturbation (each on another plate)",
+    )
     demo.add_argument("--n-features", type=_positive_int, default=200, help="features per profile")
-    demo.add_argument("--n-active-features", type=int, default=30,
-                      help="features shifted (drawn from N(1,1)) for active perturbations")
-    demo.add_argument("--fraction-active", type=float, default=0.5,
-                      help="share of perturbations that are active")
-    demo.add_argument("--no-progress", action="store_true",
-                      help="hide progress bars (default: shown)")
+    demo.add_argument(
+        "--n-active-features",
+        type=int,
+        default=30,
+        help="features shifted (drawn from N(1,1)) for active perturbations",
+    )
+    demo.add_argument(
+        "--fraction-active", type=float, default=0.5, help="share of perturbations that are active"
+    )
+    demo.add_argument(
+        "--no-progress", action="store_true", help="hide progress bars (default: shown)"
+    )
     demo.add_argument(
         "--n-jobs",
         type=_n_jobs,
@@ -276,22 +295,38 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     run.add_argument("config", metavar="CONFIG.yaml", help="analysis config (YAML or JSON)")
-    run.add_argument("--n-jobs", type=_n_jobs, default=None,
-                     help="threads to use, overriding n_jobs in the config (default: the "
-                     "config's value, else all available CPUs)")
-    run.add_argument("--no-progress", action="store_true",
-                     help="hide progress bars, overriding progress_bar in the config "
-                     "(default: shown)")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace existing result files (same as output.overwrite: true); "
-                     "by default a run refuses to overwrite, like pairmap demo")
-    run.add_argument("--check", action="store_true",
-                     help="only validate the config (no data is read, nothing is written)")
-    run.add_argument("--dask", metavar="ADDRESS", default=None,
-                     help="run the AP blocks and null distributions on Dask: a scheduler "
-                     "address (tcp://host:8786) or 'local' for a cluster of this machine's "
-                     "CPUs; needs pip install 'pairmap[dask]' and, for a remote cluster, "
-                     "data and null cache on storage every worker sees")
+    run.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=None,
+        help="threads to use, overriding n_jobs in the config (default: the "
+        "config's value, else all available CPUs)",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide progress bars, overriding progress_bar in the config (default: shown)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing result files (same as output.overwrite: true); "
+        "by default a run refuses to overwrite, like pairmap demo",
+    )
+    run.add_argument(
+        "--check",
+        action="store_true",
+        help="only validate the config (no data is read, nothing is written)",
+    )
+    run.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the AP blocks and null distributions on Dask: a scheduler "
+        "address (tcp://host:8786) or 'local' for a cluster of this machine's "
+        "CPUs; needs pip install 'pairmap[dask]' and, for a remote cluster, "
+        "data and null cache on storage every worker sees",
+    )
     run.set_defaults(func=_cmd_run)
 
     warm = sub.add_parser(
@@ -353,8 +388,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         n_active_features=args.n_active_features,
         fraction_active=args.fraction_active,
     )
-    head = (f"pairmap demo (seed {args.seed}, null size {args.null_size}, "
-            f"{time.perf_counter() - start:.1f} s)")
+    head = (
+        f"pairmap demo (seed {args.seed}, null size {args.null_size}, "
+        f"{time.perf_counter() - start:.1f} s)"
+    )
     if s["dataset"] == "simulation":
         lines = [
             head,
@@ -372,8 +409,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"  profiles:       {s['n_profiles']} wells of LINCS plate SQ00015054 "
             f"({s['n_controls']} DMSO controls)",
             f"  significant:    {s['n_significant']} of {s['n_scored_groups']} compounds "
-            f"(corrected p < 0.05)" + (f"; {untested} group without a score (DMSO)"
-                                       if untested else ""),
+            f"(corrected p < 0.05)"
+            + (f"; {untested} group without a score (DMSO)" if untested else ""),
         ]
     lines.append(f"  results in:     {s['out']}")
     lines += [f"    {f.relative_to(s['out']).as_posix()}" for f in s["files"]]
@@ -416,8 +453,9 @@ def _run_summary(result) -> list[str]:
     """Profile and group counts, computed from the written tables (so they agree with them)."""
     ap = result.ap_scores
     n_scored = int(ap["average_precision"].notna().sum())
-    lines = [f"  profiles:       {len(ap)} ({n_scored} with an AP score), "
-             f"{result.n_features} features"]
+    lines = [
+        f"  profiles:       {len(ap)} ({n_scored} with an AP score), {result.n_features} features"
+    ]
     if result.map_results is not None:
         m = result.map_results
         n_tested = int(m["p_value"].notna().sum())

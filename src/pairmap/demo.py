@@ -68,27 +68,40 @@ def _simulation(settings: dict, run: dict) -> dict:
     meta, feats = pairmap.simulate_screen(**settings, n_plates=n_plates, seed=run["seed"])
     meta = pairmap.assign_reference_index(meta, "Metadata_Control", reference_col=_REF)
     rules = _activity_rules(["Metadata_Perturbation", _REF])
-    ap = pairmap.average_precision(meta, feats, **rules, n_jobs=run["n_jobs"],
-                                   progress_bar=run["progress_bar"])
+    ap = pairmap.average_precision(
+        meta, feats, **rules, n_jobs=run["n_jobs"], progress_bar=run["progress_bar"]
+    )
     treated = ap[~ap["Metadata_Control"].to_numpy(dtype=bool)].reset_index(drop=True)
     maps = pairmap.mean_average_precision(treated, ["Metadata_Perturbation"], **run["map"])
     truth = meta.loc[~meta["Metadata_Control"], ["Metadata_Perturbation", "Metadata_Active"]]
-    maps = maps.merge(truth.drop_duplicates("Metadata_Perturbation"), on="Metadata_Perturbation",
-                      how="left", validate="one_to_one")
+    maps = maps.merge(
+        truth.drop_duplicates("Metadata_Perturbation"),
+        on="Metadata_Perturbation",
+        how="left",
+        validate="one_to_one",
+    )
     significant = maps["below_corrected_p"].to_numpy(dtype=bool)
     active = maps["Metadata_Active"].to_numpy(dtype=bool)
     tp = int((significant & active).sum())
     names = [f"feature_{j:03d}" for j in range(feats.shape[1])]
     return {
-        "ap": ap, "maps": maps, "extra": {}, "rules": rules,
-        "sameby": ["Metadata_Perturbation"], "hierarchical_by": None,
+        "ap": ap,
+        "maps": maps,
+        "extra": {},
+        "rules": rules,
+        "sameby": ["Metadata_Perturbation"],
+        "hierarchical_by": None,
         "profiles": pd.concat([meta, pd.DataFrame(feats, columns=names)], axis=1),
         "source": f"simulate_screen({', '.join(f'{k}={v}' for k, v in settings.items())})",
-        "n_features": feats.shape[1], "n_controls": int(meta["Metadata_Control"].sum()),
+        "n_features": feats.shape[1],
+        "n_controls": int(meta["Metadata_Control"].sum()),
         "columns": {"truth": "Metadata_Active"},
-        "truth": {"n_active": int(active.sum()), "true_positives": tp,
-                  "recall": tp / active.sum() if active.any() else math.nan,
-                  "precision": tp / significant.sum() if significant.any() else math.nan},
+        "truth": {
+            "n_active": int(active.sum()),
+            "true_positives": tp,
+            "recall": tp / active.sum() if active.any() else math.nan,
+            "precision": tp / significant.sum() if significant.any() else math.nan,
+        },
         "title": f"pairmap demo: {len(maps)} simulated perturbations (seed {run['seed']})",
     }
 
@@ -102,21 +115,32 @@ def _lincs(run: dict) -> dict:
     cpd, dose = "Metadata_broad_sample", "Metadata_mmoles_per_liter"
     meta = pairmap.assign_reference_index(meta, f"{cpd} == 'DMSO'", reference_col=_REF)
     rules = _activity_rules([cpd, _REF])
-    ap = pairmap.average_precision(meta, feats, **rules, n_jobs=run["n_jobs"],
-                                   progress_bar=run["progress_bar"])
+    ap = pairmap.average_precision(
+        meta, feats, **rules, n_jobs=run["n_jobs"], progress_bar=run["progress_bar"]
+    )
     maps = pairmap.mean_average_precision(ap, [cpd], **run["map"])
-    by_dose = pairmap.mean_average_precision(ap, [cpd, dose], hierarchical_by=[cpd],
-                                             **run["map"])
+    by_dose = pairmap.mean_average_precision(ap, [cpd, dose], hierarchical_by=[cpd], **run["map"])
     moa_ap, by_moa = _lincs_consistency(meta, feats, run)
     extra = {"map_results_by_dose": by_dose, "consistency_map_results": by_moa}
     return {
-        "ap": ap, "maps": maps, "extra": extra, "extra_ap": {"consistency_ap_scores": moa_ap},
+        "ap": ap,
+        "maps": maps,
+        "extra": extra,
+        "extra_ap": {"consistency_ap_scores": moa_ap},
         "rules": rules,
-        "sameby": [cpd], "hierarchical_by": None, "profiles": None,
+        "sameby": [cpd],
+        "hierarchical_by": None,
+        "profiles": None,
         "source": f"LINCS Cell Painting plate SQ00015054 (pairmap.datasets, {LINCS_PLATE_FILE})",
-        "n_features": feats.shape[1], "n_controls": int((meta[cpd] == "DMSO").sum()),
-        "columns": {"plate": "Metadata_Plate", "well": "Metadata_Well", "compound": cpd,
-                    "dose": dose, "label": "Metadata_moa"},
+        "n_features": feats.shape[1],
+        "n_controls": int((meta[cpd] == "DMSO").sum()),
+        "columns": {
+            "plate": "Metadata_Plate",
+            "well": "Metadata_Well",
+            "compound": cpd,
+            "dose": dose,
+            "label": "Metadata_moa",
+        },
         "truth": None,
         "title": "pairmap demo: LINCS plate SQ00015054, phenotypic activity vs DMSO",
     }
@@ -129,23 +153,40 @@ def _lincs_consistency(meta, feats, run: dict):
     moa, cpd = "Metadata_moa", "Metadata_broad_sample"
     keep = ((meta[cpd] != "DMSO") & meta[moa].notna()).to_numpy()
     treated = pairmap.split_multilabel(meta[keep].reset_index(drop=True), moa, sep="|")
-    ap = pairmap.average_precision(treated, feats[keep], pos_sameby=[moa], pos_diffby=[cpd],
-                                   neg_sameby=[], neg_diffby=[moa], multilabel_col=moa,
-                                   n_jobs=run["n_jobs"], progress_bar=run["progress_bar"])
+    ap = pairmap.average_precision(
+        treated,
+        feats[keep],
+        pos_sameby=[moa],
+        pos_diffby=[cpd],
+        neg_sameby=[],
+        neg_diffby=[moa],
+        multilabel_col=moa,
+        n_jobs=run["n_jobs"],
+        progress_bar=run["progress_bar"],
+    )
     return ap, pairmap.mean_average_precision(ap, [moa], **run["map"])
 
 
 def _run_info(result: dict, run: dict, dataset: str, elapsed: float) -> dict:
     from pairmap.report import make_run_info
 
-    map_params = {"sameby": result["sameby"], **{k: run["map"][k] for k in
-                                                 ("null_size", "threshold", "seed", "null")}}
+    map_params = {
+        "sameby": result["sameby"],
+        **{k: run["map"][k] for k in ("null_size", "threshold", "seed", "null")},
+    }
     return make_run_info(
-        title=result["title"], analysis="activity",
-        data={"source": result["source"], "n_profiles": len(result["ap"]),
-              "n_features": result["n_features"], "controls": result["n_controls"]},
+        title=result["title"],
+        analysis="activity",
+        data={
+            "source": result["source"],
+            "n_profiles": len(result["ap"]),
+            "n_features": result["n_features"],
+            "controls": result["n_controls"],
+        },
         average_precision={**result["rules"], "distance": "cosine"},
-        mean_average_precision=map_params, columns=result["columns"], run_time_s=elapsed,
+        mean_average_precision=map_params,
+        columns=result["columns"],
+        run_time_s=elapsed,
         notes=f"pairmap demo --dataset {dataset}",
     )
 
@@ -155,8 +196,12 @@ def _write_outputs(tmp: Path, result: dict, info: dict) -> list[str]:
     from pairmap.report import run_info_json, write_report
 
     names = []
-    tables = {"ap_scores": result["ap"], "map_results": result["maps"], **result["extra"],
-              **result.get("extra_ap", {})}
+    tables = {
+        "ap_scores": result["ap"],
+        "map_results": result["maps"],
+        **result["extra"],
+        **result.get("extra_ap", {}),
+    }
     for stem, table in tables.items():
         table.to_parquet(tmp / f"{stem}.parquet", index=False)
         table.to_csv(tmp / f"{stem}.csv", index=False)
@@ -164,14 +209,18 @@ def _write_outputs(tmp: Path, result: dict, info: dict) -> list[str]:
     if result["profiles"] is not None:
         result["profiles"].to_parquet(tmp / "profiles.parquet", index=False)
         names.append("profiles.parquet")
-    fig = plot_map_scatter(result["maps"], threshold=_THRESHOLD,
-                           truth_col=result["columns"].get("truth"),
-                           null_size=info["mean_average_precision"]["null_size"],
-                           title=result["title"])
+    fig = plot_map_scatter(
+        result["maps"],
+        threshold=_THRESHOLD,
+        truth_col=result["columns"].get("truth"),
+        null_size=info["mean_average_precision"]["null_size"],
+        title=result["title"],
+    )
     fig.savefig(tmp / "map_plot.png", dpi=110, bbox_inches="tight")
     (tmp / "run_info.json").write_text(run_info_json(info) + "\n", encoding="utf-8")
-    write_report(result["ap"], result["maps"], tmp / "report.html", info=info,
-                 extra_results=result["extra"])
+    write_report(
+        result["ap"], result["maps"], tmp / "report.html", info=info, extra_results=result["extra"]
+    )
     return names + ["map_plot.png", "run_info.json", "report.html", "report_figures/"]
 
 
@@ -230,13 +279,27 @@ def run_demo(
     if out.exists():
         raise FileExistsError(f"output folder {str(out)!r} already exists; choose a new --out")
     start = time.perf_counter()
-    run = {"seed": seed, "n_jobs": n_jobs, "progress_bar": progress_bar,
-           "map": {"null_size": null_size, "threshold": _THRESHOLD, "seed": seed,
-                   "null": "shared", "n_jobs": n_jobs, "progress_bar": progress_bar}}
+    run = {
+        "seed": seed,
+        "n_jobs": n_jobs,
+        "progress_bar": progress_bar,
+        "map": {
+            "null_size": null_size,
+            "threshold": _THRESHOLD,
+            "seed": seed,
+            "null": "shared",
+            "n_jobs": n_jobs,
+            "progress_bar": progress_bar,
+        },
+    }
     if dataset == "simulation":
-        settings = {"n_perturbations": n_perturbations, "n_replicates": n_replicates,
-                    "n_features": n_features, "n_active_features": n_active_features,
-                    "fraction_active": fraction_active}
+        settings = {
+            "n_perturbations": n_perturbations,
+            "n_replicates": n_replicates,
+            "n_features": n_features,
+            "n_active_features": n_active_features,
+            "fraction_active": fraction_active,
+        }
         result = _simulation(settings, run)
     else:
         result = _lincs(run)
@@ -248,8 +311,11 @@ def run_demo(
         names = _write_outputs(tmp, result, info)
     maps = result["maps"]
     summary = {
-        "out": out, "dataset": dataset, "n_profiles": len(result["ap"]),
-        "n_controls": result["n_controls"], "n_groups": len(maps),
+        "out": out,
+        "dataset": dataset,
+        "n_profiles": len(result["ap"]),
+        "n_controls": result["n_controls"],
+        "n_groups": len(maps),
         "n_scored_groups": int(maps["p_value"].notna().sum()),
         "n_significant": int(maps["below_corrected_p"].sum()),
         "files": [out / n for n in names],

@@ -92,8 +92,9 @@ def connect(client):
     if client == "local":
         from ._parallel import available_cpus
 
-        cluster = distributed.LocalCluster(n_workers=available_cpus(), threads_per_worker=1,
-                                           processes=True)
+        cluster = distributed.LocalCluster(
+            n_workers=available_cpus(), threads_per_worker=1, processes=True
+        )
         return distributed.Client(cluster)
     return distributed.Client(client)
 
@@ -148,12 +149,18 @@ def _recipe(source: FeatureSource, client):
     """How a worker gets the features: a ``.npy`` path to map, or a scattered object."""
     data = source.data
     filename = getattr(data, "filename", None)
-    if source._columns is None and _find_mmap(data) is not None and filename and str(
-        filename
-    ).endswith(".npy"):
+    if (
+        source._columns is None
+        and _find_mmap(data) is not None
+        and filename
+        and str(filename).endswith(".npy")
+    ):
         again = np.load(filename, mmap_mode="r")
         if (again.shape, again.dtype, again.strides, again.offset) == (
-            data.shape, data.dtype, data.strides, data.offset
+            data.shape,
+            data.dtype,
+            data.strides,
+            data.offset,
         ):
             return ("npy", os.fspath(filename))
     shipped = _Shipped(None if source._columns is not None else np.asarray(data), source._columns)
@@ -182,9 +189,15 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
     prep = PreparedFeatures(source.direct, metric, inv_norm, sq_norm, gemm, func, name, source)
     with thread_limits(1), threadpool_limits(limits=1):
         ap, n_pos, n_total, totals = compute_average_precision(
-            prep, codes, *rules, ties_expected=options["ties_expected"],
-            max_memory=options["max_memory"], batch_size=options["batch_size"],
-            n_workers=1, blocks=blocks, plan_workers=options["plan_workers"],
+            prep,
+            codes,
+            *rules,
+            ties_expected=options["ties_expected"],
+            max_memory=options["max_memory"],
+            batch_size=options["batch_size"],
+            n_workers=1,
+            blocks=blocks,
+            plan_workers=options["plan_workers"],
         )
     queries = np.concatenate(blocks)
     return queries, ap[queries], n_pos[queries], n_total[queries], totals
@@ -193,16 +206,28 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
 def _task_groups(blocks: list, n_threads: int) -> list[list]:
     """Consecutive runs of whole blocks, about ``TASKS_PER_THREAD`` tasks per worker thread."""
     n_queries = sum(len(b) for b in blocks)
-    n_tasks = max(1, min(len(blocks), math.ceil(n_queries / MIN_TASK_QUERIES),
-                         TASKS_PER_THREAD * n_threads))
+    n_tasks = max(
+        1, min(len(blocks), math.ceil(n_queries / MIN_TASK_QUERIES), TASKS_PER_THREAD * n_threads)
+    )
     sizes = np.cumsum([len(b) for b in blocks])
     cut = np.searchsorted(sizes, np.linspace(0, n_queries, n_tasks + 1)[1:-1], side="left")
     edges = sorted(set([0, *(int(c) + 1 for c in cut), len(blocks)]))
     return [blocks[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *,
-                    ties_expected, max_memory, batch_size, plan_workers, progress=None):
+def compute_on_dask(
+    client,
+    prep: PreparedFeatures,
+    codes,
+    pos_rule,
+    neg_rule,
+    *,
+    ties_expected,
+    max_memory,
+    batch_size,
+    plan_workers,
+    progress=None,
+):
     """The Dask counterpart of :func:`pairmap._retrieval.compute_average_precision`.
 
     The blocks are planned here for ``plan_workers`` threads and handed out
@@ -215,8 +240,15 @@ def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *
     n_pos = np.zeros(n, dtype=np.int64)
     n_total = np.zeros(n, dtype=np.int64)
     totals = {"pos": 0, "neg": 0}
-    blocks = plan_blocks(prep, codes, pos_rule, neg_rule, max_memory=max_memory,
-                         batch_size=batch_size, n_workers=plan_workers)
+    blocks = plan_blocks(
+        prep,
+        codes,
+        pos_rule,
+        neg_rule,
+        max_memory=max_memory,
+        batch_size=batch_size,
+        n_workers=plan_workers,
+    )
     if not blocks:
         return ap, n_pos, n_total, totals
     threads = client.nthreads()
@@ -224,17 +256,35 @@ def compute_on_dask(client, prep: PreparedFeatures, codes, pos_rule, neg_rule, *
     recipe = _recipe(source, client)
     shared = client.scatter(
         _Shipped((codes, source.rows, source._means, prep.inv_norm, prep.sq_norm)),
-        broadcast=True, hash=False,
+        broadcast=True,
+        hash=False,
     )
     prep_info = (prep.metric, prep.gemm, prep.func, prep.name, source.center)
-    options = dict(ties_expected=ties_expected, max_memory=max_memory, batch_size=batch_size,
-                   plan_workers=plan_workers)
+    options = dict(
+        ties_expected=ties_expected,
+        max_memory=max_memory,
+        batch_size=batch_size,
+        plan_workers=plan_workers,
+    )
     groups = _task_groups(blocks, sum(threads.values()) or 1)
-    logger.info("average_precision on Dask: %d blocks in %d tasks over %d workers",
-                len(blocks), len(groups), len(threads))
+    logger.info(
+        "average_precision on Dask: %d blocks in %d tasks over %d workers",
+        len(blocks),
+        len(groups),
+        len(threads),
+    )
     futures = [
-        client.submit(_ap_task, recipe, shared, prep_info, (pos_rule, neg_rule), group,
-                      options, pure=False, key=f"pairmap-ap-{i}-{os.urandom(4).hex()}")
+        client.submit(
+            _ap_task,
+            recipe,
+            shared,
+            prep_info,
+            (pos_rule, neg_rule),
+            group,
+            options,
+            pure=False,
+            key=f"pairmap-ap-{i}-{os.urandom(4).hex()}",
+        )
         for i, group in enumerate(groups)
     ]
     try:
@@ -260,8 +310,17 @@ def _null_task(n_pos, n_total, null_size, seed, cache):
     return n_pos, n_total
 
 
-def mean_average_precision(ap_scores, sameby, *, client=None, cache=None, null_size=10000,
-                           seed=0, progress_bar=True, **kwargs):
+def mean_average_precision(
+    ap_scores,
+    sameby,
+    *,
+    client=None,
+    cache=None,
+    null_size=10000,
+    seed=0,
+    progress_bar=True,
+    **kwargs,
+):
     """:func:`pairmap.mean_average_precision` with the null distributions computed on Dask.
 
     Every distinct (positives, list length) configuration of the AP table is
@@ -336,8 +395,10 @@ def precompute_nulls(ap_scores, *, client, cache=None, null_size=10000, seed=0) 
     ok = (k > 0) & (n > k) & np.isfinite(np.asarray(ap_scores["average_precision"], float))
     confs = np.unique(np.stack([k[ok], n[ok]], axis=1).astype(np.int64), axis=0)
     cache_arg = _shared_cache_location(cache)
-    futures = [client.submit(_null_task, int(a), int(b), null_size, seed, cache_arg, pure=False)
-               for a, b in confs]
+    futures = [
+        client.submit(_null_task, int(a), int(b), null_size, seed, cache_arg, pure=False)
+        for a, b in confs
+    ]
     for fut in distributed.as_completed(futures):
         fut.result()
     logger.info("computed %d null distributions on Dask into the shared cache", len(confs))

@@ -29,6 +29,7 @@ __all__ = ["average_precision", "parse_memory"]
 TIES = ("positives_first", "expected")
 DEFAULT_MAX_MEMORY = 1 << 30
 
+
 def parse_memory(value: Size, name: str = "max_memory") -> int:
     """Bytes from an int or a string such as ``"2GB"`` or ``"512MiB"`` (at least 1 byte).
 
@@ -314,13 +315,26 @@ def average_precision(
             raise ValueError("multilabel_col does not run on Dask yet; call without client=")
         # the multi-label engine reads features in place: one C-ordered copy
         X = source.take(np.arange(source.n_rows))
-        return _multilabel_ap(meta, X, pos_rule, neg_rule, multilabel_col, distance=distance,
-                              ties=ties, budget=budget, batch_size=batch_size, n_jobs=n_jobs,
-                              progress_bar=progress_bar, request=request)
+        return _multilabel_ap(
+            meta,
+            X,
+            pos_rule,
+            neg_rule,
+            multilabel_col,
+            distance=distance,
+            ties=ties,
+            budget=budget,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            progress_bar=progress_bar,
+            request=request,
+        )
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
     prep = _prepare(source, distance, ties)
-    logger.info("average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name)
+    logger.info(
+        "average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name
+    )
 
     from threadpoolctl import threadpool_limits
 
@@ -328,14 +342,22 @@ def average_precision(
 
     ensure_compiled(prep.source.dtype.name)  # a first-run compile is announced, not in the ETA
 
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
-        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
-    ) as bar:
+    with (
+        thread_limits(n_jobs) as threads,
+        threadpool_limits(limits=1),
+        progress(
+            total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
+        ) as bar,
+    ):
         logger.debug("using %d threads", threads)
         rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
         extra = _metric_spec(request, len(meta))
-        options = dict(ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
-                       progress=bar.update)
+        options = dict(
+            ties_expected=ties == "expected",
+            max_memory=budget,
+            batch_size=batch_size,
+            progress=bar.update,
+        )
         if client is None:
             client = current_client()
         if client is None:
@@ -347,8 +369,9 @@ def average_precision(
         else:
             from .distributed import compute_on_dask
 
-            ap, n_pos, n_total, totals = compute_on_dask(client, prep, codes, *rules,
-                                                         plan_workers=threads, **options)
+            ap, n_pos, n_total, totals = compute_on_dask(
+                client, prep, codes, *rules, plan_workers=threads, **options
+            )
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
     scored = int(np.isfinite(ap).sum())
@@ -358,10 +381,19 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
-    attach_context(out, PermutationContext(
-        prep, codes, EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns),
-        ties == "expected", ap, n_pos, n_total,
-    ))
+    attach_context(
+        out,
+        PermutationContext(
+            prep,
+            codes,
+            EncodedRule.from_rule(pos_rule, columns),
+            EncodedRule.from_rule(neg_rule, columns),
+            ties == "expected",
+            ap,
+            n_pos,
+            n_total,
+        ),
+    )
     return _add_metric_columns(out, request, extra)
 
 
@@ -378,7 +410,6 @@ def _add_metric_columns(out, request, extra):
     return out
 
 
-
 def _prepare(X, distance, ties: str, depth: int = 1):
     """Features ready for the kernels; warns when many profiles tie wholesale.
 
@@ -386,13 +417,30 @@ def _prepare(X, distance, ties: str, depth: int = 1):
     """
     prep = prepare_features(X, distance)
     if prep.func is None:
-        warn_if_tied(prep.source, prep.inv_norm if prep.inv_norm.size else None, ties=ties,
-                     stacklevel=3 + depth)
+        warn_if_tied(
+            prep.source,
+            prep.inv_norm if prep.inv_norm.size else None,
+            ties=ties,
+            stacklevel=3 + depth,
+        )
     return prep
 
 
-def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budget, batch_size,
-                   n_jobs, progress_bar, request=None) -> pd.DataFrame:
+def _multilabel_ap(
+    meta,
+    X,
+    pos_rule,
+    neg_rule,
+    column,
+    *,
+    distance,
+    ties,
+    budget,
+    batch_size,
+    n_jobs,
+    progress_bar,
+    request=None,
+) -> pd.DataFrame:
     """:func:`average_precision` with a label column (validated input, filtered rows)."""
     from threadpoolctl import threadpool_limits
 
@@ -406,21 +454,41 @@ def _multilabel_ap(meta, X, pos_rule, neg_rule, column, *, distance, ties, budge
         )
     enc = EncodedMultilabel.build(meta, column, pos_rule, neg_rule)
     prep = _prepare(X, distance, ties, depth=2)
-    logger.info("average_precision: %d profiles, %d labels in %r, distance=%s", len(meta),
-                len(enc.uniques), column, prep.name)
-    with thread_limits(n_jobs) as threads, threadpool_limits(limits=1), progress(
-        total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
-    ) as bar:
+    logger.info(
+        "average_precision: %d profiles, %d labels in %r, distance=%s",
+        len(meta),
+        len(enc.uniques),
+        column,
+        prep.name,
+    )
+    with (
+        thread_limits(n_jobs) as threads,
+        threadpool_limits(limits=1),
+        progress(
+            total=len(meta), desc="average precision", unit="profile", enabled=progress_bar
+        ) as bar,
+    ):
         extra = _metric_spec(request, len(enc.labels.code))
         ap, n_pos, n_total, totals = compute_multilabel_ap(
-            prep, enc.codes, enc.encoded(enc.pos_rest), enc.encoded(enc.neg_rest), enc.labels,
-            ties_expected=ties == "expected", max_memory=budget, batch_size=batch_size,
-            n_workers=threads, progress=bar.update, metrics=extra,
+            prep,
+            enc.codes,
+            enc.encoded(enc.pos_rest),
+            enc.encoded(enc.neg_rest),
+            enc.labels,
+            ties_expected=ties == "expected",
+            max_memory=budget,
+            batch_size=batch_size,
+            n_workers=threads,
+            progress=bar.update,
+            metrics=extra,
         )
     if totals["pos"] == 0 or totals["neg"] == 0:
         explain_unscored(enc, column, totals)
-    logger.info("average_precision: %d of %d (profile, label) queries scored",
-                int(np.isfinite(ap).sum()), len(ap))
+    logger.info(
+        "average_precision: %d of %d (profile, label) queries scored",
+        int(np.isfinite(ap).sum()),
+        len(ap),
+    )
     out = long_form(meta, column, enc)
     out["average_precision"] = ap
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)

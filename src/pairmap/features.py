@@ -81,8 +81,8 @@ class FeatureSource:
         in_dtype = np.dtype(_columns[0].dtype if _columns is not None else data.dtype)
         if _columns is not None:
             kinds = {np.dtype(c.dtype) for c in _columns}
-            self.dtype = np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(
-                np.float64
+            self.dtype = (
+                np.dtype(np.float32) if kinds == {np.dtype(np.float32)} else np.dtype(np.float64)
             )
             self.n_features = len(_columns)
             n_base = len(_columns[0])
@@ -252,10 +252,14 @@ def _open_path(path) -> object:
     """Open a ``.npy`` file memory-mapped, or a Zarr array directory."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"feats={str(path)!r}: no such file; give a .npy file or a Zarr array")
+        raise FileNotFoundError(
+            f"feats={str(path)!r}: no such file; give a .npy file or a Zarr array"
+        )
     if p.suffix == ".npy":
         return np.load(p, mmap_mode="r")
-    if p.suffix == ".zarr" or (p.is_dir() and any((p / m).exists() for m in ("zarr.json", ".zarray"))):
+    if p.suffix == ".zarr" or (
+        p.is_dir() and any((p / m).exists() for m in ("zarr.json", ".zarray"))
+    ):
         try:
             import zarr
         except ImportError:  # pragma: no cover - depends on the environment
@@ -297,22 +301,29 @@ def as_feature_source(feats, n_meta: int) -> FeatureSource:
         feats = _open_path(feats)
     names, columns = None, None
     if isinstance(feats, pd.DataFrame):
-        bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])
-               or pd.api.types.is_bool_dtype(feats[c])]
+        bad = [
+            c
+            for c in feats.columns
+            if not pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c])
+        ]
         if bad:
             raise ValueError(
                 f"feature column {bad[0]!r} is not numeric (dtype {feats[bad[0]].dtype}); "
                 f"move it to the metadata or drop it ({len(bad)} non-numeric column(s) in all)"
             )
         names = [str(c) for c in feats.columns]
-        if feats.shape[1] and len(set(feats.dtypes)) == 1 and not isinstance(
-            feats.dtypes.iloc[0], pd.api.extensions.ExtensionDtype
+        if (
+            feats.shape[1]
+            and len(set(feats.dtypes)) == 1
+            and not isinstance(feats.dtypes.iloc[0], pd.api.extensions.ExtensionDtype)
         ):
             data = feats.to_numpy()  # one block: a view (Fortran-ordered) when pandas can
         else:
             data = None
-            columns = [feats.iloc[:, j].to_numpy(dtype=_column_dtype(feats.dtypes.iloc[j]))
-                       for j in range(feats.shape[1])]
+            columns = [
+                feats.iloc[:, j].to_numpy(dtype=_column_dtype(feats.dtypes.iloc[j]))
+                for j in range(feats.shape[1])
+            ]
         shape = (len(feats), feats.shape[1])
     else:
         data = feats if hasattr(feats, "shape") and hasattr(feats, "dtype") else np.asarray(feats)

@@ -103,5 +103,6 @@ def parse_metrics(metrics) -> MetricRequest:
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"metric {dup!r} is listed more than once in metrics")
-    return MetricRequest(tuple(names), np.asarray(kinds, dtype=np.int64),
-                         np.asarray(cuts, dtype=np.int64))
+    return MetricRequest(
+        tuple(names), np.asarray(kinds, dtype=np.int64), np.asarray(cuts, dtype=np.int64)
+    )

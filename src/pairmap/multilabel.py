@@ -138,8 +138,11 @@ def _as_label_list(value, column: str, pos: int) -> list:
     if hasattr(value, "as_py"):  # a pyarrow ListScalar
         value = value.as_py()
     if isinstance(value, (list, tuple, np.ndarray, pd.api.extensions.ExtensionArray)):
-        items = list(np.asarray(value, dtype=object).reshape(-1)) if isinstance(
-            value, np.ndarray) else list(value)
+        items = (
+            list(np.asarray(value, dtype=object).reshape(-1))
+            if isinstance(value, np.ndarray)
+            else list(value)
+        )
     elif value is None or _is_missing(value):
         raise ValueError(
             f"multilabel column {column!r} has a missing value at row {pos}; drop those profiles "
@@ -264,8 +267,10 @@ def split_rules(column: str, pos_rule: Rule, neg_rule: Rule) -> tuple[Rule, Rule
     >>> pos.all_same, neg.all_diff
     (('plate',), ())
     """
-    fix = (f"put {column!r} in pos_sameby and in neg_diffby (positives share the label, "
-           f"negatives share no label)")
+    fix = (
+        f"put {column!r} in pos_sameby and in neg_diffby (positives share the label, "
+        f"negatives share no label)"
+    )
     for name, rule, ok in (("pos", pos_rule, "all_same"), ("neg", neg_rule, "all_diff")):
         for part in ("all_same", "any_same", "all_diff", "any_diff"):
             if part != ok and column in getattr(rule, part):
@@ -297,8 +302,9 @@ class EncodedMultilabel:
         columns = list(dict.fromkeys(pos_rest.columns + neg_rest.columns))
         codes = encode_columns(meta, columns)
         ptr, code, uniques = encode_labels(meta[column], column)
-        return cls(codes, columns, pos_rest, neg_rest, LabelSets.build(ptr, code, len(uniques)),
-                   uniques)
+        return cls(
+            codes, columns, pos_rest, neg_rest, LabelSets.build(ptr, code, len(uniques)), uniques
+        )
 
     def encoded(self, rule: Rule) -> EncodedRule:
         return EncodedRule.from_rule(rule, self.columns)
@@ -309,8 +315,15 @@ def _disjoint_pair_counts(enc: EncodedMultilabel, rule: Rule) -> np.ndarray:
 
     er = enc.encoded(rule)
     b = Buckets.build(group_keys(enc.codes, er.all_same))
-    return count_disjoint_pairs(enc.labels.sorted_codes(), enc.labels.ptr, b.keys, b.order,
-                                b.starts, enc.codes, *er.as_tuple())
+    return count_disjoint_pairs(
+        enc.labels.sorted_codes(),
+        enc.labels.ptr,
+        b.keys,
+        b.order,
+        b.starts,
+        enc.codes,
+        *er.as_tuple(),
+    )
 
 
 def explain_unscored(enc: EncodedMultilabel, column: str, totals: dict) -> None:
@@ -318,9 +331,12 @@ def explain_unscored(enc: EncodedMultilabel, column: str, totals: dict) -> None:
     from ._kernels.multilabel import count_label_pairs
 
     labels = enc.labels
-    if totals["pos"] == 0 and not count_label_pairs(
-        labels.mem_ptr, labels.mem_row, enc.codes, *enc.encoded(enc.pos_rest).as_tuple()
-    ).any():
+    if (
+        totals["pos"] == 0
+        and not count_label_pairs(
+            labels.mem_ptr, labels.mem_row, enc.codes, *enc.encoded(enc.pos_rest).as_tuple()
+        ).any()
+    ):
         raise ValueError(
             f"no positive pairs: no two profiles share a label in {column!r} and satisfy the rest "
             f"of the positive rule ({enc.pos_rest.describe()})"
@@ -330,8 +346,10 @@ def explain_unscored(enc: EncodedMultilabel, column: str, totals: dict) -> None:
             f"no negative pairs: no two profiles have disjoint label sets in {column!r} and "
             f"satisfy the rest of the negative rule ({enc.neg_rest.describe()})"
         )
-    msg = (f"positive and negative pairs exist, but no profile has both for any label of "
-           f"{column!r}, so every AP is NaN")
+    msg = (
+        f"positive and negative pairs exist, but no profile has both for any label of "
+        f"{column!r}, so every AP is NaN"
+    )
     warnings.warn(msg, RuntimeWarning, stacklevel=4)
     logger.warning(msg)
 
@@ -356,8 +374,11 @@ def find_multilabel_pairs(meta: pd.DataFrame, rule: Rule, column: str):
             f"multilabel column {column!r} must be in the 'all' part of sameby (pairs sharing a "
             f"label) or of diffby (pairs sharing no label), got the rule {rule.describe()}"
         )
-    rest = replace(rule, all_same=tuple(c for c in rule.all_same if c != column),
-                   all_diff=tuple(c for c in rule.all_diff if c != column))
+    rest = replace(
+        rule,
+        all_same=tuple(c for c in rule.all_same if c != column),
+        all_diff=tuple(c for c in rule.all_diff if c != column),
+    )
     columns = list(dict.fromkeys(rest.columns))
     codes = encode_columns(meta, columns)
     ptr, code, uniques = encode_labels(meta[column], column)

@@ -217,22 +217,24 @@ def _null_key(method: str, seed: int, null_size: int, n_total: int, n_pos: int):
     return NullKey(method, seed, null_size, n_total, n_pos, ALGORITHM_VERSION)
 
 
-def _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute, length,
-                    recompute=None):
+def _get_or_compute(
+    cache_obj, method, seed, null_size, n_total, n_pos, compute, length, recompute=None
+):
     if cache_obj is None:
         return compute()
     key = _null_key(method, seed, null_size, n_total, n_pos)
-    arr = np.asarray(cache_obj.get_or_compute(key, compute, recompute=recompute),
-                     dtype=np.float64)
+    arr = np.asarray(cache_obj.get_or_compute(key, compute, recompute=recompute), dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != length:
-        logger.warning("cache returned %s values for %s, expected %d; recomputing",
-                       arr.shape, key, length)
+        logger.warning(
+            "cache returned %s values for %s, expected %d; recomputing", arr.shape, key, length
+        )
         arr = compute()
     return arr
 
 
-def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
-                  n_threads=1, start=0, stop=None) -> np.ndarray:
+def sampled_draws(
+    n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None, n_threads=1, start=0, stop=None
+) -> np.ndarray:
     """Draws ``start..stop-1`` of the sampled null (no enumeration shortcut).
 
     Internal building block: arguments must already be validated. A full range
@@ -252,8 +254,9 @@ def sampled_draws(n_pos, n_total, null_size, seed, *, ordinal=0, cache_obj=None,
 
     recompute = sampled_recompute(key, n_total, n_pos)
     method = "sampled" if ordinal == 0 else f"sampled_m{ordinal}"
-    return _get_or_compute(cache_obj, method, seed, null_size, n_total, n_pos, compute,
-                           null_size, recompute)
+    return _get_or_compute(
+        cache_obj, method, seed, null_size, n_total, n_pos, compute, null_size, recompute
+    )
 
 
 def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarray | None:
@@ -267,12 +270,28 @@ def exact_values(n_pos, n_total, null_size, seed, *, cache_obj=None) -> np.ndarr
     def compute():
         return enumerate_null_aps(n_total, n_pos, total)
 
-    return _get_or_compute(cache_obj, "exact", seed, null_size, n_total, n_pos, compute, total,
-                           exact_recompute(n_total, n_pos, total))
+    return _get_or_compute(
+        cache_obj,
+        "exact",
+        seed,
+        null_size,
+        n_total,
+        n_pos,
+        compute,
+        total,
+        exact_recompute(n_total, n_pos, total),
+    )
 
 
-def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: int = 0, *,
-                      cache: CacheSpec = None, n_jobs: int | None = None) -> np.ndarray:
+def null_distribution(
+    n_pos: int,
+    n_total: int,
+    null_size: int = 10000,
+    seed: int = 0,
+    *,
+    cache: CacheSpec = None,
+    n_jobs: int | None = None,
+) -> np.ndarray:
     """Average precision of random rankings of ``n_pos`` positives among ``n_total`` items.
 
     Parameters
@@ -328,8 +347,15 @@ def null_distribution(n_pos: int, n_total: int, null_size: int = 10000, seed: in
     with thread_limits(n_jobs) as n_threads:
         arr = exact_values(n_pos, n_total, null_size, seed, cache_obj=cache_obj)
         if arr is None:
-            arr = sampled_draws(n_pos, n_total, null_size, seed, cache_obj=cache_obj,
-                                n_threads=n_threads)
-    logger.debug("null n_pos=%d n_total=%d null_size=%d seed=%d: %d values",
-                 n_pos, n_total, null_size, seed, arr.shape[0])
+            arr = sampled_draws(
+                n_pos, n_total, null_size, seed, cache_obj=cache_obj, n_threads=n_threads
+            )
+    logger.debug(
+        "null n_pos=%d n_total=%d null_size=%d seed=%d: %d values",
+        n_pos,
+        n_total,
+        null_size,
+        seed,
+        arr.shape[0],
+    )
     return np.array(arr, dtype=np.float64, copy=True)

@@ -114,8 +114,9 @@ def _split_side(value, name: str, meta_columns: Iterable[str]):
     return all_cols, any_part, queries
 
 
-def parse_rule(sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], *,
-               name: str = "") -> tuple[Rule, list[str]]:
+def parse_rule(
+    sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], *, name: str = ""
+) -> tuple[Rule, list[str]]:
     """Parse one ``(sameby, diffby)`` couple into a :class:`Rule` and its query filters.
 
     Parameters
@@ -157,7 +158,9 @@ def parse_rule(sameby: RuleSpec, diffby: RuleSpec, meta_columns: Iterable[str], 
         raise ValueError(
             f"{prefix}sameby and {prefix}diffby must not share columns, both contain {overlap}"
         )
-    rule = Rule(tuple(dict.fromkeys(s_all)), tuple(s_any), tuple(dict.fromkeys(d_all)), tuple(d_any))
+    rule = Rule(
+        tuple(dict.fromkeys(s_all)), tuple(s_any), tuple(dict.fromkeys(d_all)), tuple(d_any)
+    )
     return rule, s_queries
 
 
@@ -182,8 +185,9 @@ def apply_queries(meta: pd.DataFrame, queries: Sequence[str]) -> np.ndarray:
     return keep
 
 
-def encode_columns(meta: pd.DataFrame, columns: Sequence[str], *,
-                   missing: str = "error") -> np.ndarray:
+def encode_columns(
+    meta: pd.DataFrame, columns: Sequence[str], *, missing: str = "error"
+) -> np.ndarray:
     """Factorize metadata columns into an (n_rows, n_columns) int64 code matrix.
 
     Missing values are refused with an error naming the column, or, with
@@ -192,7 +196,9 @@ def encode_columns(meta: pd.DataFrame, columns: Sequence[str], *,
     codes = np.empty((len(meta), len(columns)), dtype=np.int64)
     for c, col in enumerate(columns):
         if col not in meta.columns:
-            raise ValueError(f"column {col!r} is not in the metadata (columns: {list(meta.columns)})")
+            raise ValueError(
+                f"column {col!r} is not in the metadata (columns: {list(meta.columns)})"
+            )
         series = meta[col]
         if isinstance(series, pd.DataFrame):
             raise ValueError(f"column name {col!r} appears more than once in the metadata")
@@ -295,8 +301,12 @@ class Buckets:
 
 
 def find_pairs(
-    meta: pd.DataFrame, sameby: RuleSpec, diffby: RuleSpec, multilabel_col: str | None = None,
-    *, missing: str = "error",
+    meta: pd.DataFrame,
+    sameby: RuleSpec,
+    diffby: RuleSpec,
+    multilabel_col: str | None = None,
+    *,
+    missing: str = "error",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All pairs of rows that satisfy a pairing rule.
 
@@ -373,7 +383,9 @@ def find_pairs(
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     pairs = np.empty((int(offsets[-1]), 2), dtype=np.int64)
-    fill_rule_pairs(codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple(), offsets, pairs)
+    fill_rule_pairs(
+        codes, buckets.keys, buckets.order, buckets.starts, *enc.as_tuple(), offsets, pairs
+    )
     if missing == "unmatched":
         pairs = _drop_pairs_differing_by_missing(pairs, meta, rule)
     return pairs

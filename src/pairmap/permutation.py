@@ -43,8 +43,14 @@ from pairmap._kernels.nulls import sorted_mean
 from pairmap.pairing import Buckets, EncodedRule, group_keys
 from pairmap.similarity import PreparedFeatures
 
-__all__ = ["CONTEXT_ATTR", "PERMUTATION_VERSION", "PermutationContext", "attach_context",
-           "context_of", "permutation_pvalues"]
+__all__ = [
+    "CONTEXT_ATTR",
+    "PERMUTATION_VERSION",
+    "PermutationContext",
+    "attach_context",
+    "context_of",
+    "permutation_pvalues",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +146,14 @@ def rows_of(frame, context: PermutationContext) -> tuple[np.ndarray | None, str]
     if len(rows) and (rows.min() < 0 or rows.max() >= n or len(np.unique(rows)) != len(rows)):
         return None, "its index is no longer the row numbers average_precision returned"
     ap = frame["average_precision"].to_numpy(np.float64)
-    same = np.array_equal(ap, context.ap[rows], equal_nan=True) and np.array_equal(
-        frame["n_pos_pairs"].to_numpy(np.float64), context.n_pos[rows].astype(np.float64)
-    ) and np.array_equal(
-        frame["n_total_pairs"].to_numpy(np.float64), context.n_total[rows].astype(np.float64)
+    same = (
+        np.array_equal(ap, context.ap[rows], equal_nan=True)
+        and np.array_equal(
+            frame["n_pos_pairs"].to_numpy(np.float64), context.n_pos[rows].astype(np.float64)
+        )
+        and np.array_equal(
+            frame["n_total_pairs"].to_numpy(np.float64), context.n_total[rows].astype(np.float64)
+        )
     )
     if not same:
         return None, "its scores differ from the ones average_precision computed"
@@ -219,8 +229,16 @@ class _Pools:
     def negatives(self, members):
         b = self.buckets
         keys = self.block_key[members]
-        m = KP.mark_negatives(self.ctx.codes, members, b.starts[keys], b.starts[keys + 1], b.order,
-                              *self.ctx.neg_rule.as_tuple(), self.mark, self.found)
+        m = KP.mark_negatives(
+            self.ctx.codes,
+            members,
+            b.starts[keys],
+            b.starts[keys + 1],
+            b.order,
+            *self.ctx.neg_rule.as_tuple(),
+            self.mark,
+            self.found,
+        )
         return np.sort(self.found[:m])
 
     def check(self, members, others) -> str:
@@ -239,8 +257,10 @@ class _Pools:
         counts = np.bincount(self.block_key[others], minlength=int(self.block_key.max()) + 1)
         n_neg = ctx.n_total[members] - ctx.n_pos[members]
         if np.any(counts[self.block_key[members]] != n_neg):
-            return ("a member's negatives are not all the non-member pool profiles of its "
-                    "negative block (neg_sameby)")
+            return (
+                "a member's negatives are not all the non-member pool profiles of its "
+                "negative block (neg_sameby)"
+            )
         return ""
 
 
@@ -254,8 +274,14 @@ class GroupResult:
 class PermutationTester:
     """Permutation p-values of groups of one AP table (shares bases and nulls across groups)."""
 
-    def __init__(self, ctx: PermutationContext, tested_rows: np.ndarray, null_size: int,
-                 seed: int, n_threads: int):
+    def __init__(
+        self,
+        ctx: PermutationContext,
+        tested_rows: np.ndarray,
+        null_size: int,
+        seed: int,
+        n_threads: int,
+    ):
         self.ctx = ctx
         self.null_size = null_size
         self.seed = seed
@@ -302,14 +328,26 @@ class PermutationTester:
         blk = blk.reshape(-1).astype(np.int64)
         own_base = self.sim.block(own_rows, base.rows)
         own_own = self.sim.block(own_rows, own_rows)
-        own_sorted, own_len = _sorted_rows(own_base, np.full(len(own_rows), -1, dtype=np.int64),
-                                           blk[nB:], blk[:nB])
+        own_sorted, own_len = _sorted_rows(
+            own_base, np.full(len(own_rows), -1, dtype=np.int64), blk[nB:], blk[:nB]
+        )
         bm = np.argsort(blk, kind="stable").astype(np.int64)
         bm_start = np.zeros(len(uniq) + 1, dtype=np.int64)
         np.cumsum(np.bincount(blk, minlength=len(uniq)), out=bm_start[1:])
         pool_rows = np.concatenate([base.rows, own_rows])
-        arrays = (bm_start, bm, blk, nB, base.sim, base.sorted_rows, base.lens, own_base,
-                  own_sorted, own_len, own_own)
+        arrays = (
+            bm_start,
+            bm,
+            blk,
+            nB,
+            base.sim,
+            base.sorted_rows,
+            base.lens,
+            own_base,
+            own_sorted,
+            own_len,
+            own_own,
+        )
         return arrays, pool_rows
 
     # -- one group ------------------------------------------------------------------------------
@@ -347,8 +385,17 @@ class PermutationTester:
         base_rows = np.union1d(others, members) if full_pool else others
         n_base = len(base_rows)
         if 2 * 8 * n_base * n_base > POOL_BUDGET_BYTES:
-            return GroupResult(np.nan, np.nan, f"its pool of {n_base} profiles exceeds the "
-                               f"{POOL_BUDGET_BYTES >> 20} MiB similarity budget"), None, None, None
+            return (
+                GroupResult(
+                    np.nan,
+                    np.nan,
+                    f"its pool of {n_base} profiles exceeds the "
+                    f"{POOL_BUDGET_BYTES >> 20} MiB similarity budget",
+                ),
+                None,
+                None,
+                None,
+            )
         base = self._base(base_rows)
         own = np.empty(0, dtype=np.int64) if full_pool else members
         arrays, pool_rows = self._layout(base, own)
@@ -371,8 +418,9 @@ class PermutationTester:
         if n_null * k * k > MAX_WORK:
             reason = f"its null would take {n_null} x {k}**2 operations"
             return GroupResult(np.nan, np.nan, reason), None, None, None
-        null = self._null(layout, base, full_pool, nb, kb, total,
-                          (observed, cohesion) if prune else None)
+        null = self._null(
+            layout, base, full_pool, nb, kb, total, (observed, cohesion) if prune else None
+        )
         return None, (observed, cohesion), null, total
 
     def _tables_fit(self, kb):
@@ -386,9 +434,13 @@ class PermutationTester:
             return self._table[2]
         self._table = None  # free the previous tables first
         nb = np.diff(layout[0])
-        tables = KP.run_base_tables(stream_key(self.seed, self.null_size, nb, kb),
-                                    self.null_size, layout, self.ctx.ties_expected,
-                                    self.n_threads)
+        tables = KP.run_base_tables(
+            stream_key(self.seed, self.null_size, nb, kb),
+            self.null_size,
+            layout,
+            self.ctx.ties_expected,
+            self.n_threads,
+        )
         self._table = (base, key, tables)
         return tables
 
@@ -409,15 +461,18 @@ class PermutationTester:
             draws = np.arange(self.null_size, dtype=np.int64)
             if observed is not None:  # skip draws whose base-only upper bound is below
                 bound_key, obs_key = _snap(tables[6][:, 0]), _snap(observed[0])
-                reach = (bound_key > obs_key) | ((bound_key == obs_key)
-                                                 & (tables[6][:, 1] >= observed[1]))
+                reach = (bound_key > obs_key) | (
+                    (bound_key == obs_key) & (tables[6][:, 1] >= observed[1])
+                )
                 draws = draws[reach]
-            null = KP.run_null_from_tables(draws, tables, layout, self.ctx.ties_expected,
-                                           self.n_threads)
+            null = KP.run_null_from_tables(
+                draws, tables, layout, self.ctx.ties_expected, self.n_threads
+            )
         else:
             key = stream_key(self.seed, self.null_size, nb, kb)
-            null = KP.run_sample_null(key, self.null_size, layout, self.ctx.ties_expected,
-                                      self.n_threads)
+            null = KP.run_sample_null(
+                key, self.null_size, layout, self.ctx.ties_expected, self.n_threads
+            )
         if share_key is not None:
             self._nulls[share_key] = (base, null)
         return null
@@ -494,6 +549,8 @@ def permutation_pvalues(ctx, rows, gid, n_groups, *, null_size, seed, n_threads,
         logger.warning(
             "%d group(s): APs recomputed from the pool differ from the engine's by more than "
             "%g (similarities rounded differently by the two code paths); their p-values use "
-            "the recomputed scores", tester.mismatches, _AP_TOLERANCE,
+            "the recomputed scores",
+            tester.mismatches,
+            _AP_TOLERANCE,
         )
     return stat, pval, fallback

@@ -142,8 +142,9 @@ def _collapse_points(x, y, category, names, max_points, seed):
         keep_top = order[: max_points // 5]
         rest = order[max_points // 5 :]
         rng = np.random.default_rng(seed)
-        keep = np.concatenate([keep_top, rng.choice(rest, max_points - len(keep_top),
-                                                    replace=False)])
+        keep = np.concatenate(
+            [keep_top, rng.choice(rest, max_points - len(keep_top), replace=False)]
+        )
         pts = pts.iloc[np.sort(keep)]
     return pts, n_distinct
 
@@ -259,8 +260,9 @@ def plot_map_scatter(
     significant = _significance(data, significant_col, p_col, threshold)
     shape, shapes = _scatter_categories(data, truth_col)
     category = shape * 2 + (~significant).astype(int)
-    pts, n_distinct = _collapse_points(x, y, category, group_names(data, label_cols),
-                                       max_points, seed)
+    pts, n_distinct = _collapse_points(
+        x, y, category, group_names(data, label_cols), max_points, seed
+    )
 
     fig, axes = _new_axes(figsize, dpi)
     ax = axes[0, 0]
@@ -269,8 +271,10 @@ def plot_map_scatter(
     top = max(float(np.max(y)) if len(y) else 0.0, -np.log10(threshold))
     ax.set_ylim(0, top * 1.12 + 0.05)
     ax.set_xlim(-0.02, 1.05)
-    note = (f"{annotation_prefix}: {int(significant.sum())} of {len(data)} scored groups "
-            f"({100.0 * significant.mean() if len(data) else 0.0:.1f}%)")
+    note = (
+        f"{annotation_prefix}: {int(significant.sum())} of {len(data)} scored groups "
+        f"({100.0 * significant.mean() if len(data) else 0.0:.1f}%)"
+    )
     if n_untested:
         note += f"\n{n_untested} group(s) without a score (n_profiles = 0) not shown"
     if n_distinct > len(pts):
@@ -304,21 +308,36 @@ def _draw_scatter_points(ax, pts: pd.DataFrame, shapes: dict) -> None:
         marker = shapes[int(code) // 2][0]
         color = _NOT_SIGNIFICANT if code % 2 else _SIGNIFICANT
         kwargs = {"edgecolors": "none"} if marker != "x" else {}
-        coll = ax.scatter(sub["x"], sub["y"], s=float(s), c=color, alpha=0.75, marker=marker,
-                          **kwargs)
+        coll = ax.scatter(
+            sub["x"], sub["y"], s=float(s), c=color, alpha=0.75, marker=marker, **kwargs
+        )
         coll.pairmap_labels = sub["label"].tolist()
     many = pts[pts["count"] > 1].nlargest(25, "count")
     for xi, yi, count in zip(many["x"], many["y"], many["count"], strict=True):
-        ax.annotate(f"×{count}", (xi, yi), xytext=(6, 4), textcoords="offset points",
-                    fontsize=8, color="#252525")
+        ax.annotate(
+            f"×{count}",
+            (xi, yi),
+            xytext=(6, 4),
+            textcoords="offset points",
+            fontsize=8,
+            color="#252525",
+        )
 
 
 def _draw_threshold(ax, threshold: float) -> None:
     level = -np.log10(threshold)
     ax.axhline(level, color=_THRESHOLD, ls="--", lw=1.2)
-    ax.annotate(f"corrected p = {threshold:g}", (1.0, level), xycoords=("axes fraction", "data"),
-                xytext=(-2, 3), textcoords="offset points", ha="right", va="bottom",
-                fontsize=8, color=_THRESHOLD)
+    ax.annotate(
+        f"corrected p = {threshold:g}",
+        (1.0, level),
+        xycoords=("axes fraction", "data"),
+        xytext=(-2, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color=_THRESHOLD,
+    )
 
 
 def _scatter_legend(ax, threshold, shapes, pts) -> None:
@@ -326,16 +345,29 @@ def _scatter_legend(ax, threshold, shapes, pts) -> None:
 
     handles = [
         Line2D([], [], marker="o", ls="", color=_SIGNIFICANT, label=f"corrected p < {threshold:g}"),
-        Line2D([], [], marker="o", ls="", color=_NOT_SIGNIFICANT,
-               label=f"corrected p ≥ {threshold:g}"),
+        Line2D(
+            [], [], marker="o", ls="", color=_NOT_SIGNIFICANT, label=f"corrected p ≥ {threshold:g}"
+        ),
     ]
     if shapes is not None:
         present = set((pts["cat"].to_numpy() // 2).tolist())
-        handles += [Line2D([], [], marker=m, ls="", color="black", label=lab)
-                    for code, (m, lab) in shapes.items() if code in present or code < 2]
+        handles += [
+            Line2D([], [], marker=m, ls="", color="black", label=lab)
+            for code, (m, lab) in shapes.items()
+            if code in present or code < 2
+        ]
     if (pts["count"] > 1).any():
-        handles.append(Line2D([], [], marker="o", ls="", color="#bdbdbd", markersize=9,
-                              label="×n: n groups at one position"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                color="#bdbdbd",
+                markersize=9,
+                label="×n: n groups at one position",
+            )
+        )
     ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
 
 
@@ -345,7 +377,7 @@ def _scatter_legend(ax, threshold, shapes, pts) -> None:
 def _top_bottom(map_results, map_col, n_top, n_bottom) -> tuple[pd.DataFrame, pd.DataFrame]:
     ranked = _tested(map_results, map_col).sort_values(map_col, ascending=False, kind="stable")
     top = ranked.head(n_top)
-    bottom = ranked.iloc[len(top):].tail(n_bottom)
+    bottom = ranked.iloc[len(top) :].tail(n_bottom)
     return top, bottom
 
 
@@ -420,8 +452,9 @@ def plot_ap_distributions(
     for row in range(n_rows):
         values = members.loc[members["_row"] == row, ap_col].to_numpy(dtype=float)
         _draw_member_row(ax, values, ypos[row], rng, max_points_per_group)
-    ax.scatter(chosen[map_col], ypos, marker="|", s=260, c=_THRESHOLD, linewidths=2,
-               zorder=3, label="mAP")
+    ax.scatter(
+        chosen[map_col], ypos, marker="|", s=260, c=_THRESHOLD, linewidths=2, zorder=3, label="mAP"
+    )
     if len(top) and len(bottom):
         ax.axhline(ypos[len(top)] + 0.5, color="#bdbdbd", lw=0.8, ls=":")
     ax.set_yticks(ypos[::-1], names[::-1])  # listed bottom to top
@@ -449,10 +482,18 @@ def _horizontal_boxes() -> tuple:
 def _draw_member_row(ax, values: np.ndarray, y: float, rng, max_points: int) -> None:
     if values.size == 0:
         return
-    ax.boxplot([values], positions=[y], **dict(_horizontal_boxes()), widths=0.6, showfliers=False,
-               manage_ticks=False, medianprops={"color": "#252525"},
-               boxprops={"color": "#737373"}, whiskerprops={"color": "#737373"},
-               capprops={"color": "#737373"})
+    ax.boxplot(
+        [values],
+        positions=[y],
+        **dict(_horizontal_boxes()),
+        widths=0.6,
+        showfliers=False,
+        manage_ticks=False,
+        medianprops={"color": "#252525"},
+        boxprops={"color": "#737373"},
+        whiskerprops={"color": "#737373"},
+        capprops={"color": "#737373"},
+    )
     shown = values if values.size <= max_points else rng.choice(values, max_points, replace=False)
     jitter = rng.uniform(-0.22, 0.22, shown.size)
     ax.scatter(shown, y + jitter, s=9, c=_SIGNIFICANT, alpha=0.55, edgecolors="none", zorder=2)
@@ -535,19 +576,28 @@ def plot_null_comparison(
     if groups is None:
         groups = _default_null_groups(_tested(map_results, map_col), map_col, n_groups)
     if nulls is None:
-        nulls = [group_null(m["n_pos_pairs"], m["n_total_pairs"], null_size=null_size,
-                            seed=seed, null=null, cache=cache)
-                 for m in group_members(ap_scores, groups, sameby)]
+        nulls = [
+            group_null(
+                m["n_pos_pairs"],
+                m["n_total_pairs"],
+                null_size=null_size,
+                seed=seed,
+                null=null,
+                cache=cache,
+            )
+            for m in group_members(ap_scores, groups, sameby)
+        ]
     n = max(len(groups), 1)
     ncols = min(n, 2)
     nrows = int(np.ceil(n / ncols))
     fig, axes = _new_axes(figsize or (3.6 * ncols, 2.6 * nrows), dpi, nrows, ncols)
     names = group_names(groups, sameby)
-    for ax, name, (_, row), (values, exact) in zip(axes.flat, names, groups.iterrows(), nulls,
-                                                   strict=False):
+    for ax, name, (_, row), (values, exact) in zip(
+        axes.flat, names, groups.iterrows(), nulls, strict=False
+    ):
         _draw_null_panel(ax, values, exact, row, map_col)
         ax.set_title(name, fontsize=9)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
     fig.suptitle(f"Observed mAP vs its null ({null} null, null size {null_size:,})", fontsize=10)
     fig.tight_layout()
@@ -576,8 +626,13 @@ def _draw_null_panel(ax, values: np.ndarray, exact: bool, row: pd.Series, map_co
     observed = float(row[map_col])
     bins = np.linspace(0.0, 1.0, 51)
     weights = np.full(values.shape, 1.0 / max(values.size, 1))
-    ax.hist(values, bins=bins, weights=weights, color="#bdbdbd",
-            label="exact null" if exact else "null draws")
+    ax.hist(
+        values,
+        bins=bins,
+        weights=weights,
+        color="#bdbdbd",
+        label="exact null" if exact else "null draws",
+    )
     ax.axvline(observed, color=_THRESHOLD, lw=1.5, label="observed mAP")
     parts = [f"p = {row['p_value']:.3g}"] if "p_value" in row else []
     if "corrected_p_value" in row:
@@ -638,12 +693,17 @@ def plot_plate_ap(
     pos = np.arange(len(stats))
     if len(stats) <= max_boxes:
         values = [g.to_numpy(dtype=float) for _, g in scored.groupby(plate_col, sort=True)[ap_col]]
-        ax.boxplot(values, positions=pos, widths=0.6, showfliers=True, manage_ticks=False,
-                   flierprops={"markersize": 2, "alpha": 0.5},
-                   medianprops={"color": _THRESHOLD})
+        ax.boxplot(
+            values,
+            positions=pos,
+            widths=0.6,
+            showfliers=True,
+            manage_ticks=False,
+            flierprops={"markersize": 2, "alpha": 0.5},
+            medianprops={"color": _THRESHOLD},
+        )
         if len(stats) <= 30:
-            ax.set_xticks(pos, [str(p) for p in stats.index], rotation=45, ha="right",
-                          fontsize=7.5)
+            ax.set_xticks(pos, [str(p) for p in stats.index], rotation=45, ha="right", fontsize=7.5)
     else:
         ax.vlines(pos, stats["25%"], stats["75%"], color="#bdbdbd", lw=1)
         ax.scatter(pos, stats["50%"], s=6, c=_SIGNIFICANT, zorder=2)
@@ -665,8 +725,10 @@ def _well_position(wells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if parts.isna().any().any():
         bad = text[parts.isna().any(axis=1)].iloc[0]
         raise ValueError(f"well names must look like 'A01' or 'P24'; got {bad!r}")
-    row = np.array([sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(s))) - 1
-                    for s in parts[0]], dtype=np.int64)
+    row = np.array(
+        [sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(s))) - 1 for s in parts[0]],
+        dtype=np.int64,
+    )
     col = parts[1].to_numpy(dtype=np.int64) - 1
     return row[codes], col[codes]
 
@@ -718,11 +780,20 @@ def plot_plate_layout(
         mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     fig, axes = _new_axes(figsize, dpi)
     ax = axes[0, 0]
-    image = ax.imshow(np.ma.masked_invalid(mean), cmap="viridis", vmin=0, vmax=1,
-                      aspect="auto", interpolation="nearest")
+    image = ax.imshow(
+        np.ma.masked_invalid(mean),
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        interpolation="nearest",
+    )
     fig.colorbar(image, ax=ax, label="mean AP")
-    ax.set_yticks(np.arange(shape[0]), [chr(65 + r) if r < 26 else str(r + 1)
-                                        for r in range(shape[0])], fontsize=7)
+    ax.set_yticks(
+        np.arange(shape[0]),
+        [chr(65 + r) if r < 26 else str(r + 1) for r in range(shape[0])],
+        fontsize=7,
+    )
     ax.set_xticks(np.arange(shape[1]), [str(c + 1) for c in range(shape[1])], fontsize=7)
     ax.set_title("Mean AP by well position (white: no scored profile)")
     fig.tight_layout()
@@ -790,17 +861,22 @@ def plot_dose_response(
             continue
         color = colors[highlight.index(compound)]
         ax.plot(dose, value, color=color, lw=1.4, label=str(compound), zorder=2)
-        sig = (sub[significant_col].fillna(False).to_numpy(dtype=bool)
-               if significant_col in sub else np.zeros(len(sub), bool))
-        ax.scatter(dose, value, s=22, zorder=3, facecolors=np.where(sig, color, "white"),
-                   edgecolors=color)
+        sig = (
+            sub[significant_col].fillna(False).to_numpy(dtype=bool)
+            if significant_col in sub
+            else np.zeros(len(sub), bool)
+        )
+        ax.scatter(
+            dose, value, s=22, zorder=3, facecolors=np.where(sig, color, "white"), edgecolors=color
+        )
         ax.lines[-1].pairmap_labels = [str(compound)]
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel(f"dose ({dose_col})")
     ax.set_ylabel("mAP")
-    ax.set_title(f"mAP by dose: top {len(highlight)} of {len(best)} compounds "
-                 "(filled: significant)")
+    ax.set_title(
+        f"mAP by dose: top {len(highlight)} of {len(best)} compounds (filled: significant)"
+    )
     ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
@@ -857,18 +933,24 @@ def plot_label_map(
     top, bottom = _top_bottom(map_results, map_col, (n_labels + 1) // 2, n_labels // 2)
     shown = pd.concat([top, bottom])
     n_total = len(_tested(map_results, map_col))
-    names = [f"{lab} (n={n})" if "n_profiles" in shown else str(lab)
-             for lab, n in zip(shown[label_col],
-                               shown.get("n_profiles", pd.Series([0] * len(shown))),
-                               strict=True)]
+    names = [
+        f"{lab} (n={n})" if "n_profiles" in shown else str(lab)
+        for lab, n in zip(
+            shown[label_col], shown.get("n_profiles", pd.Series([0] * len(shown))), strict=True
+        )
+    ]
     fig, axes = _new_axes(figsize or (7.0, 1.2 + 0.24 * max(len(shown), 1)), dpi)
     ax = axes[0, 0]
     ypos = len(shown) - 1 - np.arange(len(shown))
-    sig = (shown[significant_col].fillna(False).to_numpy(dtype=bool)
-           if significant_col in shown else np.zeros(len(shown), bool))
+    sig = (
+        shown[significant_col].fillna(False).to_numpy(dtype=bool)
+        if significant_col in shown
+        else np.zeros(len(shown), bool)
+    )
     ax.hlines(ypos, 0, shown[map_col], color="#d9d9d9", lw=1)
-    coll = ax.scatter(shown[map_col], ypos, c=np.where(sig, _SIGNIFICANT, _NOT_SIGNIFICANT),
-                      s=28, zorder=2)
+    coll = ax.scatter(
+        shown[map_col], ypos, c=np.where(sig, _SIGNIFICANT, _NOT_SIGNIFICANT), s=28, zorder=2
+    )
     coll.pairmap_labels = list(names)
     ax.set_yticks(ypos[::-1], names[::-1], fontsize=7.5)  # listed bottom to top
     ax.set_xlim(0, 1.03)
@@ -876,8 +958,11 @@ def plot_label_map(
     more = f", top and bottom of {n_total}" if len(shown) < n_total else ""
     ax.set_title(f"mAP per label ({label_col}{more})")
     if len(map_results) > n_total:
-        _note(ax, f"{len(map_results) - n_total} label(s) without a score not shown",
-              loc="lower right")
+        _note(
+            ax,
+            f"{len(map_results) - n_total} label(s) without a score not shown",
+            loc="lower right",
+        )
     fig.tight_layout()
     return fig
 
@@ -925,7 +1010,7 @@ def plot_metric_distributions(
         ax.hist(values, bins=30, color=_SIGNIFICANT, alpha=0.8)
         ax.set_title(f"{col} (n={values.size})", fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(columns):]:
+    for ax in list(axes.flat)[len(columns) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -227,12 +227,21 @@ def _check_common(quantile, how=None):
         raise ValueError(f"how={how!r} is not supported; use one of {HOW}")
 
 
-def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
-                        diffby: Columns = (), *, method: str = "pearson",
-                        quantile: float = 0.95, how: str = "right", null_size: int = 1000,
-                        n_replicates: int | None = None, seed: int = 0,
-                        max_memory: Size | None = None,
-                        n_jobs: int | None = None) -> ReplicatingResult:
+def percent_replicating(
+    meta: pd.DataFrame,
+    feats: Features,
+    sameby: Columns,
+    diffby: Columns = (),
+    *,
+    method: str = "pearson",
+    quantile: float = 0.95,
+    how: str = "right",
+    null_size: int = 1000,
+    n_replicates: int | None = None,
+    seed: int = 0,
+    max_memory: Size | None = None,
+    n_jobs: int | None = None,
+) -> ReplicatingResult:
     """Percent replicating: groups whose median replicate correlation beats a random null.
 
     copairs' ``correlation_test`` + ``percent_score`` (Way et al. 2022); see
@@ -321,8 +330,13 @@ def percent_replicating(meta: pd.DataFrame, feats: Features, sameby: Columns,
     table["n_first_rows"] = stats.n_first
     table["replicating"] = hit & has
     table = table.loc[order].reset_index(drop=True)
-    logger.info("percent_replicating: %.4f of %d groups (null: %d medians of %d pairs)",
-                score, int(has.sum()), null_size, n_replicates)
+    logger.info(
+        "percent_replicating: %.4f of %d groups (null: %d medians of %d pairs)",
+        score,
+        int(has.sum()),
+        null_size,
+        n_replicates,
+    )
     return ReplicatingResult(table, null, score, left, right, n_replicates, float(quantile))
 
 
@@ -357,9 +371,16 @@ class StrongResult:
     n_non_replicate_pairs: int
 
 
-def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
-                   method: str = "pearson", quantile: float = 0.95,
-                   max_memory: Size | None = None, n_jobs: int | None = None) -> StrongResult:
+def percent_strong(
+    meta: pd.DataFrame,
+    feats: Features,
+    groups: Columns,
+    *,
+    method: str = "pearson",
+    quantile: float = 0.95,
+    max_memory: Size | None = None,
+    n_jobs: int | None = None,
+) -> StrongResult:
     """Percent strong: replicate pairs more correlated than most non-replicate pairs.
 
     cytominer-eval's ``replicate_reproducibility``: pairs are all unordered
@@ -422,7 +443,8 @@ def percent_strong(meta: pd.DataFrame, feats: Features, groups: Columns, *,
             for r0 in range(0, n, step):
                 r1 = min(n, r0 + step)
                 keep = (np.arange(r0, n)[None, :] > np.arange(r0, r1)[:, None]) & (
-                    grp.key[r0:r1, None] != grp.key[None, r0:])
+                    grp.key[r0:r1, None] != grp.key[None, r0:]
+                )
                 yield (Z[r0:r1] @ Z[r0:].T)[keep]
 
         ranks = quantile_ranks(n_non, float(quantile))

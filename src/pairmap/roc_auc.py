@@ -128,8 +128,9 @@ def _scores_frame(scores, *, what):
     k = pd.to_numeric(scores["n_pos_pairs"], errors="raise").to_numpy(np.float64)
     n = pd.to_numeric(scores["n_total_pairs"], errors="raise").to_numpy(np.float64)
     valid = ~np.isnan(auc) & ~np.isnan(k) & ~np.isnan(n) & (k > 0)
-    bad = valid & ((n <= k) | (k != np.round(k)) | (n != np.round(n)) | (n >= 2**32)
-                   | (auc < 0) | (auc > 1))
+    bad = valid & (
+        (n <= k) | (k != np.round(k)) | (n != np.round(n)) | (n >= 2**32) | (auc < 0) | (auc > 1)
+    )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
@@ -137,7 +138,12 @@ def _scores_frame(scores, *, what):
             f"n_total_pairs={n[i]:g}; ROC-AUC must be in [0, 1] and the counts integers with "
             f"n_pos_pairs < n_total_pairs < 2**32"
         )
-    return valid, auc, np.where(valid, k, 0).astype(np.int64), np.where(valid, n, 0).astype(np.int64)
+    return (
+        valid,
+        auc,
+        np.where(valid, k, 0).astype(np.int64),
+        np.where(valid, n, 0).astype(np.int64),
+    )
 
 
 def roc_auc_p_values(scores: pd.DataFrame) -> np.ndarray:
@@ -179,8 +185,12 @@ def roc_auc_p_values(scores: pd.DataFrame) -> np.ndarray:
         m = nc - kc
         out[rows], exact = _tail_probabilities(auc[rows] * (kc * m), kc, m)
         n_exact += exact
-    logger.info("ROC-AUC p-values for %d profiles: %d of %d list shapes exact",
-                idx.size, n_exact, len(confs))
+    logger.info(
+        "ROC-AUC p-values for %d profiles: %d of %d list shapes exact",
+        idx.size,
+        n_exact,
+        len(confs),
+    )
     return out
 
 
@@ -220,7 +230,8 @@ def auc_recompute(key):
     stream = key_seed(key.seed, key.null_size, n, k, ordinal)
     return lambda positions: np.array(
         [sample_null_aucs(stream, n, k, int(p), 1, 1)[0] for p in np.asarray(positions)],
-        dtype=np.float64)
+        dtype=np.float64,
+    )
 
 
 class _AucDrawStore(_DrawStore):
@@ -238,9 +249,17 @@ class _AucDrawStore(_DrawStore):
             self._items.move_to_end(key)
             return self._items[key]
         method = "auc_sampled" if ordinal == 0 else f"auc_sampled_m{ordinal}"
-        arr = _get_or_compute(self.cache_obj, method, self.seed, self.null_size, n, k,
-                              lambda: self._draws(k, n, ordinal, 0, self.null_size),
-                              self.null_size, self._recompute(method, k, n))
+        arr = _get_or_compute(
+            self.cache_obj,
+            method,
+            self.seed,
+            self.null_size,
+            n,
+            k,
+            lambda: self._draws(k, n, ordinal, 0, self.null_size),
+            self.null_size,
+            self._recompute(method, k, n),
+        )
         return self._remember(key, arr)
 
     def partial(self, k, n, ordinal, start, stop):
@@ -261,16 +280,32 @@ class _AucDrawStore(_DrawStore):
         if total is None:
             return None
 
-        arr = _get_or_compute(self.cache_obj, "auc_exact", self.seed, self.null_size, n, k,
-                              lambda: _exact_aucs(k, n), total,
-                              self._recompute("auc_exact", k, n))
+        arr = _get_or_compute(
+            self.cache_obj,
+            "auc_exact",
+            self.seed,
+            self.null_size,
+            n,
+            k,
+            lambda: _exact_aucs(k, n),
+            total,
+            self._recompute("auc_exact", k, n),
+        )
         return self._remember(key, arr)
 
 
-def mean_roc_auc(scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
-                 threshold: float = 0.05, seed: int = 0, null: str = "shared",
-                 cache: CacheSpec = None, n_jobs: int | None = None,
-                 progress_bar: bool = True) -> pd.DataFrame:
+def mean_roc_auc(
+    scores: pd.DataFrame,
+    sameby: Columns,
+    *,
+    null_size: int = 10000,
+    threshold: float = 0.05,
+    seed: int = 0,
+    null: str = "shared",
+    cache: CacheSpec = None,
+    n_jobs: int | None = None,
+    progress_bar: bool = True,
+) -> pd.DataFrame:
     """Mean ROC-AUC per group with permutation p-values and Benjamini-Hochberg correction.
 
     The group null is built exactly as for :func:`pairmap.mean_average_precision`
@@ -341,11 +376,16 @@ def mean_roc_auc(scores: pd.DataFrame, sameby: Columns, *, null_size: int = 1000
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         means = run_segment_sorted_means(auc[vidx][order], starts, n_threads)
         confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
-        logger.info("mean ROC-AUC for %d groups (%d distinct group nulls, null=%r)",
-                    n_groups, len(by_sig), null)
+        logger.info(
+            "mean ROC-AUC for %d groups (%d distinct group nulls, null=%r)",
+            n_groups,
+            len(by_sig),
+            null,
+        )
         store = _AucDrawStore(null_size, seed, cache_obj, n_threads)
-        for sig in progress(sorted(by_sig), total=len(by_sig), desc="ROC-AUC nulls",
-                             enabled=progress_bar):
+        for sig in progress(
+            sorted(by_sig), total=len(by_sig), desc="ROC-AUC nulls", enabled=progress_bar
+        ):
             groups = np.asarray(by_sig[sig])
             pvals[groups] = _group_pvalues(sig, means[groups], confs, null, store, n_threads)
     result["mean_roc_auc"] = means

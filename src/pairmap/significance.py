@@ -69,12 +69,24 @@ def _check_ap_frame(ap_scores) -> None:
 _MAX_LIST = 2**32
 
 #: columns mean_average_precision writes; a sameby column may not use these names
-_OUTPUT_COLUMNS = frozenset({
-    "mean_average_precision", "mean_normalized_average_precision", "n_profiles", "p_value",
-    "corrected_p_value", "below_p", "below_corrected_p", "stage1_p_value",
-    "stage1_corrected_p_value", "stage1_significant", "average_precision",
-    "normalized_average_precision", "n_pos_pairs", "n_total_pairs",
-})
+_OUTPUT_COLUMNS = frozenset(
+    {
+        "mean_average_precision",
+        "mean_normalized_average_precision",
+        "n_profiles",
+        "p_value",
+        "corrected_p_value",
+        "below_p",
+        "below_corrected_p",
+        "stage1_p_value",
+        "stage1_corrected_p_value",
+        "stage1_significant",
+        "average_precision",
+        "normalized_average_precision",
+        "n_pos_pairs",
+        "n_total_pairs",
+    }
+)
 
 
 def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -91,10 +103,15 @@ def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         )
     valid = ~np.isnan(ap) & ~np.isnan(k) & ~np.isnan(n) & (k > 0)
     checks = (
-        (n < k, "has n_total_pairs ({n:g}) < n_pos_pairs ({k:g}); n_total_pairs must count "
-                "positives and negatives"),
-        ((k != np.round(k)) | (n != np.round(n)),
-         "has non-integer pair counts (n_pos_pairs={k:g}, n_total_pairs={n:g})"),
+        (
+            n < k,
+            "has n_total_pairs ({n:g}) < n_pos_pairs ({k:g}); n_total_pairs must count "
+            "positives and negatives",
+        ),
+        (
+            (k != np.round(k)) | (n != np.round(n)),
+            "has non-integer pair counts (n_pos_pairs={k:g}, n_total_pairs={n:g})",
+        ),
         (n >= _MAX_LIST, "has n_total_pairs={n:g}; ranked lists must be shorter than 2**32"),
         ((ap < 0) | (ap > 1), "has average_precision={ap:g} outside [0, 1]"),
     )
@@ -103,9 +120,7 @@ def _valid_mask(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             label = df.index[i]
-            raise ValueError(
-                f"ap_scores row {label!r} " + message.format(n=n[i], k=k[i], ap=ap[i])
-            )
+            raise ValueError(f"ap_scores row {label!r} " + message.format(n=n[i], k=k[i], ap=ap[i]))
     ki = np.where(valid, k, 0).astype(np.int64)
     ni = np.where(valid, n, 0).astype(np.int64)
     return valid, ap, ki, ni
@@ -122,9 +137,15 @@ def _counts_ge(null: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return _tail_counts(np.sort(null), observed)
 
 
-def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
-             cache: CacheSpec = None, n_jobs: int | None = None,
-             progress_bar: bool = True) -> np.ndarray:
+def p_values(
+    ap_scores: pd.DataFrame,
+    *,
+    null_size: int = 10000,
+    seed: int = 0,
+    cache: CacheSpec = None,
+    n_jobs: int | None = None,
+    progress_bar: bool = True,
+) -> np.ndarray:
     """p-value of every profile's AP against random rankings of its own list.
 
     Parameters
@@ -181,11 +202,16 @@ def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
     order = np.argsort(inv, kind="stable")
     bounds = np.searchsorted(inv[order], np.arange(len(confs) + 1))
     cache_obj = _open_cache(cache)
-    logger.info("p-values for %d profiles over %d list shapes (null_size=%d)",
-                idx.size, len(confs), null_size)
+    logger.info(
+        "p-values for %d profiles over %d list shapes (null_size=%d)",
+        idx.size,
+        len(confs),
+        null_size,
+    )
     with thread_limits(n_jobs) as n_threads:
-        for c in progress(range(len(confs)), total=len(confs), desc="AP nulls",
-                           enabled=progress_bar):
+        for c in progress(
+            range(len(confs)), total=len(confs), desc="AP nulls", enabled=progress_bar
+        ):
             kc, nc = int(confs[c, 0]), int(confs[c, 1])
             rows = idx[order[bounds[c] : bounds[c + 1]]]
             obs = ap[rows]
@@ -193,8 +219,9 @@ def p_values(ap_scores: pd.DataFrame, *, null_size: int = 10000, seed: int = 0,
             if exact is not None:
                 out[rows] = _counts_ge(exact, obs) / exact.shape[0]
             else:
-                null = sampled_draws(kc, nc, null_size, seed, cache_obj=cache_obj,
-                                     n_threads=n_threads)
+                null = sampled_draws(
+                    kc, nc, null_size, seed, cache_obj=cache_obj, n_threads=n_threads
+                )
                 out[rows] = (1.0 + _counts_ge(null, obs)) / (1.0 + null_size)
     return out
 
@@ -224,14 +251,29 @@ class _DrawStore:
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        arr = sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
-                            cache_obj=self.cache_obj, n_threads=self.n_threads)
+        arr = sampled_draws(
+            k,
+            n,
+            self.null_size,
+            self.seed,
+            ordinal=ordinal,
+            cache_obj=self.cache_obj,
+            n_threads=self.n_threads,
+        )
         return self._remember(key, arr)
 
     def partial(self, k, n, ordinal, start, stop):
         """Draws ``start..stop-1`` only, never cached (bounded-memory group nulls)."""
-        return sampled_draws(k, n, self.null_size, self.seed, ordinal=ordinal,
-                             n_threads=self.n_threads, start=start, stop=stop)
+        return sampled_draws(
+            k,
+            n,
+            self.null_size,
+            self.seed,
+            ordinal=ordinal,
+            n_threads=self.n_threads,
+            start=start,
+            stop=stop,
+        )
 
     def exact(self, k, n):
         key = ("e", k, n)
@@ -294,8 +336,7 @@ def _group_null(signature, confs, model, store, n_threads):
     return null, False
 
 
-def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="shared",
-               cache=None):
+def group_null(n_pos_pairs, n_total_pairs, *, null_size=10000, seed=0, null="shared", cache=None):
     """The null distribution of one group's mAP, as :func:`mean_average_precision` uses it.
 
     Parameters
@@ -350,8 +391,9 @@ def _group_signatures(k, n, group, n_groups):
     pair_g, pair_c = np.divmod(pair, len(confs))
     splits = np.searchsorted(pair_g, np.arange(1, n_groups))
     by_sig: dict[tuple, list[int]] = {}
-    for g, (cs, ns) in enumerate(zip(np.split(pair_c, splits), np.split(pair_count, splits),
-                                     strict=True)):
+    for g, (cs, ns) in enumerate(
+        zip(np.split(pair_c, splits), np.split(pair_count, splits), strict=True)
+    ):
         if cs.size:
             by_sig.setdefault(tuple(zip(cs.tolist(), ns.tolist(), strict=True)), []).append(g)
     return confs, by_sig
@@ -402,8 +444,10 @@ def _choose_null(null, ap_scores):
 
     ctx = context_of(ap_scores)
     if ctx is None:
-        reason = ("ap_scores does not carry the features it was computed from (it was read from "
-                  "a file, built by hand, rebuilt by pandas or produced by another tool)")
+        reason = (
+            "ap_scores does not carry the features it was computed from (it was read from "
+            "a file, built by hand, rebuilt by pandas or produced by another tool)"
+        )
     else:
         rows, reason = rows_of(ap_scores, ctx)
         if rows is not None:
@@ -423,26 +467,45 @@ def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progre
     from pairmap.permutation import permutation_pvalues
 
     n_groups = len(labels)
-    with progress(total=n_groups, desc="permutation nulls", enabled=progress_bar,
-                  unit="group") as bar:
-        _, pvals, fallback = permutation_pvalues(ctx, rows, gid, n_groups, null_size=null_size,
-                                                 seed=seed, n_threads=n_threads,
-                                                 progress=bar.update)
+    with progress(
+        total=n_groups, desc="permutation nulls", enabled=progress_bar, unit="group"
+    ) as bar:
+        _, pvals, fallback = permutation_pvalues(
+            ctx,
+            rows,
+            gid,
+            n_groups,
+            null_size=null_size,
+            seed=seed,
+            n_threads=n_threads,
+            progress=bar.update,
+        )
     if fallback:
         first = next(iter(fallback))
         label = labels.iloc[first].to_dict()
-        msg = (f"{len(fallback)} of {n_groups} group(s) cannot use the permutation null and get "
-               f"the 'shared' null (conservative) instead; e.g. group {label}: "
-               f"{fallback[first]}")
+        msg = (
+            f"{len(fallback)} of {n_groups} group(s) cannot use the permutation null and get "
+            f"the 'shared' null (conservative) instead; e.g. group {label}: "
+            f"{fallback[first]}"
+        )
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         logger.warning(msg)
     return pvals, fallback
 
 
-def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_size: int = 10000,
-                           threshold: float = 0.05, seed: int = 0, null: str = "auto",
-                           hierarchical_by: Columns | None = None, cache: CacheSpec = None,
-                           n_jobs: int | None = None, progress_bar: bool = True) -> pd.DataFrame:
+def mean_average_precision(
+    ap_scores: pd.DataFrame,
+    sameby: Columns,
+    *,
+    null_size: int = 10000,
+    threshold: float = 0.05,
+    seed: int = 0,
+    null: str = "auto",
+    hierarchical_by: Columns | None = None,
+    cache: CacheSpec = None,
+    n_jobs: int | None = None,
+    progress_bar: bool = True,
+) -> pd.DataFrame:
     """Mean average precision per group with permutation p-values and FDR control.
 
     Parameters
@@ -577,22 +640,30 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
         confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
         logger.info(
             "mAP for %d groups (%d profiles, %d list shapes, %d distinct group nulls, "
-            "null=%r, null_size=%d)", n_groups, vidx.size, len(confs), len(by_sig), model,
+            "null=%r, null_size=%d)",
+            n_groups,
+            vidx.size,
+            len(confs),
+            len(by_sig),
+            model,
             null_size,
         )
         group_model = model
         if model == "permutation":
-            pvals, fallback = _permutation_step(ctx, ctx_rows[vidx], vg, result, null_size,
-                                                seed, n_threads, progress_bar)
+            pvals, fallback = _permutation_step(
+                ctx, ctx_rows[vidx], vg, result, null_size, seed, n_threads, progress_bar
+            )
             by_sig = {sig: [g for g in gs if g in fallback] for sig, gs in by_sig.items()}
             by_sig = {sig: gs for sig, gs in by_sig.items() if gs}
             group_model = "shared"
         store = _DrawStore(null_size, seed, cache_obj, n_threads)
-        for sig in progress(sorted(by_sig), total=len(by_sig), desc="mAP nulls",
-                             enabled=progress_bar):
+        for sig in progress(
+            sorted(by_sig), total=len(by_sig), desc="mAP nulls", enabled=progress_bar
+        ):
             groups = np.asarray(by_sig[sig])
-            pvals[groups] = _group_pvalues(sig, map_scores[groups], confs, group_model, store,
-                                           n_threads)
+            pvals[groups] = _group_pvalues(
+                sig, map_scores[groups], confs, group_model, store, n_threads
+            )
 
     result.attrs.pop(CONTEXT_ATTR, None)  # the group table is not an AP table
     result.attrs["pairmap_null"] = model
@@ -603,8 +674,11 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby: Columns, *, null_siz
     if hierarchical_by is None:
         result["corrected_p_value"] = benjamini_hochberg(pvals)
     else:
-        hid = result.groupby(hierarchical_by, sort=True, observed=True,
-                             dropna=False).ngroup().to_numpy()
+        hid = (
+            result.groupby(hierarchical_by, sort=True, observed=True, dropna=False)
+            .ngroup()
+            .to_numpy()
+        )
         hier = hierarchical_fdr(pvals, hid, alpha=float(threshold))
         result["corrected_p_value"] = hier["corrected_p_value"]
     result["below_p"] = result["p_value"] < threshold

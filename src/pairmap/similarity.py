@@ -41,8 +41,13 @@ from .features import FeatureSource
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "PreparedFeatures", "prepare_features", "scipy_similarity",
-           "similarity_matrix"]
+__all__ = [
+    "METRICS",
+    "PreparedFeatures",
+    "prepare_features",
+    "scipy_similarity",
+    "similarity_matrix",
+]
 
 METRICS = {
     "cosine": K.COSINE,

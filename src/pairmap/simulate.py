@@ -166,7 +166,9 @@ def simulate_screen(
         wells[rows] = [_well_name(int(s)) for s in slots]
 
     width = max(3, len(str(n_perturbations)))
-    pert_labels = np.array([f"pert_{i + 1:0{width}d}" for i in range(n_perturbations)], dtype=object)
+    pert_labels = np.array(
+        [f"pert_{i + 1:0{width}d}" for i in range(n_perturbations)], dtype=object
+    )
     meta = pd.DataFrame(
         {
             "Metadata_Plate": [f"plate_{k + 1}" for k in plate_all],

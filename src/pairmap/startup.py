@@ -90,8 +90,9 @@ def _compile(dtype: str | None) -> None:
     ap = average_precision(meta, X, cols, [], [], cols, progress_bar=False)
     average_precision(meta, X, cols, [], ["plate"], cols, progress_bar=False)  # sparse scans
     if dtype is None or dtype == "float64":
-        mean_average_precision(ap, ["pert"], null_size=100, threshold=0.05, seed=0,
-                               cache=False, progress_bar=False)
+        mean_average_precision(
+            ap, ["pert"], null_size=100, threshold=0.05, seed=0, cache=False, progress_bar=False
+        )
 
 
 def ensure_compiled(dtype: str | None) -> None:

@@ -75,7 +75,16 @@ def _hits_at(pos, gt, eq, cut, ties_expected):
 
 @numba.njit(cache=True, nogil=True)
 def score_metrics(
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, ties_expected, kinds, cuts, out,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
+    ties_expected,
+    kinds,
+    cuts,
+    out,
 ):
     """``out[s, j]``: metric ``kinds[j]`` (cut-off ``cuts[j]``) of query slot ``s``.
 
@@ -90,9 +99,9 @@ def score_metrics(
             continue
         p0 = pos_offsets[s]
         t0 = p0 + s
-        pos = pos_values[p0:p0 + k]
-        g = gt[t0:t0 + k + 1]
-        e = eq[t0:t0 + k + 1]
+        pos = pos_values[p0 : p0 + k]
+        g = gt[t0 : t0 + k + 1]
+        e = eq[t0 : t0 + k + 1]
         for j in range(kinds.shape[0]):
             if kinds[j] == ROC_AUC:
                 out[s, j] = _mann_whitney_u(pos, g, e, m) / (k * m)

@@ -33,8 +33,24 @@ def mark_sharers(i, lab_ptr, lab_code, mem_ptr, mem_row, mark):
 
 @numba.njit(cache=True, nogil=True)
 def collect_label_positives(
-    rows, first_slot, lab_ptr, lab_code, mem_ptr, mem_row, X, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff, offsets, counts, values,
+    rows,
+    first_slot,
+    lab_ptr,
+    lab_code,
+    mem_ptr,
+    mem_row,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    offsets,
+    counts,
+    values,
 ):
     """Similarities of the positives of every (query, label) membership of a block.
 
@@ -117,9 +133,9 @@ def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, g
             pos += 1
     if n_lab > 1:
         grid.sort()
-    gt_g = work[size:2 * size + 1]
-    eq_g = work[2 * size + 1:3 * size + 2]
-    above = work[3 * size + 2:4 * size + 4]  # above[f] = negatives in gaps/ties past f - 1
+    gt_g = work[size : 2 * size + 1]
+    eq_g = work[2 * size + 1 : 3 * size + 2]
+    above = work[3 * size + 2 : 4 * size + 4]  # above[f] = negatives in gaps/ties past f - 1
     gt_g[:] = 0.0
     eq_g[:] = 0.0
     # Bucket index over the grid's range: the grid values in buckets below a value's bucket
@@ -180,10 +196,33 @@ def _tally_labels(i, s0, lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, g
 
 @numba.njit(cache=True, nogil=True)
 def rank_direct_multilabel(
-    slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff,
-    lab_ptr, lab_code, mem_ptr, mem_row, mark, first_slot, has_pos,
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
+    slots,
+    rows,
+    lo,
+    hi,
+    index,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    lab_ptr,
+    lab_code,
+    mem_ptr,
+    mem_row,
+    mark,
+    first_slot,
+    has_pos,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
 ):
     """Scan candidates ``index[lo[q]:hi[q]]`` of each query; tally its negatives per label.
 
@@ -208,16 +247,36 @@ def rank_direct_multilabel(
                 continue
             buf[c] = pair_similarity(X, i, j, inv_norm, sq_norm, metric)
             c += 1
-        work = _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets,
-                             pos_counts, gt, eq, work)
+        work = _tally_labels(
+            i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq, work
+        )
         neg_counts[s] += c
 
 
 @numba.njit(cache=True, nogil=True)
 def rank_dense_multilabel(
-    slots, rows, cols, S, M, X, inv_norm, sq_norm, metric,
-    lab_ptr, lab_code, mem_ptr, mem_row, mark, first_slot, has_pos,
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
+    slots,
+    rows,
+    cols,
+    S,
+    M,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    lab_ptr,
+    lab_code,
+    mem_ptr,
+    mem_row,
+    mark,
+    first_slot,
+    has_pos,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
 ):
     """Like :func:`rank_direct_multilabel` for a dense block (``M``: rest of the negative rule)."""
     buf = np.empty(cols.shape[0])
@@ -233,8 +292,9 @@ def rank_dense_multilabel(
             if M[q, b] and mark[cols[b]] != i:
                 buf[c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
-        work = _tally_labels(i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets,
-                             pos_counts, gt, eq, work)
+        work = _tally_labels(
+            i, first_slot[s], lab_ptr, buf, c, pos_values, pos_offsets, pos_counts, gt, eq, work
+        )
         neg_counts[s] += c
 
 
@@ -298,8 +358,11 @@ def count_disjoint_pairs(
         c = 0
         for idx in range(starts[k], starts[k + 1]):
             j = order[idx]
-            if (j > i and sets_disjoint(sorted_code, lab_ptr, i, j)
-                    and rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff)):
+            if (
+                j > i
+                and sets_disjoint(sorted_code, lab_ptr, i, j)
+                and rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff)
+            ):
                 c += 1
         counts[i] = c
     return counts
@@ -307,8 +370,18 @@ def count_disjoint_pairs(
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def fill_disjoint_pairs(
-    sorted_code, lab_ptr, keys, order, starts, codes, all_same, any_same, all_diff, any_diff,
-    offsets, out,
+    sorted_code,
+    lab_ptr,
+    keys,
+    order,
+    starts,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    offsets,
+    out,
 ):
     """Write the pairs counted by :func:`count_disjoint_pairs`, sorted by (i, j)."""
     n = keys.shape[0]
@@ -318,8 +391,11 @@ def fill_disjoint_pairs(
         start = pos
         for idx in range(starts[k], starts[k + 1]):
             j = order[idx]
-            if (j > i and sets_disjoint(sorted_code, lab_ptr, i, j)
-                    and rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff)):
+            if (
+                j > i
+                and sets_disjoint(sorted_code, lab_ptr, i, j)
+                and rule_ok(codes, i, j, all_same, any_same, all_diff, any_diff)
+            ):
                 out[pos, 0] = i
                 out[pos, 1] = j
                 pos += 1

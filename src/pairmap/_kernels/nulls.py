@@ -278,11 +278,17 @@ def _parallel_build(func):
 
 
 def _serial_build(func):
-    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_serial",
-                               func.__defaults__, func.__closure__)
+    clone = types.FunctionType(
+        func.__code__,
+        func.__globals__,
+        func.__name__ + "_serial",
+        func.__defaults__,
+        func.__closure__,
+    )
     clone.__qualname__ = func.__qualname__ + "_serial"
     clone.__module__ = func.__module__
     return numba.njit(cache=True, nogil=True)(clone)
+
 
 sample_null_aps = _parallel_build(_sample_null_aps)
 sample_null_aps_serial = _serial_build(_sample_null_aps)

@@ -51,7 +51,9 @@ def count_rule_pairs(codes, keys, order, starts, all_same, any_same, all_diff, a
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def fill_rule_pairs(codes, keys, order, starts, all_same, any_same, all_diff, any_diff, offsets, out):
+def fill_rule_pairs(
+    codes, keys, order, starts, all_same, any_same, all_diff, any_diff, offsets, out
+):
     """Write the pairs counted by :func:`count_rule_pairs`, sorted by (i, j)."""
     n = codes.shape[0]
     for i in numba.prange(n):

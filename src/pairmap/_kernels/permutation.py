@@ -128,8 +128,27 @@ def _insertion_sort(a, m):
 
 
 @numba.njit(cache=True, nogil=True)
-def _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted,
-               own_len, own_own, ties_expected, pos, gt, eq, ranks, s_sim, o_sim):
+def _member_ap(
+    a,
+    S,
+    k,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+    pos,
+    gt,
+    eq,
+    ranks,
+    s_sim,
+    o_sim,
+):
     """(AP, mean positive similarity) of ``S[a]`` with positives ``S`` minus itself.
 
     Negatives are the pool profiles of its block outside ``S``: those above a
@@ -195,9 +214,30 @@ def _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted,
-                 own_len, own_own, ties_expected, pos, gt, eq, ranks, aps, cohs, mult, order,
-                 s_sim, o_sim):
+def _subset_stat(
+    S,
+    k,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+    pos,
+    gt,
+    eq,
+    ranks,
+    aps,
+    cohs,
+    mult,
+    order,
+    s_sim,
+    o_sim,
+):
     """Statistic of the relabeling ``S``: (mAP, cohesion).
 
     mAP is the engine's sorted mean of the members' APs; cohesion, the sorted
@@ -205,15 +245,44 @@ def _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len, own_base, o
     mAP. Both depend on the set ``S`` only, not on the order of its entries.
     """
     for a in range(k):
-        aps[a], cohs[a] = _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len,
-                                     own_base, own_sorted, own_len, own_own, ties_expected, pos,
-                                     gt, eq, ranks, s_sim, o_sim)
+        aps[a], cohs[a] = _member_ap(
+            a,
+            S,
+            k,
+            blk,
+            n_base,
+            base_sim,
+            base_sorted,
+            base_len,
+            own_base,
+            own_sorted,
+            own_len,
+            own_own,
+            ties_expected,
+            pos,
+            gt,
+            eq,
+            ranks,
+            s_sim,
+            o_sim,
+        )
     return _sorted_sum_mean(aps, mult, k, order), _sorted_sum_mean(cohs, mult, k, order)
 
 
 @numba.njit(cache=True, nogil=True)
-def member_scores(S, blk, n_base, base_sim, base_sorted, base_len, own_base, own_sorted, own_len,
-                  own_own, ties_expected):
+def member_scores(
+    S,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+):
     """AP and mean similarity to the others of every profile of ``S`` (the observed group)."""
     k = S.shape[0]
     pos = np.empty(k, dtype=np.float64)
@@ -225,20 +294,45 @@ def member_scores(S, blk, n_base, base_sim, base_sorted, base_len, own_base, own
     s_sim = np.empty(k, dtype=np.float64)
     o_sim = np.empty(own_own.shape[0], dtype=np.float64)
     for a in range(k):
-        aps[a], cohs[a] = _member_ap(a, S, k, blk, n_base, base_sim, base_sorted, base_len,
-                                     own_base, own_sorted, own_len, own_own, ties_expected, pos,
-                                     gt, eq, ranks, s_sim, o_sim)
+        aps[a], cohs[a] = _member_ap(
+            a,
+            S,
+            k,
+            blk,
+            n_base,
+            base_sim,
+            base_sorted,
+            base_len,
+            own_base,
+            own_sorted,
+            own_len,
+            own_own,
+            ties_expected,
+            pos,
+            gt,
+            eq,
+            ranks,
+            s_sim,
+            o_sim,
+        )
     return aps, cohs
 
 
 @numba.njit(cache=True, nogil=True)
 def _buffers(k, n_own):
     """Scratch arrays of one worker: (pos, gt, eq, ranks, aps, cohs, mult, order, s_sim, o_sim)."""
-    return (np.empty(k, dtype=np.float64), np.empty(k + 1, dtype=np.int64),
-            np.empty(k + 1, dtype=np.int64), np.empty(k, dtype=np.float64),
-            np.empty(k, dtype=np.float64), np.empty(k, dtype=np.float64),
-            np.ones(k, dtype=np.int64), np.empty(k, dtype=np.int64),
-            np.empty(k, dtype=np.float64), np.empty(n_own, dtype=np.float64))
+    return (
+        np.empty(k, dtype=np.float64),
+        np.empty(k + 1, dtype=np.int64),
+        np.empty(k + 1, dtype=np.int64),
+        np.empty(k, dtype=np.float64),
+        np.empty(k, dtype=np.float64),
+        np.empty(k, dtype=np.float64),
+        np.ones(k, dtype=np.int64),
+        np.empty(k, dtype=np.int64),
+        np.empty(k, dtype=np.float64),
+        np.empty(n_own, dtype=np.float64),
+    )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -256,8 +350,25 @@ def _draw_relabeling(state, bm_start, bm, kb, buf, S):
     return state
 
 
-def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base, base_sim,
-                 base_sorted, base_len, own_base, own_sorted, own_len, own_own, ties_expected):
+def _sample_null(
+    key,
+    d_start,
+    n_draws,
+    n_blocks,
+    bm_start,
+    bm,
+    kb,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+):
     """(mAP, cohesion) of relabelings ``d_start .. d_start + n_draws - 1`` of the null ``key``."""
     out = np.empty(n_draws, dtype=np.float64)
     coh = np.empty(n_draws, dtype=np.float64)
@@ -277,10 +388,30 @@ def _sample_null(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
         for d in range(lo, hi):
             state = _mix64(key + np.uint64(d_start + d) * _STREAM_GAMMA)
             _draw_relabeling(state, bm_start, bm, kb, buf, S)
-            out[d], coh[d] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
-                                          own_base, own_sorted, own_len, own_own, ties_expected,
-                                          pos, gt, eq, ranks, aps, cohs, mult, order, s_sim,
-                                          o_sim)
+            out[d], coh[d] = _subset_stat(
+                S,
+                k,
+                blk,
+                n_base,
+                base_sim,
+                base_sorted,
+                base_len,
+                own_base,
+                own_sorted,
+                own_len,
+                own_own,
+                ties_expected,
+                pos,
+                gt,
+                eq,
+                ranks,
+                aps,
+                cohs,
+                mult,
+                order,
+                s_sim,
+                o_sim,
+            )
     return out, coh
 
 
@@ -289,8 +420,22 @@ sample_null_serial = _serial_build(_sample_null)
 
 
 @numba.njit(cache=True, nogil=True)
-def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len,
-                   own_base, own_sorted, own_len, own_own, ties_expected):
+def enumerate_null(
+    total,
+    bm_start,
+    bm,
+    kb,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+):
     """(mAP, cohesion) of every relabeling (``total`` = product of C(n_b, k_b)).
 
     Order: lexicographic subsets within each block, the last block varying fastest.
@@ -314,10 +459,30 @@ def enumerate_null(total, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, 
         for b in range(nb):
             for i in range(kb[b]):
                 S[first[b] + i] = bm[bm_start[b] + comb[first[b] + i]]
-        out[idx], coh[idx] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
-                                          own_base, own_sorted, own_len, own_own, ties_expected,
-                                          pos, gt, eq, ranks, aps, cohs, mult, order, s_sim,
-                                          o_sim)
+        out[idx], coh[idx] = _subset_stat(
+            S,
+            k,
+            blk,
+            n_base,
+            base_sim,
+            base_sorted,
+            base_len,
+            own_base,
+            own_sorted,
+            own_len,
+            own_own,
+            ties_expected,
+            pos,
+            gt,
+            eq,
+            ranks,
+            aps,
+            cohs,
+            mult,
+            order,
+            s_sim,
+            o_sim,
+        )
         # advance the mixed-radix counter of per-block combinations
         b = nb - 1
         while b >= 0:
@@ -356,8 +521,21 @@ def run_sample_null(key, n_draws, layout, ties_expected, n_threads, d_start=0):
 # contribution of its own rows (which are negatives of every picked profile of their block).
 
 
-def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base, base_sim,
-                 base_sorted, base_len, ties_expected):
+def _base_tables(
+    key,
+    d_start,
+    n_draws,
+    n_blocks,
+    bm_start,
+    bm,
+    kb,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    ties_expected,
+):
     """Per draw: the relabeling, whether it picks an own position, and for base-only draws the
     sorted positives of each picked profile with its base negatives above / at least them, and
     the base-only (mAP, cohesion), an upper bound of the draw's statistic for any own rows
@@ -421,10 +599,29 @@ def _base_tables(key, d_start, n_draws, n_blocks, bm_start, bm, kb, blk, n_base,
                     pos_tab[d, a, t] = v
                     gt_tab[d, a, t] = above
                     ge_tab[d, a, t] = at_least
-            bound[d, 0], bound[d, 1] = _tabled_stat(d, S, k, own_sorted_empty(), 0, blk, n_base,
-                                                    pos_tab, gt_tab, ge_tab, neg_tab,
-                                                    ties_expected, pos,
-                                                    gt, eq, ranks, aps, cohs, mult, order, s_sim)
+            bound[d, 0], bound[d, 1] = _tabled_stat(
+                d,
+                S,
+                k,
+                own_sorted_empty(),
+                0,
+                blk,
+                n_base,
+                pos_tab,
+                gt_tab,
+                ge_tab,
+                neg_tab,
+                ties_expected,
+                pos,
+                gt,
+                eq,
+                ranks,
+                aps,
+                cohs,
+                mult,
+                order,
+                s_sim,
+            )
     return S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, bound
 
 
@@ -434,8 +631,29 @@ def own_sorted_empty():
 
 
 @numba.njit(cache=True, nogil=True)
-def _tabled_stat(d, S, k, own_base, n_own, blk, n_base, pos_tab, gt_tab, ge_tab, neg_tab,
-                 ties_expected, pos, gt, eq, ranks, aps, cohs, mult, order, o_sim):
+def _tabled_stat(
+    d,
+    S,
+    k,
+    own_base,
+    n_own,
+    blk,
+    n_base,
+    pos_tab,
+    gt_tab,
+    ge_tab,
+    neg_tab,
+    ties_expected,
+    pos,
+    gt,
+    eq,
+    ranks,
+    aps,
+    cohs,
+    mult,
+    order,
+    o_sim,
+):
     """(mAP, cohesion) of base-only draw ``d`` when the ``n_own`` own rows are negatives of
     every picked profile of their block (``n_own = 0``: the base-only statistic, an upper
     bound: extra negatives never raise an AP)."""
@@ -471,9 +689,26 @@ def _tabled_stat(d, S, k, own_base, n_own, blk, n_base, pos_tab, gt_tab, ge_tab,
     return _sorted_sum_mean(aps, mult, k, order), _sorted_sum_mean(cohs, mult, k, order)
 
 
-def _null_from_tables(draws, S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blocks, blk,
-                      n_base, base_sim, base_sorted, base_len, own_base, own_sorted, own_len,
-                      own_own, ties_expected):
+def _null_from_tables(
+    draws,
+    S_tab,
+    own,
+    pos_tab,
+    gt_tab,
+    ge_tab,
+    neg_tab,
+    n_blocks,
+    blk,
+    n_base,
+    base_sim,
+    base_sorted,
+    base_len,
+    own_base,
+    own_sorted,
+    own_len,
+    own_own,
+    ties_expected,
+):
     """(mAP, cohesion) of the tabulated relabelings ``draws`` for one group's own rows."""
     n_draws = draws.shape[0]
     k = S_tab.shape[1]
@@ -492,14 +727,54 @@ def _null_from_tables(draws, S_tab, own, pos_tab, gt_tab, ge_tab, neg_tab, n_blo
             d = draws[j]
             S = S_tab[d]
             if own[d]:
-                out[j], coh[j] = _subset_stat(S, k, blk, n_base, base_sim, base_sorted, base_len,
-                                              own_base, own_sorted, own_len, own_own,
-                                              ties_expected, pos, gt, eq, ranks, aps, cohs, mult,
-                                              order, s_sim, o_sim)
+                out[j], coh[j] = _subset_stat(
+                    S,
+                    k,
+                    blk,
+                    n_base,
+                    base_sim,
+                    base_sorted,
+                    base_len,
+                    own_base,
+                    own_sorted,
+                    own_len,
+                    own_own,
+                    ties_expected,
+                    pos,
+                    gt,
+                    eq,
+                    ranks,
+                    aps,
+                    cohs,
+                    mult,
+                    order,
+                    s_sim,
+                    o_sim,
+                )
                 continue
-            out[j], coh[j] = _tabled_stat(d, S, k, own_base, n_own, blk, n_base, pos_tab, gt_tab,
-                                          ge_tab, neg_tab, ties_expected, pos, gt, eq, ranks,
-                                          aps, cohs, mult, order, o_sim)
+            out[j], coh[j] = _tabled_stat(
+                d,
+                S,
+                k,
+                own_base,
+                n_own,
+                blk,
+                n_base,
+                pos_tab,
+                gt_tab,
+                ge_tab,
+                neg_tab,
+                ties_expected,
+                pos,
+                gt,
+                eq,
+                ranks,
+                aps,
+                cohs,
+                mult,
+                order,
+                o_sim,
+            )
     return out, coh
 
 
@@ -513,16 +788,35 @@ def run_base_tables(key, n_draws, layout, ties_expected, n_threads):
     """Dispatch :func:`base_tables` (``layout`` as for :func:`run_sample_null`, own rows unused)."""
     bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len = layout[:8]
     k = int(kb.sum())
-    f, nb = (base_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
-        base_tables, 4 * n_threads)
-    return f(key, 0, n_draws, nb, bm_start, bm, kb, blk, n_base, base_sim, base_sorted, base_len,
-             ties_expected)
+    f, nb = (
+        (base_tables_serial, 1)
+        if n_threads <= 1 or n_draws * k * k < SERIAL_WORK
+        else (base_tables, 4 * n_threads)
+    )
+    return f(
+        key,
+        0,
+        n_draws,
+        nb,
+        bm_start,
+        bm,
+        kb,
+        blk,
+        n_base,
+        base_sim,
+        base_sorted,
+        base_len,
+        ties_expected,
+    )
 
 
 def run_null_from_tables(draws, tables, layout, ties_expected, n_threads):
     """Dispatch :func:`null_from_tables` for the draws ``draws`` of one group."""
     k = tables[0].shape[1]
     n_draws = draws.shape[0]
-    f, nb = (null_from_tables_serial, 1) if n_threads <= 1 or n_draws * k * k < SERIAL_WORK else (
-        null_from_tables, 4 * n_threads)
+    f, nb = (
+        (null_from_tables_serial, 1)
+        if n_threads <= 1 or n_draws * k * k < SERIAL_WORK
+        else (null_from_tables, 4 * n_threads)
+    )
     return f(draws, *tables[:6], nb, *layout[3:], ties_expected)

@@ -139,9 +139,28 @@ def dense_distance_similarity(Xq, Xc, metric, out):
 
 @numba.njit(cache=True, inline="always", nogil=True)
 def _scan(
-    i, s, start, stop, index, X, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
-    check_other, out, base, conflict,
+    i,
+    s,
+    start,
+    stop,
+    index,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    o_all_same,
+    o_any_same,
+    o_all_diff,
+    o_any_diff,
+    check_other,
+    out,
+    base,
+    conflict,
 ):
     """Scan candidates ``index[start:stop]`` of query row ``i`` (slot ``s``).
 
@@ -169,10 +188,29 @@ def _scan(
 
 @numba.njit(cache=True, nogil=True)
 def collect_direct(
-    slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff,
-    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
-    offsets, counts, values, conflict,
+    slots,
+    rows,
+    lo,
+    hi,
+    index,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    o_all_same,
+    o_any_same,
+    o_all_diff,
+    o_any_diff,
+    check_other,
+    offsets,
+    counts,
+    values,
+    conflict,
 ):
     """For each query ``rows[q]`` scan ``index[lo[q]:hi[q]]``, keep rule matches, compute similarities.
 
@@ -183,9 +221,28 @@ def collect_direct(
     for q in numba.prange(rows.shape[0]):
         s = slots[q]
         counts[s] += _scan(
-            rows[q], s, lo[q], hi[q], index, X, inv_norm, sq_norm, metric, codes,
-            all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
-            check_other, values, offsets[s] + counts[s], conflict,
+            rows[q],
+            s,
+            lo[q],
+            hi[q],
+            index,
+            X,
+            inv_norm,
+            sq_norm,
+            metric,
+            codes,
+            all_same,
+            any_same,
+            all_diff,
+            any_diff,
+            o_all_same,
+            o_any_same,
+            o_all_diff,
+            o_any_diff,
+            check_other,
+            values,
+            offsets[s] + counts[s],
+            conflict,
         )
 
 
@@ -199,7 +256,9 @@ def collect_dense(slots, rows, cols, S, M, X, inv_norm, sq_norm, metric, offsets
         c = counts[s]
         for b in range(cols.shape[0]):
             if M[q, b]:
-                values[base + c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
+                values[base + c] = _block_similarity(
+                    S[q, b], X, i, cols[b], inv_norm, sq_norm, metric
+                )
                 c += 1
         counts[s] = c
 
@@ -272,15 +331,37 @@ def sort_segments(values, offsets, counts, max_len):
     """Sort each query's positive similarities ascending, in place (segments up to ``max_len``)."""
     for s in numba.prange(counts.shape[0]):
         if counts[s] <= max_len:
-            values[offsets[s]:offsets[s] + counts[s]].sort()
+            values[offsets[s] : offsets[s] + counts[s]].sort()
 
 
 @numba.njit(cache=True, nogil=True)
 def rank_direct(
-    slots, rows, lo, hi, index, X, inv_norm, sq_norm, metric, codes,
-    all_same, any_same, all_diff, any_diff,
-    o_all_same, o_any_same, o_all_diff, o_any_diff, check_other,
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts, conflict,
+    slots,
+    rows,
+    lo,
+    hi,
+    index,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    codes,
+    all_same,
+    any_same,
+    all_diff,
+    any_diff,
+    o_all_same,
+    o_any_same,
+    o_all_diff,
+    o_any_diff,
+    check_other,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
+    conflict,
 ):
     """Scan each query's candidates ``index[lo[q]:hi[q]]``; tally every negative against its positives."""
     buf = np.empty(0)
@@ -294,18 +375,50 @@ def rank_direct(
         if buf.shape[0] < hi[q] - lo[q]:
             buf = np.empty(hi[q] - lo[q])
         c = _scan(
-            i, s, lo[q], hi[q], index, X, inv_norm, sq_norm, metric, codes,
-            all_same, any_same, all_diff, any_diff, o_all_same, o_any_same, o_all_diff, o_any_diff,
-            check_other, buf, 0, conflict,
+            i,
+            s,
+            lo[q],
+            hi[q],
+            index,
+            X,
+            inv_norm,
+            sq_norm,
+            metric,
+            codes,
+            all_same,
+            any_same,
+            all_diff,
+            any_diff,
+            o_all_same,
+            o_any_same,
+            o_all_diff,
+            o_any_diff,
+            check_other,
+            buf,
+            0,
+            conflict,
         )
-        _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
+        _tally_all(buf, c, pos_values[p0 : p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
 @numba.njit(cache=True, nogil=True)
 def rank_dense(
-    slots, rows, cols, S, M, X, inv_norm, sq_norm, metric,
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
+    slots,
+    rows,
+    cols,
+    S,
+    M,
+    X,
+    inv_norm,
+    sq_norm,
+    metric,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
 ):
     """Like :func:`rank_direct` for a dense block: ``M[q, c]`` says which entries are negatives."""
     buf = np.empty(cols.shape[0])
@@ -321,7 +434,7 @@ def rank_dense(
             if M[q, b]:
                 buf[c] = _block_similarity(S[q, b], X, i, cols[b], inv_norm, sq_norm, metric)
                 c += 1
-        _tally_all(buf, c, pos_values[p0:p0 + k], k, gt, eq, p0 + s)
+        _tally_all(buf, c, pos_values[p0 : p0 + k], k, gt, eq, p0 + s)
         neg_counts[s] += c
 
 
@@ -334,8 +447,15 @@ def rank_values(neg_values, neg_offsets, neg_counts, pos_values, pos_offsets, po
             continue
         p0 = pos_offsets[s]
         n0 = neg_offsets[s]
-        _tally_all(neg_values[n0:n0 + neg_counts[s]], neg_counts[s], pos_values[p0:p0 + k], k,
-                   gt, eq, p0 + s)
+        _tally_all(
+            neg_values[n0 : n0 + neg_counts[s]],
+            neg_counts[s],
+            pos_values[p0 : p0 + k],
+            k,
+            gt,
+            eq,
+            p0 + s,
+        )
 
 
 @numba.njit(cache=True, nogil=True)
@@ -388,8 +508,16 @@ def score_tallies(pos, gt, eq, ties_expected, ranks):
 
 @numba.njit(cache=True, nogil=True)
 def score_block(
-    pos_values, pos_offsets, pos_counts, gt, eq, neg_counts,
-    ties_expected, out_ap, out_npos, out_ntot,
+    pos_values,
+    pos_offsets,
+    pos_counts,
+    gt,
+    eq,
+    neg_counts,
+    ties_expected,
+    out_ap,
+    out_npos,
+    out_ntot,
 ):
     """AP per query slot; NaN and zero counts where a list lacks positives or negatives."""
     for s in numba.prange(pos_counts.shape[0]):
@@ -404,7 +532,7 @@ def score_block(
         t0 = p0 + s
         ranks = np.empty(k, dtype=np.float64)
         out_ap[s] = score_tallies(
-            pos_values[p0:p0 + k], gt[t0:t0 + k + 1], eq[t0:t0 + k + 1], ties_expected, ranks
+            pos_values[p0 : p0 + k], gt[t0 : t0 + k + 1], eq[t0 : t0 + k + 1], ties_expected, ranks
         )
         out_npos[s] = k
         out_ntot[s] = k + m

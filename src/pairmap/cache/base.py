@@ -121,8 +121,9 @@ if hasattr(os, "register_at_fork"):
 SPOT_CHECKS = 64
 
 
-def spot_check(values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray],
-               n_checks: int = SPOT_CHECKS) -> str | None:
+def spot_check(
+    values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray], n_checks: int = SPOT_CHECKS
+) -> str | None:
     """Compare a random sample of ``values`` with a recomputation; ``None`` if all agree.
 
     Positions are drawn from the operating system's entropy source, so whoever
@@ -177,9 +178,7 @@ def spot_check(values: np.ndarray, recompute: Callable[[np.ndarray], np.ndarray]
 
 def _check_key(key) -> NullKey:
     if not isinstance(key, NullKey):
-        raise TypeError(
-            f"cache key must be a pairmap.cache.NullKey, got {type(key).__name__}"
-        )
+        raise TypeError(f"cache key must be a pairmap.cache.NullKey, got {type(key).__name__}")
     return key
 
 
@@ -269,9 +268,13 @@ class NullCache(abc.ABC):
         logger.debug("%s", message)
         warnings.warn(message, CacheWarning, stacklevel=3)
 
-    def get_or_compute(self, key: NullKey, compute: Callable[[], np.ndarray], *,
-                       recompute: Callable[[np.ndarray], np.ndarray] | None = None,
-                       ) -> np.ndarray:
+    def get_or_compute(
+        self,
+        key: NullKey,
+        compute: Callable[[], np.ndarray],
+        *,
+        recompute: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Return the cached array for ``key``, computing and storing it if needed.
 
         Within one process, threads asking for the same key wait for a single

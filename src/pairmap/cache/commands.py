@@ -127,8 +127,7 @@ def _cmd_prune(args) -> int:
 def _cmd_clear(args) -> int:
     cache = _open(args)
     n = cache.clear()
-    _emit(args, {"path": str(cache.path), "removed": n},
-          [f"removed {n} file(s) from {cache.path}"])
+    _emit(args, {"path": str(cache.path), "removed": n}, [f"removed {n} file(s) from {cache.path}"])
     return 0
 
 
@@ -161,14 +160,19 @@ def add_cache_subcommand(subparsers) -> argparse.ArgumentParser:
     """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dir", default=None, metavar="DIR",
+        "--dir",
+        default=None,
+        metavar="DIR",
         help=f"cache directory (default: ${ENV_CACHE_DIR} or the user cache directory, "
-             f"currently {default_cache_dir()})",
+        f"currently {default_cache_dir()})",
     )
     common.add_argument(
-        "--max-bytes", type=_size_arg, default=None, metavar="SIZE",
+        "--max-bytes",
+        type=_size_arg,
+        default=None,
+        metavar="SIZE",
         help="size bound, e.g. 500MB or 2GiB (decimal kB/MB/GB, binary KiB/MiB/GiB; "
-             "default: $PAIRMAP_CACHE_MAX_BYTES if set, else unbounded)",
+        "default: $PAIRMAP_CACHE_MAX_BYTES if set, else unbounded)",
     )
     common.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -186,16 +190,18 @@ def add_cache_subcommand(subparsers) -> argparse.ArgumentParser:
         "info", parents=[common], help="where the cache is and how much it holds"
     ).set_defaults(func=_cmd_info)
     actions.add_parser(
-        "verify", parents=[common],
+        "verify",
+        parents=[common],
         help="check every entry's checksum; quarantine damaged ones (exit 1 if any)",
     ).set_defaults(func=_cmd_verify)
     actions.add_parser(
-        "prune", parents=[common],
+        "prune",
+        parents=[common],
         help="remove least recently used entries down to --max-bytes; remove leftovers",
     ).set_defaults(func=_cmd_prune)
-    actions.add_parser(
-        "clear", parents=[common], help="remove every cached entry"
-    ).set_defaults(func=_cmd_clear)
+    actions.add_parser("clear", parents=[common], help="remove every cached entry").set_defaults(
+        func=_cmd_clear
+    )
 
     def _no_action(args) -> int:
         cache.print_help()

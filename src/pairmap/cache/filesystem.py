@@ -342,8 +342,9 @@ class FilesystemCache(NullCache):
         """
         self._quarantine(self.entry_path(key), reason, None, what="rejected")
 
-    def _quarantine(self, path: Path, reason: str, ident, *, warn: bool = True,
-                    what: str = "corrupt") -> bool:
+    def _quarantine(
+        self, path: Path, reason: str, ident, *, warn: bool = True, what: str = "corrupt"
+    ) -> bool:
         """Move a corrupt file aside (or delete it); return True if it is gone."""
         ops = self._ops
         gone = False
@@ -389,6 +390,7 @@ class FilesystemCache(NullCache):
         entries = [e for e in _scan(self.path / QUARANTINE_DIR) if e.name.endswith(".bad")]
         if len(entries) <= self.max_quarantine:
             return
+
         def stamp(entry) -> int:  # time_ns written into the name by _quarantine
             part = entry.name.rsplit(".", 3)[-3]
             return int(part) if part.isdigit() else 0
@@ -468,8 +470,9 @@ class FilesystemCache(NullCache):
         header, payload = encode_entry(key, as_null_array(array))
         size = len(header) + len(payload)
         if self.max_bytes is not None and size > self.max_bytes:
-            logger.debug("not caching %s: %d bytes exceed max_bytes=%d", final.name, size,
-                         self.max_bytes)
+            logger.debug(
+                "not caching %s: %d bytes exceed max_bytes=%d", final.name, size, self.max_bytes
+            )
             return False
         if not self._ensure_dir():
             return False
@@ -658,8 +661,16 @@ class FilesystemCache(NullCache):
         >>> FilesystemCache(tempfile.mkdtemp()).verify()["corrupt"]
         0
         """
-        report = {"checked": 0, "ok": 0, "corrupt": 0, "unreadable": 0, "vanished": 0,
-                  "corrupt_files": [], "spot_checked": 0, "temp_removed": self._sweep_temps()}
+        report = {
+            "checked": 0,
+            "ok": 0,
+            "corrupt": 0,
+            "unreadable": 0,
+            "vanished": 0,
+            "corrupt_files": [],
+            "spot_checked": 0,
+            "temp_removed": self._sweep_temps(),
+        }
         for path, _, _ in self._entries():
             report["checked"] += 1
             try:
@@ -703,8 +714,12 @@ class FilesystemCache(NullCache):
             total -= size
         if removed:
             logger.info("pruned %d entries (%d bytes) from %s", removed, freed, self.path)
-        return {"removed": removed, "freed_bytes": freed,
-                "remaining_entries": len(entries) - removed, "remaining_bytes": total}
+        return {
+            "removed": removed,
+            "freed_bytes": freed,
+            "remaining_entries": len(entries) - removed,
+            "remaining_bytes": total,
+        }
 
     def prune(self, max_bytes=None) -> dict:
         """Remove the least recently used entries until at most ``max_bytes`` remain.
@@ -745,8 +760,12 @@ class FilesystemCache(NullCache):
                 pass
         if limit is None:
             entries = self._entries()
-            result = {"removed": 0, "freed_bytes": 0, "remaining_entries": len(entries),
-                      "remaining_bytes": int(sum(size for _, size, _ in entries))}
+            result = {
+                "removed": 0,
+                "freed_bytes": 0,
+                "remaining_entries": len(entries),
+                "remaining_bytes": int(sum(size for _, size, _ in entries)),
+            }
         else:
             result = self._prune_entries(limit)
         with self._state:
@@ -829,8 +848,11 @@ def _bound(value) -> int | None:
     return parse_size(value)
 
 
-def open_cache(cache: CacheSpec = None, *, max_bytes: int | str | None = None,
-               ) -> NullCache | None:
+def open_cache(
+    cache: CacheSpec = None,
+    *,
+    max_bytes: int | str | None = None,
+) -> NullCache | None:
     """Resolve the ``cache=`` argument of pairmap functions to a cache object.
 
     Parameters

@@ -67,9 +67,7 @@ def _as_count(name: str, value, *, minimum: int, maximum: int = _U64_MAX) -> int
             f"NullKey.{name} must be an integer, got {type(value).__name__} {value!r}"
         ) from None
     if not minimum <= out <= maximum:
-        raise ValueError(
-            f"NullKey.{name} must be between {minimum} and {maximum}, got {out}"
-        )
+        raise ValueError(f"NullKey.{name} must be between {minimum} and {maximum}, got {out}")
     return int(out)
 
 
@@ -191,9 +189,7 @@ def as_null_array(values, *, name: str = "array") -> np.ndarray:
             "null distributions are stored as float64"
         )
     if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be one-dimensional to be cached, got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be one-dimensional to be cached, got shape {arr.shape}")
     return arr.astype(np.float64, copy=False)
 
 
@@ -276,8 +272,21 @@ def decode_header(header: bytes) -> tuple[NullKey, int]:
     """
     if len(header) < HEADER_SIZE:
         raise CorruptEntryError(f"truncated header ({len(header)} of {HEADER_SIZE} bytes)")
-    (magic, fmt, hsize, method, algo, dtype_code, flags, seed, null_size, n_total, n_pos,
-     length, _digest) = _HEADER.unpack_from(header)
+    (
+        magic,
+        fmt,
+        hsize,
+        method,
+        algo,
+        dtype_code,
+        flags,
+        seed,
+        null_size,
+        n_total,
+        n_pos,
+        length,
+        _digest,
+    ) = _HEADER.unpack_from(header)
     if magic != MAGIC:
         raise CorruptEntryError("not a pairmap null-cache entry (bad magic bytes)")
     if fmt != FORMAT_VERSION or hsize != HEADER_SIZE:
@@ -288,9 +297,7 @@ def decode_header(header: bytes) -> tuple[NullKey, int]:
     if dtype_code != DTYPE_F8_LE or flags != 0:
         raise CorruptEntryError(f"unsupported dtype code {dtype_code} / flags {flags}")
     try:
-        key = NullKey(
-            method.rstrip(b"\0").decode("ascii"), seed, null_size, n_total, n_pos, algo
-        )
+        key = NullKey(method.rstrip(b"\0").decode("ascii"), seed, null_size, n_total, n_pos, algo)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise CorruptEntryError(f"invalid key fields in header: {exc}") from None
     if length > (_U64_MAX - HEADER_SIZE) // 8:
@@ -329,9 +336,7 @@ def decode_entry(header: bytes, payload) -> tuple[NullKey, np.ndarray]:
     """
     key, length = decode_header(header)
     if len(payload) != 8 * length:
-        raise CorruptEntryError(
-            f"payload has {len(payload)} bytes, header announces {8 * length}"
-        )
+        raise CorruptEntryError(f"payload has {len(payload)} bytes, header announces {8 * length}")
     if _checksum(bytes(header[:_PREFIX_SIZE]), payload) != bytes(header[_PREFIX_SIZE:HEADER_SIZE]):
         raise CorruptEntryError("checksum mismatch (entry damaged)")
     values = np.frombuffer(payload, dtype="<f8").astype(np.float64, copy=False)

@@ -134,14 +134,26 @@ class MemoryCache(NullCache):
         0
         """
         with self._lock:
-            bad = [k for k, v in self._data.items() if v.ndim != 1 or v.dtype != np.float64
-                   or (recompute is not None and recompute(k) is not None
-                       and spot_check(v, recompute(k)) is not None)]
+            bad = [
+                k
+                for k, v in self._data.items()
+                if v.ndim != 1
+                or v.dtype != np.float64
+                or (
+                    recompute is not None
+                    and recompute(k) is not None
+                    and spot_check(v, recompute(k)) is not None
+                )
+            ]
             for key in bad:
                 del self._data[key]
             n = len(self._data) + len(bad)
-        return {"checked": n, "ok": n - len(bad), "corrupt": len(bad),
-                "corrupt_files": [k.filename() for k in bad]}
+        return {
+            "checked": n,
+            "ok": n - len(bad),
+            "corrupt": len(bad),
+            "corrupt_files": [k.filename() for k in bad],
+        }
 
     def prune(self, max_bytes=None) -> dict:
         """Drop least recently used entries until at most ``max_bytes`` remain.
@@ -157,9 +169,13 @@ class MemoryCache(NullCache):
         with self._lock:
             removed, freed = self._shrink(limit) if limit is not None else (0, 0)
             remaining = int(sum(v.nbytes for v in self._data.values()))
-            return {"removed": removed, "freed_bytes": freed,
-                    "remaining_entries": len(self._data), "remaining_bytes": remaining,
-                    "max_bytes": limit}
+            return {
+                "removed": removed,
+                "freed_bytes": freed,
+                "remaining_entries": len(self._data),
+                "remaining_bytes": remaining,
+                "max_bytes": limit,
+            }
 
     def clear(self) -> int:
         """Remove every entry; return how many there were.

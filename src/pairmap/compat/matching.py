@@ -12,8 +12,14 @@ import pandas as pd
 
 import pairmap
 
-__all__ = ["Matcher", "UnpairedException", "assign_reference_index", "dict_to_dframe",
-           "find_pairs", "reverse_index"]
+__all__ = [
+    "Matcher",
+    "UnpairedException",
+    "assign_reference_index",
+    "dict_to_dframe",
+    "find_pairs",
+    "reverse_index",
+]
 
 
 class UnpairedException(Exception):
@@ -25,8 +31,11 @@ def _validate(sameby, diffby):
     out = []
     for name, value in (("sameby", sameby), ("diffby", diffby)):
         if isinstance(value, str):
-            warnings.warn(f"Passing strings to '{name}' is deprecated and will be removed in "
-                          f"v0.5.3.", DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                f"Passing strings to '{name}' is deprecated and will be removed in v0.5.3.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
             value = (value,)
         out.append(value)
     if not (len(out[0]) or len(out[1])):
@@ -66,9 +75,13 @@ def find_pairs(dframe: pd.DataFrame, sameby, diffby, rev: bool = False) -> np.nd
     return np.ascontiguousarray(labels[pairs], dtype=np.uint32).reshape(-1, 2)
 
 
-def assign_reference_index(df: pd.DataFrame, condition, reference_col: str =
-                           "Metadata_Reference_Index", default_value: int = -1,
-                           inplace: bool = False):
+def assign_reference_index(
+    df: pd.DataFrame,
+    condition,
+    reference_col: str = "Metadata_Reference_Index",
+    default_value: int = -1,
+    inplace: bool = False,
+):
     """Give rows matching ``condition`` their index label in ``reference_col`` (copairs' rule).
 
     Examples
@@ -103,14 +116,17 @@ def dict_to_dframe(dict_pairs, sameby):
     if not dict_pairs:
         raise ValueError("dict_pairs empty")
     counts = [len(v) for v in dict_pairs.values()]
-    keys = list(itertools.chain.from_iterable([k] * n for k, n in zip(dict_pairs, counts, strict=True)))
+    keys = list(
+        itertools.chain.from_iterable([k] * n for k, n in zip(dict_pairs, counts, strict=True))
+    )
     if keys and isinstance(keys[0], tuple):
         keys_df = pd.DataFrame([tuple(k) for k in keys])
     else:
         name = sameby[0] if isinstance(sameby, list) else sameby
         keys_df = pd.DataFrame({name: keys})
-    pairs = pd.DataFrame(list(itertools.chain.from_iterable(dict_pairs.values())),
-                         columns=["ix1", "ix2"])
+    pairs = pd.DataFrame(
+        list(itertools.chain.from_iterable(dict_pairs.values())), columns=["ix1", "ix2"]
+    )
     return pd.concat([keys_df, pairs], axis=1)
 
 
@@ -140,8 +156,9 @@ class Matcher:
 
     def __init__(self, dframe: pd.DataFrame, columns: Sequence[str], seed: int):
         self.columns = list(columns)
-        self.original_index = None if dframe.index.equals(pd.RangeIndex(len(dframe))) \
-            else dframe.index
+        self.original_index = (
+            None if dframe.index.equals(pd.RangeIndex(len(dframe))) else dframe.index
+        )
         self.dframe = dframe[self.columns].reset_index(drop=True)
         self.rng = np.random.default_rng(seed)
 
@@ -204,8 +221,11 @@ class Matcher:
                 if not pd.isna(values[col].iloc[i]):
                     ok &= (values[col] != values[col].iloc[i]).to_numpy()
             if side["any"]:
-                same = [(values[c] == values[c].iloc[i]).to_numpy() for c in side["any"]
-                        if not pd.isna(values[c].iloc[i])]
+                same = [
+                    (values[c] == values[c].iloc[i]).to_numpy()
+                    for c in side["any"]
+                    if not pd.isna(values[c].iloc[i])
+                ]
                 if same:
                     ok &= ~np.logical_and.reduce(same)
             candidates = np.flatnonzero(ok)

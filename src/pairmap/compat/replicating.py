@@ -55,8 +55,9 @@ class CorrelationTestResult:
 
     def _result(self) -> ReplicatingResult:
         groups = pd.DataFrame({"median_correlation": self.corr_dist.to_numpy(np.float64)})
-        return ReplicatingResult(groups, np.asarray(self.null_dist, dtype=np.float64), 0.0,
-                                 None, None, 0)
+        return ReplicatingResult(
+            groups, np.asarray(self.null_dist, dtype=np.float64), 0.0, None, None, 0
+        )
 
     def percent_score_left(self):
         """Share of groups below the null's 5th percentile, and that percentile."""
@@ -121,18 +122,21 @@ def corr_from_pairs(X: np.ndarray, pairs: dict, sameby, progress_bar: bool = Tru
     pair_ix = np.vstack([np.asarray(pairs[k], dtype=np.int64).reshape(-1, 2) for k in keys])
     counts = [len(pairs[k]) for k in keys]
     labels = keys if len(sameby) == 1 else ["_".join(k) for k in keys]
-    frame = pd.DataFrame({
-        "_".join(sameby): np.repeat(np.asarray(labels, dtype=object), counts),
-        "corr": pair_corr(_standardize(X), pair_ix[:, 0], pair_ix[:, 1]),
-        "row_x": pair_ix[:, 0],
-    })
+    frame = pd.DataFrame(
+        {
+            "_".join(sameby): np.repeat(np.asarray(labels, dtype=object), counts),
+            "corr": pair_corr(_standardize(X), pair_ix[:, 0], pair_ix[:, 1]),
+            "row_x": pair_ix[:, 0],
+        }
+    )
     agg = frame.groupby("_".join(sameby)).agg({"corr": ["median", "count"], "row_x": "nunique"})
     return agg["corr"], int(agg["row_x", "nunique"].median())
 
 
 def _replicates(X, meta, sameby, diffby, n_samples, n_replicates=None):
-    return percent_replicating(meta, X, list(sameby), list(diffby), null_size=n_samples,
-                               n_replicates=n_replicates, seed=0)
+    return percent_replicating(
+        meta, X, list(sameby), list(diffby), null_size=n_samples, n_replicates=n_replicates, seed=0
+    )
 
 
 def _corr_df(res: ReplicatingResult, sameby) -> pd.DataFrame:
@@ -142,13 +146,16 @@ def _corr_df(res: ReplicatingResult, sameby) -> pd.DataFrame:
     else:
         keys = groups[list(sameby)].astype(str).agg("_".join, axis=1).to_numpy()
         index = pd.Index(keys, name="_".join(sameby))
-    out = pd.DataFrame({"median": groups["median_correlation"].to_numpy(),
-                        "count": groups["n_pairs"].to_numpy()}, index=index)
+    out = pd.DataFrame(
+        {"median": groups["median_correlation"].to_numpy(), "count": groups["n_pairs"].to_numpy()},
+        index=index,
+    )
     return out.sort_index()
 
 
-def corr_between_replicates(X: np.ndarray, meta: pd.DataFrame, sameby, diffby,
-                            progress_bar: bool = True):
+def corr_between_replicates(
+    X: np.ndarray, meta: pd.DataFrame, sameby, diffby, progress_bar: bool = True
+):
     """Median correlation and pair count per replicate group, and the median replicate count.
 
     Examples
@@ -168,8 +175,14 @@ def _first_counts(res: ReplicatingResult) -> np.ndarray:
     return res.groups.loc[res.groups["n_pairs"] > 0, "n_first_rows"].to_numpy()
 
 
-def corr_between_non_replicates(X: np.ndarray, meta: pd.DataFrame, n_samples: int,
-                                n_replicates: int, diffby, progress_bar: bool = True):
+def corr_between_non_replicates(
+    X: np.ndarray,
+    meta: pd.DataFrame,
+    n_samples: int,
+    n_replicates: int,
+    diffby,
+    progress_bar: bool = True,
+):
     """``n_samples`` medians of ``n_replicates`` random pairs differing in every ``diffby`` column.
 
     Examples
@@ -186,8 +199,14 @@ def corr_between_non_replicates(X: np.ndarray, meta: pd.DataFrame, n_samples: in
     return pd.Series(null_medians(_standardize(X), codes, int(n_samples), int(n_replicates), 0))
 
 
-def correlation_test(X: np.ndarray, meta: pd.DataFrame, sameby, diffby, n_samples: int = 1000,
-                     progress_bar: bool = True) -> CorrelationTestResult:
+def correlation_test(
+    X: np.ndarray,
+    meta: pd.DataFrame,
+    sameby,
+    diffby,
+    n_samples: int = 1000,
+    progress_bar: bool = True,
+) -> CorrelationTestResult:
     """Replicate and null distributions of median correlations (copairs' percent replicating).
 
     Examples
@@ -202,8 +221,9 @@ def correlation_test(X: np.ndarray, meta: pd.DataFrame, sameby, diffby, n_sample
     return CorrelationTestResult(_corr_df(res, list(sameby)), pd.Series(res.null))
 
 
-def correlation_test_from_pairs(X: np.ndarray, pairs: dict, null_pairs: list, sameby: list,
-                                progress_bar: bool = True) -> CorrelationTestResult:
+def correlation_test_from_pairs(
+    X: np.ndarray, pairs: dict, null_pairs: list, sameby: list, progress_bar: bool = True
+) -> CorrelationTestResult:
     """:func:`correlation_test` from given replicate pairs and null pairs.
 
     Examples

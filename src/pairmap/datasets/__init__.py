@@ -59,9 +59,7 @@ def _read_verified() -> bytes:
     return data
 
 
-def load_lincs_plate(
-    *, split: bool = False
-) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
+def load_lincs_plate(*, split: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Load the LINCS Cell Painting plate SQ00015054 that ships with pairmap.
 
     The file's checksum is verified before it is parsed, so a damaged

@@ -81,13 +81,19 @@ def _check_tables(ap_scores, map_results, extra_results) -> dict:
         if table is not None and not isinstance(table, pd.DataFrame):
             raise TypeError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     if ap_scores is not None and "average_precision" not in ap_scores.columns:
-        raise ValueError("ap_scores has no 'average_precision' column; pass the table "
-                         "average_precision returned (or pairmap run wrote)")
+        raise ValueError(
+            "ap_scores has no 'average_precision' column; pass the table "
+            "average_precision returned (or pairmap run wrote)"
+        )
     if map_results is not None and "mean_average_precision" not in map_results.columns:
-        raise ValueError("map_results has no 'mean_average_precision' column; pass the table "
-                         "mean_average_precision returned")
-    extra = {str(name): table for name, table in sorted((extra_results or {}).items(),
-                                                         key=lambda item: str(item[0]))}
+        raise ValueError(
+            "map_results has no 'mean_average_precision' column; pass the table "
+            "mean_average_precision returned"
+        )
+    extra = {
+        str(name): table
+        for name, table in sorted((extra_results or {}).items(), key=lambda item: str(item[0]))
+    }
     for name, table in extra.items():
         if not isinstance(table, pd.DataFrame):
             raise TypeError(f"extra_results[{name!r}] must be a DataFrame")
@@ -104,8 +110,7 @@ def _extra_figures(extra: Mapping, info: Mapping) -> list:
         compound, dose = _figures._dose_roles(table, sameby, None, columns)
         slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
         if compound is not None:
-            figs.append(_figures.dose_figure(table, compound, dose, f"dose_response_{slug}",
-                                             name))
+            figs.append(_figures.dose_figure(table, compound, dose, f"dose_response_{slug}", name))
         elif len(sameby) == 1 and "n_profiles" in table and columns.get("label") in sameby:
             figs.append(_figures.label_figure(table, sameby[0], f"label_map_{slug}", name))
     return figs
@@ -115,14 +120,17 @@ def _collect_figures(ap_scores, map_results, extra, info, max_points, seed) -> l
     from pairmap.report import _figures
 
     roles = _figures.resolve_roles(ap_scores, map_results, info)
-    figs = _figures.main_figures(ap_scores, map_results, info, roles,
-                                 max_points=max_points, seed=seed)
+    figs = _figures.main_figures(
+        ap_scores, map_results, info, roles, max_points=max_points, seed=seed
+    )
     if map_results is not None and roles.compound is not None:
-        figs.append(_figures.dose_figure(map_results, roles.compound, roles.dose,
-                                         "dose_response", "main analysis"))
+        figs.append(
+            _figures.dose_figure(
+                map_results, roles.compound, roles.dose, "dose_response", "main analysis"
+            )
+        )
     if map_results is not None and roles.label is not None:
-        figs.append(_figures.label_figure(map_results, roles.label, "label_map",
-                                          "main analysis"))
+        figs.append(_figures.label_figure(map_results, roles.label, "label_map", "main analysis"))
     figs += _extra_figures(extra, info)
     if ap_scores is not None:
         figs.append(_figures.ap_histogram(ap_scores))
@@ -133,9 +141,17 @@ def _collect_figures(ap_scores, map_results, extra, info, max_points, seed) -> l
     return figs
 
 
-def build_report(ap_scores=None, map_results=None, *, info: Mapping | None = None,
-                 extra_results: Mapping | None = None, figure_links=None,
-                 max_points: int = 5000, max_table_rows: int = 20000, seed: int = 0) -> Report:
+def build_report(
+    ap_scores=None,
+    map_results=None,
+    *,
+    info: Mapping | None = None,
+    extra_results: Mapping | None = None,
+    figure_links=None,
+    max_points: int = 5000,
+    max_table_rows: int = 20000,
+    seed: int = 0,
+) -> Report:
     """Build the report in memory (see :func:`write_report` for the parameters).
 
     ``figure_links`` (optional) maps a figure key to the static file names to
@@ -170,29 +186,60 @@ def build_report(ap_scores=None, map_results=None, *, info: Mapping | None = Non
         if f.figure is not None:
             svgs[f.key] = _render.figure_svg(f.figure, f"f{i}")
         files = figure_links(f.key) if figure_links is not None else ()
-        blocks.append(_html.figure_block(f.key, f.title, f.caption, svgs.get(f.key), f.skipped,
-                                         files))
+        blocks.append(
+            _html.figure_block(f.key, f.title, f.caption, svgs.get(f.key), f.skipped, files)
+        )
     sections = []
     main_table = map_results if map_results is not None else ap_scores
     payload, note = _html.table_payload(main_table, "table-main", max_rows=max_table_rows)
-    sections.append(("results", "Results table", _html.table_section(
-        "results", "Results table", payload, note,
-        "Click a column name to sort; type to search all columns.")))
-    sections.append(("figures", "Figures",
-                     '<section id="figures"><h2>Figures</h2>' + "".join(blocks) + "</section>"))
+    sections.append(
+        (
+            "results",
+            "Results table",
+            _html.table_section(
+                "results",
+                "Results table",
+                payload,
+                note,
+                "Click a column name to sort; type to search all columns.",
+            ),
+        )
+    )
+    sections.append(
+        (
+            "figures",
+            "Figures",
+            '<section id="figures"><h2>Figures</h2>' + "".join(blocks) + "</section>",
+        )
+    )
     for i, (name, table) in enumerate(extra.items()):
         payload, note = _html.table_payload(table, f"table-extra-{i}", max_rows=max_table_rows)
-        sections.append((f"extra-{i}", name, _html.table_section(
-            f"extra-{i}", f"More results: {name}", payload, note,
-            "Another mAP analysis of the same AP scores.")))
+        sections.append(
+            (
+                f"extra-{i}",
+                name,
+                _html.table_section(
+                    f"extra-{i}",
+                    f"More results: {name}",
+                    payload,
+                    note,
+                    "Another mAP analysis of the same AP scores.",
+                ),
+            )
+        )
     from pairmap import __version__
 
     title = info.get("title") or "pairmap report"
     subtitle = f"pairmap {__version__} · {info.get('created', time.strftime('%Y-%m-%d'))}"
-    text = _html.page(title, subtitle, _summary.summary_rows(info, ap_scores, map_results),
-                      sections)
-    logger.info("report built in %.2f s: %d figures, %d characters",
-                time.perf_counter() - start, len(svgs), len(text))
+    text = _html.page(
+        title, subtitle, _summary.summary_rows(info, ap_scores, map_results), sections
+    )
+    logger.info(
+        "report built in %.2f s: %d figures, %d characters",
+        time.perf_counter() - start,
+        len(svgs),
+        len(text),
+    )
     return Report(text, figs, svgs)
 
 
@@ -200,12 +247,20 @@ def _default_figures_dir(out: Path) -> Path:
     return out.with_name(out.stem + "_figures")
 
 
-def write_report(ap_scores: pd.DataFrame | None = None, map_results: pd.DataFrame | None = None,
-                 out: str | os.PathLike = "report.html", *, info: Mapping | None = None,
-                 extra_results: Mapping[str, pd.DataFrame] | None = None,
-                 figures_dir: str | os.PathLike | bool | None = None,
-                 formats: Sequence[str] = FIGURE_FORMATS, max_points: int = 5000,
-                 max_table_rows: int = 20000, seed: int = 0, overwrite: bool = True) -> Path:
+def write_report(
+    ap_scores: pd.DataFrame | None = None,
+    map_results: pd.DataFrame | None = None,
+    out: str | os.PathLike = "report.html",
+    *,
+    info: Mapping | None = None,
+    extra_results: Mapping[str, pd.DataFrame] | None = None,
+    figures_dir: str | os.PathLike | bool | None = None,
+    formats: Sequence[str] = FIGURE_FORMATS,
+    max_points: int = 5000,
+    max_table_rows: int = 20000,
+    seed: int = 0,
+    overwrite: bool = True,
+) -> Path:
     """Write a self-contained HTML report (and static figures) of an AP/mAP analysis.
 
     Parameters
@@ -274,11 +329,21 @@ def write_report(ap_scores: pd.DataFrame | None = None, map_results: pd.DataFram
     unknown = sorted(set(formats) - {"png", "svg", "pdf"})
     if unknown:
         raise ValueError(f"figure formats {unknown} are not supported; use png, svg or pdf")
-    fig_dir = None if figures_dir is False or not formats else (
-        _default_figures_dir(out) if figures_dir in (None, True) else Path(figures_dir))
-    report = build_report(ap_scores, map_results, info=info, extra_results=extra_results,
-                          max_points=max_points, max_table_rows=max_table_rows, seed=seed,
-                          figure_links=_figure_links(fig_dir, out, formats))
+    fig_dir = (
+        None
+        if figures_dir is False or not formats
+        else (_default_figures_dir(out) if figures_dir in (None, True) else Path(figures_dir))
+    )
+    report = build_report(
+        ap_scores,
+        map_results,
+        info=info,
+        extra_results=extra_results,
+        max_points=max_points,
+        max_table_rows=max_table_rows,
+        seed=seed,
+        figure_links=_figure_links(fig_dir, out, formats),
+    )
     with StagedOutputs(overwrite=overwrite) as staged:
         staged.write(out, lambda fh: fh.write(report.html.encode("utf-8")))
         for f in report.figures if fig_dir is not None else ():

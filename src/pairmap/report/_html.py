@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-        "img-src data:")
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 _CSS = """
 :root { --fg: #252525; --muted: #636363; --line: #d9d9d9; --accent: #2166ac; --bg: #fafafa; }
@@ -182,8 +181,9 @@ def _cell(value):
     return str(value)
 
 
-def table_payload(df: pd.DataFrame, table_id: str, *, max_rows: int,
-                  sort_by: str | None = "corrected_p_value") -> tuple[dict, str | None]:
+def table_payload(
+    df: pd.DataFrame, table_id: str, *, max_rows: int, sort_by: str | None = "corrected_p_value"
+) -> tuple[dict, str | None]:
     """JSON-ready rows of ``df`` (at most ``max_rows``) and a note when rows were left out.
 
     Examples
@@ -197,15 +197,21 @@ def table_payload(df: pd.DataFrame, table_id: str, *, max_rows: int,
     if len(df) > max_rows:
         if sort_by in df.columns:
             df = df.sort_values(sort_by, kind="stable", na_position="last")
-        note = (f"The table shows the first {max_rows:,} of {len(df):,} rows"
-                + (f" by {sort_by}" if sort_by in df.columns else "")
-                + "; the full table is in the result files.")
+        note = (
+            f"The table shows the first {max_rows:,} of {len(df):,} rows"
+            + (f" by {sort_by}" if sort_by in df.columns else "")
+            + "; the full table is in the result files."
+        )
         df = df.head(max_rows)
     columns = [str(c) for c in df.columns]
     data = [df[c].astype(object).tolist() for c in df.columns]
     rows = [[_cell(v) for v in row] for row in zip(*data, strict=True)] if data else []
-    return {"id": table_id, "columns": columns, "rows": rows,
-            "significant": "below_corrected_p"}, note
+    return {
+        "id": table_id,
+        "columns": columns,
+        "rows": rows,
+        "significant": "below_corrected_p",
+    }, note
 
 
 def _json_script(payload: Mapping) -> str:
@@ -219,8 +225,9 @@ def _kv_table(rows: Sequence[tuple[str, str]]) -> str:
     return f'<table class="pm-kv">{body}</table>'
 
 
-def table_section(section_id: str, title: str, payload: dict, note: str | None,
-                  intro: str = "") -> str:
+def table_section(
+    section_id: str, title: str, payload: dict, note: str | None, intro: str = ""
+) -> str:
     """A section with a sortable, searchable table (rendered by the inline script)."""
     parts = [f'<section id="{section_id}"><h2>{html.escape(title)}</h2>']
     if intro:
@@ -233,36 +240,55 @@ def table_section(section_id: str, title: str, payload: dict, note: str | None,
     return "".join(parts)
 
 
-def figure_block(key: str, title: str, caption: str, svg: str | None, skipped: str | None,
-                 files: Sequence[str] = ()) -> str:
+def figure_block(
+    key: str,
+    title: str,
+    caption: str,
+    svg: str | None,
+    skipped: str | None,
+    files: Sequence[str] = (),
+) -> str:
     """One figure (inline SVG) with its caption, or the reason it is missing."""
     head = f"<h3>{html.escape(title)}</h3>"
     if svg is None:
-        return (f'<div class="pm-skipped" id="fig-{key}">{head}'
-                f"<p>Not drawn: {html.escape(skipped or 'no data')}</p></div>")
+        return (
+            f'<div class="pm-skipped" id="fig-{key}">{head}'
+            f"<p>Not drawn: {html.escape(skipped or 'no data')}</p></div>"
+        )
     links = ""
     if files:
-        links = ('<p class="pm-downloads">Static copies: '
-                 + ", ".join(f"<code>{html.escape(f)}</code>" for f in files) + "</p>")
-    return (f'<figure class="pm-figure" id="fig-{key}"><figcaption>{head}'
-            f"<p>{html.escape(caption)}</p></figcaption>{svg}{links}</figure>")
+        links = (
+            '<p class="pm-downloads">Static copies: '
+            + ", ".join(f"<code>{html.escape(f)}</code>" for f in files)
+            + "</p>"
+        )
+    return (
+        f'<figure class="pm-figure" id="fig-{key}"><figcaption>{head}'
+        f"<p>{html.escape(caption)}</p></figcaption>{svg}{links}</figure>"
+    )
 
 
-def page(title: str, subtitle: str, summary_rows: Sequence[tuple[str, str]],
-         sections: Sequence[tuple[str, str, str]]) -> str:
+def page(
+    title: str,
+    subtitle: str,
+    summary_rows: Sequence[tuple[str, str]],
+    sections: Sequence[tuple[str, str, str]],
+) -> str:
     """The whole HTML document.
 
     ``sections`` are ``(id, nav label, html)``; the summary comes first.
     """
-    nav = "".join(f'<a href="#{sid}">{html.escape(label)}</a>'
-                  for sid, label, _ in [("summary", "Summary", ""), *sections])
+    nav = "".join(
+        f'<a href="#{sid}">{html.escape(label)}</a>'
+        for sid, label, _ in [("summary", "Summary", ""), *sections]
+    )
     body = "".join(text for _, _, text in sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><p class=\"sub\">{html.escape(subtitle)}</p>"
+        f'<header><h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>'
         f"<nav>{nav}</nav></header><main>"
         f'<section id="summary"><h2>Summary</h2>{_kv_table(summary_rows)}</section>'
         f"{body}</main><footer><p>Made with pairmap. This file is self-contained: it loads "

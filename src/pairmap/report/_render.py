@@ -31,13 +31,20 @@ def _add_titles(svg_text: str, gids: dict) -> str:
         labels = gids.get(group.get("id"))
         if labels is None:
             continue
-        shapes = [el for el in _iter_outside_defs(group)
-                  if el.tag in (f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}path")]
+        shapes = [
+            el
+            for el in _iter_outside_defs(group)
+            if el.tag in (f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}path")
+        ]
         if len(labels) == 1 and shapes:
             shapes = [group]  # one name for the whole artist (e.g. a line)
         elif len(shapes) != len(labels):
-            logger.debug("hover names skipped for %s: %d shapes, %d names",
-                         group.get("id"), len(shapes), len(labels))
+            logger.debug(
+                "hover names skipped for %s: %d shapes, %d names",
+                group.get("id"),
+                len(shapes),
+                len(labels),
+            )
             continue
         for el, label in zip(shapes, labels, strict=True):
             title = ET.Element(f"{{{_SVG_NS}}}title")
@@ -89,7 +96,7 @@ def figure_svg(fig, prefix: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
         fig.savefig(buf, format="svg")  # figures are laid out already (tight_layout)
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     return _add_titles(text, gids) if gids else text
 
 

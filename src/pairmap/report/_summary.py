@@ -25,14 +25,16 @@ def _data_rows(info: Mapping, ap_scores: pd.DataFrame | None) -> list:
         rows.append(("Data", html.escape(str(data.pop("source")))))
     if ap_scores is not None:
         n = len(ap_scores)
-        scored = (int(ap_scores["average_precision"].notna().sum())
-                  if "average_precision" in ap_scores else n)
+        scored = (
+            int(ap_scores["average_precision"].notna().sum())
+            if "average_precision" in ap_scores
+            else n
+        )
         rows.append(("Profiles", f"{n:,} ({scored:,} with an AP score)"))
         data.pop("n_profiles", None)
     if "n_features" in data:
         rows.append(("Features", f"{int(data.pop('n_features')):,}"))
-    rows += [(str(k).replace("_", " ").capitalize(), html.escape(str(v)))
-             for k, v in data.items()]
+    rows += [(str(k).replace("_", " ").capitalize(), html.escape(str(v))) for k, v in data.items()]
     return rows
 
 
@@ -41,8 +43,9 @@ def _rule_rows(info: Mapping) -> list:
     rows = []
     rules = [k for k in ("pos_sameby", "pos_diffby", "neg_sameby", "neg_diffby") if k in params]
     if rules:
-        rows.append(("Pairing rules", "<br>".join(
-            f"{k}: {_code_list(params.pop(k))}" for k in rules)))
+        rows.append(
+            ("Pairing rules", "<br>".join(f"{k}: {_code_list(params.pop(k))}" for k in rules))
+        )
     for key in ("distance", "ties"):
         if key in params:
             rows.append((key.capitalize(), _code_list(params.pop(key))))
@@ -64,15 +67,24 @@ def _map_rows(info: Mapping, map_results: pd.DataFrame | None) -> list:
         rows.append(("mAP groups (sameby)", _code_list(params["sameby"])))
     null = params.get("null", "shared" if params else None)
     if null is not None:
-        rows.append(("Null model", f"{html.escape(str(null))} "
-                     f"({_NULL_TEXT.get(str(null), 'see docs/significance.md')})"))
+        rows.append(
+            (
+                "Null model",
+                f"{html.escape(str(null))} "
+                f"({_NULL_TEXT.get(str(null), 'see docs/significance.md')})",
+            )
+        )
     for key, label in (("null_size", "Null size"), ("seed", "Seed")):
         if key in params:
             rows.append((label, f"{int(params[key]):,}"))
     hier = params.get("hierarchical_by")
     if map_results is not None:
-        rows.append(("Multiple testing", "hierarchical FDR by " + _code_list(hier) if hier
-                     else "Benjamini-Hochberg"))
+        rows.append(
+            (
+                "Multiple testing",
+                "hierarchical FDR by " + _code_list(hier) if hier else "Benjamini-Hochberg",
+            )
+        )
         rows.append(("Groups", _group_counts(map_results, float(params.get("threshold", 0.05)))))
     return rows
 
@@ -80,10 +92,11 @@ def _map_rows(info: Mapping, map_results: pd.DataFrame | None) -> list:
 def _group_counts(map_results: pd.DataFrame, threshold: float) -> str:
     n = len(map_results)
     scored = int(map_results["p_value"].notna().sum()) if "p_value" in map_results else n
-    sig = (int(map_results["below_corrected_p"].sum())
-           if "below_corrected_p" in map_results else 0)
-    text = (f"{n:,} in the table: {scored:,} scored, {sig:,} significant "
-            f"(corrected p &lt; {threshold:g})")
+    sig = int(map_results["below_corrected_p"].sum()) if "below_corrected_p" in map_results else 0
+    text = (
+        f"{n:,} in the table: {scored:,} scored, {sig:,} significant "
+        f"(corrected p &lt; {threshold:g})"
+    )
     if scored < n:
         text += f"; {n - scored:,} without a score (n_profiles = 0)"
     return text
@@ -105,8 +118,15 @@ def summary_rows(info: Mapping, ap_scores, map_results) -> list[tuple[str, str]]
     rows += _rule_rows(info)
     rows += _map_rows(info, map_results)
     if info.get("versions"):
-        rows.append(("Versions", ", ".join(f"{html.escape(str(k))} {html.escape(str(v))}"
-                                           for k, v in info["versions"].items())))
+        rows.append(
+            (
+                "Versions",
+                ", ".join(
+                    f"{html.escape(str(k))} {html.escape(str(v))}"
+                    for k, v in info["versions"].items()
+                ),
+            )
+        )
     if info.get("run_time_s") is not None:
         rows.append(("Run time", f"{float(info['run_time_s']):.1f} s"))
     if info.get("created"):

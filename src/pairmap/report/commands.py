@@ -63,11 +63,17 @@ def _expand(paths) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and (
-                p.name.lower().endswith(_TABLE_SUFFIXES) or p.name.endswith("run_info.json")))
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and (p.name.lower().endswith(_TABLE_SUFFIXES) or p.name.endswith("run_info.json"))
+            )
             if not found:
-                raise FileNotFoundError(f"folder {str(path)!r} holds no result table "
-                                        f"({', '.join(_TABLE_SUFFIXES)}) and no run_info.json")
+                raise FileNotFoundError(
+                    f"folder {str(path)!r} holds no result table "
+                    f"({', '.join(_TABLE_SUFFIXES)}) and no run_info.json"
+                )
             by_stem: dict[str, Path] = {}
             for p in found:  # Parquet wins over CSV copies of the same table
                 key = _stem(p) if not p.name.endswith(".json") else p.name
@@ -99,8 +105,10 @@ def _pick_main(tables: dict, name: str, what: str):
     suffixed = [stem for stem in tables if stem.endswith("_" + name)]
     if len(suffixed) == 1 or len(tables) == 1:
         return suffixed[0] if suffixed else next(iter(tables))
-    raise ValueError(f"several {what} tables given ({', '.join(sorted(tables))}); name the "
-                     f"main one '{name}' or report one analysis at a time")
+    raise ValueError(
+        f"several {what} tables given ({', '.join(sorted(tables))}); name the "
+        f"main one '{name}' or report one analysis at a time"
+    )
 
 
 def find_results(paths) -> ResultFiles:
@@ -145,21 +153,28 @@ def find_results(paths) -> ResultFiles:
         elif "average_precision" in table.columns:
             ap_tables[_stem(path)] = (path, table)
         else:
-            raise ValueError(f"{path} is neither an AP table (no 'average_precision' column) "
-                             "nor a mAP table (no 'mean_average_precision' column)")
+            raise ValueError(
+                f"{path} is neither an AP table (no 'average_precision' column) "
+                "nor a mAP table (no 'mean_average_precision' column)"
+            )
     main_ap = _pick_main(ap_tables, "ap_scores", "AP")
     if main_ap is not None:
         result.ap_path, result.ap_scores = ap_tables.pop(main_ap)
     result.ignored = [path for path, _ in ap_tables.values()]
-    main_map = _pick_main({k: v for k, v in map_tables.items()
-                           if k == "map_results" or k.endswith("_map_results")} or map_tables,
-                          "map_results", "mAP")
+    main_map = _pick_main(
+        {k: v for k, v in map_tables.items() if k == "map_results" or k.endswith("_map_results")}
+        or map_tables,
+        "map_results",
+        "mAP",
+    )
     if main_map is not None:
         result.map_path, result.map_results = map_tables.pop(main_map)
     result.extra = {stem: table for stem, (_, table) in map_tables.items()}
     if result.ap_scores is None and result.map_results is None:
-        raise ValueError("no result table found; give the AP and/or mAP tables "
-                         "(or the folder pairmap run / pairmap demo wrote)")
+        raise ValueError(
+            "no result table found; give the AP and/or mAP tables "
+            "(or the folder pairmap run / pairmap demo wrote)"
+        )
     return result
 
 
@@ -183,19 +198,32 @@ def _cmd_report(args: argparse.Namespace) -> int:
         info = {"title": args.title}
     out = Path(args.out) if args.out else _default_out(found)
     if out.exists() and not args.force:
-        raise FileExistsError(f"{out} already exists; pass --force to replace it or --out "
-                              "another file")
-    write_report(found.ap_scores, found.map_results, out, info=info,
-                 extra_results=found.extra, figures_dir=False if args.no_figures else None,
-                 max_points=args.max_points, overwrite=True)
+        raise FileExistsError(
+            f"{out} already exists; pass --force to replace it or --out another file"
+        )
+    write_report(
+        found.ap_scores,
+        found.map_results,
+        out,
+        info=info,
+        extra_results=found.extra,
+        figures_dir=False if args.no_figures else None,
+        max_points=args.max_points,
+        overwrite=True,
+    )
     used = [p for p in (found.ap_path, found.map_path, info_path) if p is not None]
-    print(f"pairmap report ({time.perf_counter() - start:.1f} s)\n"
-          f"  read:  {', '.join(str(p) for p in used)}"
-          + (f" + {len(found.extra)} more mAP table(s)" if found.extra else "")
-          + (f"\n  not used (other AP tables): {', '.join(str(p) for p in found.ignored)}"
-             if found.ignored else "")
-          + f"\n  wrote: {out}" + ("" if args.no_figures else
-                                   f"\n         {out.with_name(out.stem + '_figures')}/"))
+    print(
+        f"pairmap report ({time.perf_counter() - start:.1f} s)\n"
+        f"  read:  {', '.join(str(p) for p in used)}"
+        + (f" + {len(found.extra)} more mAP table(s)" if found.extra else "")
+        + (
+            f"\n  not used (other AP tables): {', '.join(str(p) for p in found.ignored)}"
+            if found.ignored
+            else ""
+        )
+        + f"\n  wrote: {out}"
+        + ("" if args.no_figures else f"\n         {out.with_name(out.stem + '_figures')}/")
+    )
     return 0
 
 
@@ -217,18 +245,36 @@ def add_report_subcommand(subparsers, formatter_class=argparse.RawDescriptionHel
         epilog=_EPILOG,
         formatter_class=formatter_class,
     )
-    report.add_argument("results", nargs="+", metavar="RESULTS",
-                        help="result tables (Parquet/CSV) or folders holding them")
-    report.add_argument("--out", metavar="FILE.html", default=None,
-                        help="report file (default: report.html next to the mAP table)")
-    report.add_argument("--info", metavar="RUN_INFO.json", default=None,
-                        help="run-info file for the summary (default: *run_info.json among "
-                        "RESULTS)")
+    report.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULTS",
+        help="result tables (Parquet/CSV) or folders holding them",
+    )
+    report.add_argument(
+        "--out",
+        metavar="FILE.html",
+        default=None,
+        help="report file (default: report.html next to the mAP table)",
+    )
+    report.add_argument(
+        "--info",
+        metavar="RUN_INFO.json",
+        default=None,
+        help="run-info file for the summary (default: *run_info.json among RESULTS)",
+    )
     report.add_argument("--title", default=None, help="report title")
-    report.add_argument("--no-figures", action="store_true",
-                        help="do not write static PNG/SVG copies of the figures")
-    report.add_argument("--max-points", type=int, default=5000,
-                        help="most points drawn in the scatter (more are sampled)")
+    report.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="do not write static PNG/SVG copies of the figures",
+    )
+    report.add_argument(
+        "--max-points",
+        type=int,
+        default=5000,
+        help="most points drawn in the scatter (more are sampled)",
+    )
     report.add_argument("--force", action="store_true", help="replace an existing report")
     report.set_defaults(func=_cmd_report)
     return report

@@ -80,8 +80,10 @@ def expand_env(value: Any, where: str = "config", hydra: dict | None = None) -> 
     if hydra is None:
         hydra = {"hydra:runtime.cwd": os.getcwd(), "hydra:runtime.output_dir": None}
     if isinstance(value, Mapping):
-        return {k: expand_env(v, f"{where}.{k}" if where != "config" else str(k), hydra)
-                for k, v in value.items()}
+        return {
+            k: expand_env(v, f"{where}.{k}" if where != "config" else str(k), hydra)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [expand_env(v, f"{where}[{i}]", hydra) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
@@ -96,7 +98,8 @@ def _hydra_values(raw: Mapping) -> dict:
     run = raw.get("hydra", {}).get("run", {}) if isinstance(raw.get("hydra"), Mapping) else {}
     if isinstance(run, Mapping) and isinstance(run.get("dir"), str):
         values["hydra:runtime.output_dir"] = os.path.join(
-            cwd, expand_env(run["dir"], "hydra.run.dir", values))
+            cwd, expand_env(run["dir"], "hydra.run.dir", values)
+        )
     return values
 
 

@@ -102,20 +102,27 @@ def check_outputs(files: Mapping[str, Path], overwrite: bool) -> None:
     """Refuse, before any computing, outputs that cannot be written or would be replaced."""
     for path in files.values():  # a folder in the way is an error even with overwrite
         if path.is_dir():
-            raise IsADirectoryError(f"output {str(path)!r} is a folder; remove it or choose "
-                                    f"another output name")
+            raise IsADirectoryError(
+                f"output {str(path)!r} is a folder; remove it or choose another output name"
+            )
     for path in files.values():  # (an existing file is fine with overwrite)
         if path.exists() and not overwrite:
-            raise ConfigError(f"output {str(path)!r} already exists; pass --overwrite (or set "
-                              f"output.overwrite: true) to replace it, or choose another "
-                              f"output.directory/name")
+            raise ConfigError(
+                f"output {str(path)!r} already exists; pass --overwrite (or set "
+                f"output.overwrite: true) to replace it, or choose another "
+                f"output.directory/name"
+            )
         base = _nearest_existing(path)
         if not base.is_dir():
-            raise ConfigError(f"cannot create output folder {str(path.parent)!r}: "
-                              f"{str(base)!r} is a file; remove it or choose another location")
+            raise ConfigError(
+                f"cannot create output folder {str(path.parent)!r}: "
+                f"{str(base)!r} is a file; remove it or choose another location"
+            )
         if not os.access(base, os.W_OK | os.X_OK):
-            raise ConfigError(f"cannot write {str(path)!r}: no write permission in "
-                              f"{str(base)!r}; choose another output location")
+            raise ConfigError(
+                f"cannot write {str(path)!r}: no write permission in "
+                f"{str(base)!r}; choose another output location"
+            )
 
 
 def _compute_ap(meta, feats, ap_cfg: Mapping, overrides: Mapping) -> pd.DataFrame:
@@ -123,18 +130,22 @@ def _compute_ap(meta, feats, ap_cfg: Mapping, overrides: Mapping) -> pd.DataFram
 
     kwargs = {**ap_cfg["params"], **overrides}
     if ap_cfg.get("multilabel") and not kwargs.get("multilabel_col"):
-        raise ConfigError("'average_precision.multilabel: true' needs "
-                          "'average_precision.params.multilabel_col': the column holding label "
-                          "lists (made by a 'split_multilabel' step)")
+        raise ConfigError(
+            "'average_precision.multilabel: true' needs "
+            "'average_precision.params.multilabel_col': the column holding label "
+            "lists (made by a 'split_multilabel' step)"
+        )
     logger.info("average precision for %d profiles", len(meta))
     try:
         return pairmap.average_precision(meta, feats, **kwargs)
     except ValueError as exc:
         if "missing value" not in str(exc):
             raise
-        raise ConfigError(f"{exc}; in a config, add a 'fillna' preprocessing step (e.g. "
-                          f"{{type: fillna, params: {{columns: [...], value: unknown}}}}) or a "
-                          f"'dropna' step") from exc
+        raise ConfigError(
+            f"{exc}; in a config, add a 'fillna' preprocessing step (e.g. "
+            f"{{type: fillna, params: {{columns: [...], value: unknown}}}}) or a "
+            f"'dropna' step"
+        ) from exc
 
 
 def _compute_map(ap_scores, params: Mapping | None, overrides: Mapping):
@@ -149,9 +160,13 @@ def _compute_map(ap_scores, params: Mapping | None, overrides: Mapping):
     with np.errstate(divide="ignore"):
         result["-log10(p-value)"] = -np.log10(result["corrected_p_value"].to_numpy(dtype=float))
     n_tested = int(result["p_value"].notna().sum())
-    logger.info("%d groups: %d tested, %d without a scored profile (n_profiles = 0), "
-                "%d significant", len(result), n_tested, len(result) - n_tested,
-                int(result["below_corrected_p"].sum()))
+    logger.info(
+        "%d groups: %d tested, %d without a scored profile (n_profiles = 0), %d significant",
+        len(result),
+        n_tested,
+        len(result) - n_tested,
+        int(result["below_corrected_p"].sum()),
+    )
     return result
 
 
@@ -159,21 +174,31 @@ def _figure(map_results, cfg: Mapping):
     from pairmap.plotting import plot_map_scatter
 
     plot, params = cfg["plotting"], cfg["mean_average_precision"]
-    options = {k: plot[k] for k in ("title", "xlabel", "ylabel", "annotation_prefix", "dpi")
-               if plot.get(k) is not None}
+    options = {
+        k: plot[k]
+        for k in ("title", "xlabel", "ylabel", "annotation_prefix", "dpi")
+        if plot.get(k) is not None
+    }
     if plot.get("figsize") is not None:
         options["figsize"] = tuple(plot["figsize"])
-    return plot_map_scatter(map_results, threshold=float(params.get("threshold", 0.05)),
-                            null_size=params.get("null_size"), **options)
+    return plot_map_scatter(
+        map_results,
+        threshold=float(params.get("threshold", 0.05)),
+        null_size=params.get("null_size"),
+        **options,
+    )
 
 
 def _report_html(ap_scores, map_results, cfg: Mapping) -> bytes:
     """The HTML report (pairmap.report) of the run, figures embedded."""
     from pairmap.report import build_report, make_run_info
 
-    info = make_run_info(title=cfg["output"].get("name"), data={"path": str(cfg["input"]["path"])},
-                         average_precision=dict(cfg["average_precision"]["params"]),
-                         mean_average_precision=dict(cfg["mean_average_precision"] or {}))
+    info = make_run_info(
+        title=cfg["output"].get("name"),
+        data={"path": str(cfg["input"]["path"])},
+        average_precision=dict(cfg["average_precision"]["params"]),
+        mean_average_precision=dict(cfg["mean_average_precision"] or {}),
+    )
     return build_report(ap_scores, map_results, info=info).html.encode("utf-8")
 
 
@@ -195,8 +220,13 @@ def _write(files, ap_scores, map_results, fig, overwrite, cfg) -> list[Path]:
     return list(staged.written)
 
 
-def run_config(config: Mapping | str | os.PathLike, *, n_jobs: int | None = None,
-               progress_bar: bool | None = None, overwrite: bool | None = None) -> RunResult:
+def run_config(
+    config: Mapping | str | os.PathLike,
+    *,
+    n_jobs: int | None = None,
+    progress_bar: bool | None = None,
+    overwrite: bool | None = None,
+) -> RunResult:
     """Run a configured analysis: load, preprocess, AP, mAP, write results.
 
     The output location is checked before anything is computed, and all
@@ -228,8 +258,9 @@ def run_config(config: Mapping | str | os.PathLike, *, n_jobs: int | None = None
     overwrite = cfg["output"]["overwrite"] if overwrite is None else overwrite
     files = plan_outputs(cfg)
     check_outputs(files, overwrite)
-    overrides = {k: v for k, v in (("n_jobs", n_jobs), ("progress_bar", progress_bar))
-                 if v is not None}
+    overrides = {
+        k: v for k, v in (("n_jobs", n_jobs), ("progress_bar", progress_bar)) if v is not None
+    }
     where = cfg["input_key"]
     df = preprocess(read_input(cfg["input"], where), cfg["preprocessing"], cfg["input"])
     meta, feats = split_table(df, cfg["input"], where)

@@ -98,7 +98,9 @@ def _as_regex(value, where):
     try:
         re.compile(value)
     except re.error as exc:
-        raise ConfigError(f"'{where}' is not a valid regular expression ({value!r}): {exc}") from exc
+        raise ConfigError(
+            f"'{where}' is not a valid regular expression ({value!r}): {exc}"
+        ) from exc
     return value
 
 

@@ -32,8 +32,10 @@ def _tokens(text: str) -> list[tuple[str, object]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ConfigError(f"filter_query {text!r}: cannot read it at {text[pos:pos + 20]!r}; "
-                              f"write an SQL condition such as \"Metadata_Plate = 'P1'\"")
+            raise ConfigError(
+                f"filter_query {text!r}: cannot read it at {text[pos : pos + 20]!r}; "
+                f"write an SQL condition such as \"Metadata_Plate = 'P1'\""
+            )
         pos = m.end()
         kind = m.lastgroup
         value = m.group(kind)
@@ -63,8 +65,10 @@ class _Parser:
         self.toks, self.i, self.columns = _tokens(text), 0, columns
 
     def error(self, what: str) -> ConfigError:
-        return ConfigError(f"filter_query {self.text!r}: {what}; write an SQL condition such "
-                           f"as \"Metadata_Plate = 'P1' AND Metadata_dose > 0.1\"")
+        return ConfigError(
+            f"filter_query {self.text!r}: {what}; write an SQL condition such "
+            f"as \"Metadata_Plate = 'P1' AND Metadata_dose > 0.1\""
+        )
 
     def peek(self, kind=None, value=None):
         if self.i >= len(self.toks):
@@ -160,8 +164,14 @@ class _Parser:
     def _comparison(self, left):
         op = self.take("op")[1]
         right = self.operand()
-        ops = {"=": left.__eq__, "!=": left.__ne__, "<": left.__lt__, "<=": left.__le__,
-               ">": left.__gt__, ">=": left.__ge__}
+        ops = {
+            "=": left.__eq__,
+            "!=": left.__ne__,
+            "<": left.__lt__,
+            "<=": left.__le__,
+            ">": left.__gt__,
+            ">=": left.__ge__,
+        }
         if op not in ops:
             raise self.error(f"unexpected {op!r}")
         return ops[op](right)

@@ -82,8 +82,10 @@ def step(name: str, doc: str, **params: Key) -> Callable:
 def _columns_present(df: pd.DataFrame, columns: list[str], where: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ConfigError(f"'{where}': columns not in the table: {missing[:5]}; the table has "
-                          f"{len(df.columns)} columns, e.g. {list(df.columns[:5])}")
+        raise ConfigError(
+            f"'{where}': columns not in the table: {missing[:5]}; the table has "
+            f"{len(df.columns)} columns, e.g. {list(df.columns[:5])}"
+        )
 
 
 def _step_list(raw: Any, section: str) -> list:
@@ -93,8 +95,10 @@ def _step_list(raw: Any, section: str) -> list:
         check_keys(raw, ("steps",), section)
         raw = raw.get("steps") or []
     if not isinstance(raw, list):
-        raise ConfigError(f"'{section}' must be a list of steps (or a mapping with 'steps'), "
-                          f"got {type(raw).__name__}")
+        raise ConfigError(
+            f"'{section}' must be a list of steps (or a mapping with 'steps'), "
+            f"got {type(raw).__name__}"
+        )
     return raw
 
 
@@ -115,8 +119,9 @@ def parse_steps(raw: Any, section: str = "preprocessing") -> list[tuple[str, dic
         kind = entry["type"]
         name = STEP_ALIASES.get(kind, kind)
         if name not in STEPS:
-            raise ConfigError(f"'{where}': unknown preprocessing step {kind!r}; valid steps "
-                              f"are: {valid}")
+            raise ConfigError(
+                f"'{where}': unknown preprocessing step {kind!r}; valid steps are: {valid}"
+            )
         if "params" in entry:
             check_keys(entry, ("type", "params"), where)
             params, pwhere = entry["params"] or {}, f"{where}.params"
@@ -169,8 +174,9 @@ def preprocess(df: pd.DataFrame, steps: list[tuple[str, dict]], input: Mapping |
         params = check_section(params, STEPS[name].params, name)  # defaults (idempotent)
         before = len(df)
         df = STEPS[name].func(df, params, ctx)
-        logger.info("preprocessing %s: %d -> %d rows, %d columns", name, before, len(df),
-                    df.shape[1])
+        logger.info(
+            "preprocessing %s: %d -> %d rows, %d columns", name, before, len(df), df.shape[1]
+        )
         if len(df) == 0:
             raise ConfigError(f"preprocessing step '{name}' {params} left no rows")
     return df
@@ -180,8 +186,10 @@ def _query_mask(df: pd.DataFrame, query: str, where: str) -> np.ndarray:
     try:
         mask = df.eval(query) if query not in df.columns else df[query]
     except Exception as exc:  # pandas raises many types for a bad expression
-        raise ConfigError(f"{where} query {query!r} failed: {type(exc).__name__}: {exc}; "
-                          f"use pandas query syntax with the table's column names") from exc
+        raise ConfigError(
+            f"{where} query {query!r} failed: {type(exc).__name__}: {exc}; "
+            f"use pandas query syntax with the table's column names"
+        ) from exc
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.shape != (len(df),):
         raise ConfigError(f"{where} query {query!r} must give one true/false value per row")

@@ -26,11 +26,14 @@ def _is_url(path) -> bool:
 def _local_file(path, where: str) -> Path:
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{where} {str(path)!r} is a folder; give the CSV or Parquet "
-                                f"file inside it")
+        raise IsADirectoryError(
+            f"{where} {str(path)!r} is a folder; give the CSV or Parquet file inside it"
+        )
     if not path.is_file():
-        raise FileNotFoundError(f"{where}: file {str(path)!r} not found (relative paths are "
-                                f"read from the current folder {os.getcwd()!r})")
+        raise FileNotFoundError(
+            f"{where}: file {str(path)!r} not found (relative paths are "
+            f"read from the current folder {os.getcwd()!r})"
+        )
     return path
 
 
@@ -73,8 +76,9 @@ def _read_parquet(path, columns, filter_query) -> pd.DataFrame:
 
 def _read_csv(path, fmt, columns, filter_query, where) -> pd.DataFrame:
     try:  # the filter may use columns that are not kept: select them after filtering
-        df = pd.read_csv(path, usecols=None if filter_query else columns,
-                         sep="\t" if fmt == "tsv" else ",")
+        df = pd.read_csv(
+            path, usecols=None if filter_query else columns, sep="\t" if fmt == "tsv" else ","
+        )
     except pd.errors.EmptyDataError as exc:
         raise ConfigError(f"{where}.path: {str(path)!r} is empty (no header row)") from exc
     if filter_query:  # CSV cannot be filtered while reading; same condition, same language
@@ -93,9 +97,11 @@ def _read_csv(path, fmt, columns, filter_query, where) -> pd.DataFrame:
 def _tidy(df: pd.DataFrame, where: str) -> pd.DataFrame:
     """Keep index columns (Parquet files written from an indexed frame); refuse 2-level headers."""
     if isinstance(df.columns, pd.MultiIndex):
-        raise ConfigError(f"{where} has {df.columns.nlevels}-level column headers; pairmap needs "
-                          f"one header row (join the levels, e.g. 'Metadata_plate', and save "
-                          f"the table again)")
+        raise ConfigError(
+            f"{where} has {df.columns.nlevels}-level column headers; pairmap needs "
+            f"one header row (join the levels, e.g. 'Metadata_plate', and save "
+            f"the table again)"
+        )
     if not isinstance(df.index, pd.RangeIndex) or any(n is not None for n in df.index.names):
         logger.info("%s: index column(s) %s kept as columns", where, list(df.index.names))
         df = df.reset_index()
@@ -126,8 +132,10 @@ def read_input(section: Mapping, where: str = "input") -> pd.DataFrame:
         available = _file_columns(path, fmt, where)
         missing = [c for c in columns if c not in set(available)]
         if missing:
-            raise ConfigError(f"{where}.columns names columns not in {str(path)!r}: {missing[:5]}; "
-                              f"the file has {len(available)} columns, e.g. {available[:5]}")
+            raise ConfigError(
+                f"{where}.columns names columns not in {str(path)!r}: {missing[:5]}; "
+                f"the file has {len(available)} columns, e.g. {available[:5]}"
+            )
     query = section.get("filter_query") if section.get("use_lazy_filter") else None
     if fmt == "parquet":
         df = _read_parquet(path, columns, query)
@@ -145,8 +153,10 @@ def read_side_table(path, where: str, *, table: str | None = None) -> pd.DataFra
         try:
             import duckdb
         except ImportError:
-            raise ConfigError(f"{where}: reading {str(path)!r} needs the duckdb package "
-                              f"(pip install duckdb), or export the table to CSV") from None
+            raise ConfigError(
+                f"{where}: reading {str(path)!r} needs the duckdb package "
+                f"(pip install duckdb), or export the table to CSV"
+            ) from None
         with duckdb.connect(str(_local_file(path, where)), read_only=True) as con:
             return con.execute(f'SELECT * FROM "{table}"').df()
     if not _is_url(path):
@@ -157,8 +167,9 @@ def read_side_table(path, where: str, *, table: str | None = None) -> pd.DataFra
     return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
 
 
-def split_table(df: pd.DataFrame, section: Mapping,
-                where: str = "input") -> tuple[pd.DataFrame, np.ndarray]:
+def split_table(
+    df: pd.DataFrame, section: Mapping, where: str = "input"
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Split the table into metadata (``metadata_regex``) and a float feature matrix.
 
     Examples
@@ -175,21 +186,26 @@ def split_table(df: pd.DataFrame, section: Mapping,
     if section.get("feature_columns") is not None:
         missing = [c for c in section["feature_columns"] if c not in df.columns]
         if missing:
-            raise ConfigError(f"{where}.feature_columns names columns not in the table: "
-                              f"{missing[:5]}")
+            raise ConfigError(
+                f"{where}.feature_columns names columns not in the table: {missing[:5]}"
+            )
     if not meta_cols:
         raise ConfigError(f"no metadata column matches {where}.metadata_regex {meta_re!r}")
     if not feat_cols:
         raise ConfigError(f"no feature columns left (check {where}.metadata_regex / feature_regex)")
     nonnum = [c for c in feat_cols if not pd.api.types.is_numeric_dtype(df[c])]
     if nonnum:
-        raise ConfigError(f"feature columns must be numeric, but {nonnum[:5]} are not; name "
-                          f"metadata columns so {where}.metadata_regex ({meta_re!r}) matches them")
+        raise ConfigError(
+            f"feature columns must be numeric, but {nonnum[:5]} are not; name "
+            f"metadata columns so {where}.metadata_regex ({meta_re!r}) matches them"
+        )
     feats = df[feat_cols].to_numpy(dtype=np.float64)
     if not np.isfinite(feats).all():
         bad = [c for c in feat_cols if not np.isfinite(df[c].to_numpy(dtype=float)).all()]
-        raise ConfigError(f"{len(bad)} feature columns hold NaN or infinite values (e.g. "
-                          f"{bad[:3]}); add a 'remove_nan_features' preprocessing step or clean "
-                          f"the data")
+        raise ConfigError(
+            f"{len(bad)} feature columns hold NaN or infinite values (e.g. "
+            f"{bad[:3]}); add a 'remove_nan_features' preprocessing step or clean "
+            f"the data"
+        )
     logger.info("%d metadata columns, %d features", len(meta_cols), len(feat_cols))
     return df[meta_cols].reset_index(drop=True), feats

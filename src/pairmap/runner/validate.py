@@ -40,20 +40,25 @@ INPUT_KEYS = {
     "feature_regex": Key("regex", "regex selecting feature columns"),
     "columns": Key("columns", "load only these columns"),
     "use_lazy_filter": Key("bool", "apply 'filter_query' while reading", default=False),
-    "filter_query": Key("str", "SQL condition on rows, applied while reading (Parquet: "
-                        "only matching row groups are loaded)"),
+    "filter_query": Key(
+        "str",
+        "SQL condition on rows, applied while reading (Parquet: "
+        "only matching row groups are loaded)",
+    ),
 }
 
 OUTPUT_KEYS = {
-    "directory": Key("path", "folder for '<name>_ap_scores', '<name>_map_results', "
-                     "'<name>_map_plot.png'"),
+    "directory": Key(
+        "path", "folder for '<name>_ap_scores', '<name>_map_results', '<name>_map_plot.png'"
+    ),
     "name": Key("str", "base name of the files in 'directory'"),
     "format": Key("str", "'csv' (default) or 'parquet' for files in 'directory'"),
     "path": Key("path", "one file for the final table (older configs)"),
     "save_ap_scores": Key("bool", "with 'path': also write '<stem>_ap_scores<ext>'"),
     "overwrite": Key("bool", "replace existing result files (default false)", default=False),
-    "report": Key("bool", "with 'directory': also write '<name>_report.html' (pairmap.report)",
-                  default=False),
+    "report": Key(
+        "bool", "with 'directory': also write '<name>_report.html' (pairmap.report)", default=False
+    ),
 }
 
 PLOTTING_KEYS = {
@@ -72,14 +77,24 @@ AP_SECTION = {
     "params": Key("mapping", "arguments of pairmap.average_precision", required=True),
     "multilabel": Key("bool", "pairing columns hold lists of labels", default=False),
 }
-MAP_SECTION = {"params": Key("mapping", "arguments of pairmap.mean_average_precision",
-                             required=True)}
+MAP_SECTION = {
+    "params": Key("mapping", "arguments of pairmap.mean_average_precision", required=True)
+}
 
 #: Kinds of the function arguments a config may set (others pass through unchecked).
 PARAM_KINDS = {
-    "pos_sameby": "rule", "pos_diffby": "rule", "neg_sameby": "rule", "neg_diffby": "rule",
-    "sameby": "columns", "hierarchical_by": "columns", "null_size": "int", "seed": "int",
-    "threshold": "float", "batch_size": "int", "n_jobs": "int", "progress_bar": "bool",
+    "pos_sameby": "rule",
+    "pos_diffby": "rule",
+    "neg_sameby": "rule",
+    "neg_diffby": "rule",
+    "sameby": "columns",
+    "hierarchical_by": "columns",
+    "null_size": "int",
+    "seed": "int",
+    "threshold": "float",
+    "batch_size": "int",
+    "n_jobs": "int",
+    "progress_bar": "bool",
 }
 AP_REQUIRED = ("pos_sameby", "pos_diffby", "neg_sameby", "neg_diffby")
 #: copairs parameter names read as pairmap's.
@@ -99,8 +114,10 @@ def _params(raw: Any, section: str, keys: Mapping[str, Key], valid: tuple[str, .
     if not isinstance(raw, Mapping):
         raise ConfigError(f"'{section}' must be a mapping with a 'params' key, got {raw!r}")
     if "params" not in raw:  # first copairs runner version: arguments directly in the section
-        raw = {"params": {k: v for k, v in raw.items() if k not in keys},
-               **{k: v for k, v in raw.items() if k in keys and k != "params"}}
+        raw = {
+            "params": {k: v for k, v in raw.items() if k not in keys},
+            **{k: v for k, v in raw.items() if k in keys and k != "params"},
+        }
     out = check_section(raw, keys, section)
     params, where = out["params"], f"{section}.params"
     if section == "mean_average_precision":
@@ -115,14 +132,19 @@ def _params(raw: Any, section: str, keys: Mapping[str, Key], valid: tuple[str, .
                 logger.info("%s.%s is read as pairmap's '%s'", where, old, new)
                 params[new] = params.pop(old)
     check_keys(params, valid, where)
-    out["params"] = {k: coerce(PARAM_KINDS.get(k, "any"), v, f"{where}.{k}")
-                     for k, v in params.items()}
+    out["params"] = {
+        k: coerce(PARAM_KINDS.get(k, "any"), v, f"{where}.{k}") for k, v in params.items()
+    }
     return out
 
 
 def _average_precision(cfg: Mapping) -> dict:
-    ap = _params(cfg["average_precision"], "average_precision", AP_SECTION,
-                 function_params("average_precision", 2))
+    ap = _params(
+        cfg["average_precision"],
+        "average_precision",
+        AP_SECTION,
+        function_params("average_precision", 2),
+    )
     missing = [k for k in AP_REQUIRED if k not in ap["params"]]
     if missing:
         raise ConfigError(
@@ -134,12 +156,16 @@ def _average_precision(cfg: Mapping) -> dict:
 def _mean_average_precision(cfg: Mapping) -> dict | None:
     if cfg.get("mean_average_precision") is None:
         return None
-    out = _params(cfg["mean_average_precision"], "mean_average_precision", MAP_SECTION,
-                  function_params("mean_average_precision", 1))
+    out = _params(
+        cfg["mean_average_precision"],
+        "mean_average_precision",
+        MAP_SECTION,
+        function_params("mean_average_precision", 1),
+    )
     if "sameby" not in out["params"]:
         raise ConfigError(
             "'mean_average_precision.params.sameby' is required: the metadata column(s) "
-            "that define a group (e.g. [\"Metadata_broad_sample\"])"
+            'that define a group (e.g. ["Metadata_broad_sample"])'
         )
     return out["params"]
 
@@ -155,14 +181,20 @@ def _output(raw: Any) -> dict:
     if has_dir and not (out.get("directory") and out.get("name")):
         raise ConfigError("'output' needs both 'directory' and 'name' when one of them is given")
     if has_path and "format" in out:
-        raise ConfigError("'output.format' applies to 'output.directory'; with 'output.path' "
-                          "the format follows the file extension (.csv or .parquet)")
+        raise ConfigError(
+            "'output.format' applies to 'output.directory'; with 'output.path' "
+            "the format follows the file extension (.csv or .parquet)"
+        )
     if has_path and out["report"]:
-        raise ConfigError("'output.report' needs 'output.directory' and 'output.name' (the "
-                          "report is written as '<name>_report.html' there)")
+        raise ConfigError(
+            "'output.report' needs 'output.directory' and 'output.name' (the "
+            "report is written as '<name>_report.html' there)"
+        )
     if has_dir and "save_ap_scores" in out:
-        raise ConfigError("'output.save_ap_scores' applies to 'output.path'; with "
-                          "'output.directory' AP scores are always written")
+        raise ConfigError(
+            "'output.save_ap_scores' applies to 'output.path'; with "
+            "'output.directory' AP scores are always written"
+        )
     out["format"] = str(out.get("format") or "csv").lower()
     if out["format"] not in ("csv", "parquet"):
         raise ConfigError(f"'output.format' must be 'csv' or 'parquet', got {raw['format']!r}")
@@ -195,14 +227,20 @@ def _top_level(cfg: Any) -> str:
         raise ConfigError(f"the config must be a mapping of sections, got {type(cfg).__name__}")
     for key in cfg:
         if key not in TOP_LEVEL and not str(key).startswith("preprocessing"):
-            raise ConfigError(f"unknown top-level section '{key}'; valid sections are: "
-                              f"{', '.join(TOP_LEVEL)}, preprocessing_*")
+            raise ConfigError(
+                f"unknown top-level section '{key}'; valid sections are: "
+                f"{', '.join(TOP_LEVEL)}, preprocessing_*"
+            )
     if "hydra" in cfg:
-        logger.warning("config section 'hydra' is ignored by pairmap (except hydra.run.dir, "
-                       "the value of ${hydra:runtime.output_dir})")
+        logger.warning(
+            "config section 'hydra' is ignored by pairmap (except hydra.run.dir, "
+            "the value of ${hydra:runtime.output_dir})"
+        )
     if "data" in cfg and "input" in cfg:
-        raise ConfigError("the config has both 'input' and 'data' sections (the same "
-                          "section, old and new name); keep only 'input'")
+        raise ConfigError(
+            "the config has both 'input' and 'data' sections (the same "
+            "section, old and new name); keep only 'input'"
+        )
     input_key = "data" if "data" in cfg else "input"
     for required in (input_key, "average_precision", "output"):
         if cfg.get(required) is None:
@@ -248,8 +286,11 @@ def validate_config(cfg: Mapping) -> dict:
     input_key = _top_level(cfg)
     data = check_section(cfg[input_key], INPUT_KEYS, input_key)
     if data.get("filter_query") and not data["use_lazy_filter"]:
-        logger.warning("'%s.filter_query' is ignored without 'use_lazy_filter: true' (as in "
-                       "the copairs runner)", input_key)
+        logger.warning(
+            "'%s.filter_query' is ignored without 'use_lazy_filter: true' (as in "
+            "the copairs runner)",
+            input_key,
+        )
     sections = sorted(k for k in cfg if str(k).startswith("preprocessing"))
     steps = [s for name in sections for s in parse_steps(cfg[name], name)]
     map_params = _mean_average_precision(cfg)

@@ -19,15 +19,26 @@ _AP_COLUMNS = ["n_pos_pairs", "n_total_pairs", "average_precision", "normalized_
 
 def _rule_side(value, name: str):
     if isinstance(value, str):
-        warnings.warn(f"Passing strings to '{name}' is deprecated and will be removed in v0.5.3.",
-                      DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            f"Passing strings to '{name}' is deprecated and will be removed in v0.5.3.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return [value]
     return dict(value) if isinstance(value, dict) else list(value)
 
 
-def average_precision(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby,
-                      neg_diffby, batch_size: int = 20000, distance: str = "cosine",
-                      progress_bar: bool = True) -> pd.DataFrame:
+def average_precision(
+    meta: pd.DataFrame,
+    feats,
+    pos_sameby,
+    pos_diffby,
+    neg_sameby,
+    neg_diffby,
+    batch_size: int = 20000,
+    distance: str = "cosine",
+    progress_bar: bool = True,
+) -> pd.DataFrame:
     """AP of every profile (copairs' signature, columns and exceptions; pairmap's engine).
 
     Entries of the rules that are query expressions filter the rows first
@@ -49,16 +60,24 @@ def average_precision(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sam
     ...     ["c", "n_pos_pairs", "n_total_pairs", "average_precision"]].values.tolist()
     [['a', 1, 3, 1.0], ['a', 1, 3, 1.0], ['b', 1, 3, 1.0], ['b', 1, 3, 1.0]]
     """
-    rules = [_rule_side(v, n) for v, n in ((pos_sameby, "pos_sameby"), (pos_diffby, "pos_diffby"),
-                                            (neg_sameby, "neg_sameby"), (neg_diffby, "neg_diffby"))]
+    rules = [
+        _rule_side(v, n)
+        for v, n in (
+            (pos_sameby, "pos_sameby"),
+            (pos_diffby, "pos_diffby"),
+            (neg_sameby, "neg_sameby"),
+            (neg_diffby, "neg_diffby"),
+        )
+    ]
     columns = flatten_str_list(*rules)
     filtered, columns = evaluate_and_filter(meta, columns)
     feats = np.asarray(feats)
     validate_pipeline_input(meta, feats, columns)
     rows = meta.index.get_indexer(filtered.index) if len(filtered) < len(meta) else None
     try:
-        ap = pairmap.average_precision(meta, feats, *rules, distance=distance,
-                                       progress_bar=progress_bar)
+        ap = pairmap.average_precision(
+            meta, feats, *rules, distance=distance, progress_bar=progress_bar
+        )
     except ValueError as exc:
         for kind in ("positive", "negative"):
             if str(exc).startswith(f"no {kind} pairs"):

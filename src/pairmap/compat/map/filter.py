@@ -8,8 +8,13 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["apply_filters", "evaluate_and_filter", "extract_filters", "flatten_str_list",
-           "validate_pipeline_input"]
+__all__ = [
+    "apply_filters",
+    "evaluate_and_filter",
+    "extract_filters",
+    "flatten_str_list",
+    "validate_pipeline_input",
+]
 
 
 def validate_pipeline_input(meta: pd.DataFrame, feats, columns) -> None:

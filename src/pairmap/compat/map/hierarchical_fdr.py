@@ -19,15 +19,18 @@ def apply_fdr_correction(map_scores: pd.DataFrame, method: str = "fdr_bh") -> pd
     [0.02, 0.04]
     """
     if method != "fdr_bh":
-        raise ValueError(f"method={method!r} is not supported; pairmap.compat implements "
-                         f"'fdr_bh' (Benjamini-Hochberg)")
+        raise ValueError(
+            f"method={method!r} is not supported; pairmap.compat implements "
+            f"'fdr_bh' (Benjamini-Hochberg)"
+        )
     out = map_scores.copy()
     out["corrected_p_value"] = benjamini_hochberg(out["p_value"].to_numpy(dtype=float))
     return out
 
 
-def apply_hierarchical_fdr_correction(map_scores: pd.DataFrame, hierarchical_by, sameby,
-                                      alpha: float = 0.05) -> pd.DataFrame:
+def apply_hierarchical_fdr_correction(
+    map_scores: pd.DataFrame, hierarchical_by, sameby, alpha: float = 0.05
+) -> pd.DataFrame:
     """Two-stage FDR: min-p per ``hierarchical_by`` group with BH, then BH inside passing groups.
 
     Adds ``stage1_p_value``, ``stage1_corrected_p_value``, ``stage1_significant``
@@ -40,20 +43,32 @@ def apply_hierarchical_fdr_correction(map_scores: pd.DataFrame, hierarchical_by,
     >>> apply_hierarchical_fdr_correction(df, ["c"], ["c", "d"])["corrected_p_value"].tolist()
     [0.002, 0.2, 1.0]
     """
-    hierarchical_by = [hierarchical_by] if isinstance(hierarchical_by, str) else list(hierarchical_by)
+    hierarchical_by = (
+        [hierarchical_by] if isinstance(hierarchical_by, str) else list(hierarchical_by)
+    )
     sameby = [sameby] if isinstance(sameby, str) else list(sameby)
     if not set(hierarchical_by) <= set(sameby):
-        raise ValueError(f"hierarchical_by columns {hierarchical_by} must be a subset of "
-                         f"sameby columns {sameby}")
+        raise ValueError(
+            f"hierarchical_by columns {hierarchical_by} must be a subset of sameby columns {sameby}"
+        )
     if set(hierarchical_by) == set(sameby):
-        raise ValueError(f"hierarchical_by columns {hierarchical_by} must be a proper subset of "
-                         f"sameby columns {sameby}. If they are equal, use standard correction "
-                         f"instead.")
+        raise ValueError(
+            f"hierarchical_by columns {hierarchical_by} must be a proper subset of "
+            f"sameby columns {sameby}. If they are equal, use standard correction "
+            f"instead."
+        )
     out = map_scores.copy()
-    groups = pd.MultiIndex.from_frame(out[hierarchical_by]) if len(hierarchical_by) > 1 \
+    groups = (
+        pd.MultiIndex.from_frame(out[hierarchical_by])
+        if len(hierarchical_by) > 1
         else out[hierarchical_by[0]].to_numpy()
+    )
     res = hierarchical_fdr(out["p_value"].to_numpy(dtype=float), groups, alpha=alpha)
-    for col in ("stage1_p_value", "stage1_corrected_p_value", "stage1_significant",
-                "corrected_p_value"):
+    for col in (
+        "stage1_p_value",
+        "stage1_corrected_p_value",
+        "stage1_significant",
+        "corrected_p_value",
+    ):
         out[col] = res[col]
     return out

@@ -16,8 +16,15 @@ def _as_list(sameby) -> list:
     return [sameby] if isinstance(sameby, str) else list(sameby)
 
 
-def get_map_pvalue(ap_scores: pd.DataFrame, sameby, null_size: int, seed: int,
-                   progress_bar: bool = True, max_workers=None, cache_dir=None) -> pd.DataFrame:
+def get_map_pvalue(
+    ap_scores: pd.DataFrame,
+    sameby,
+    null_size: int,
+    seed: int,
+    progress_bar: bool = True,
+    max_workers=None,
+    cache_dir=None,
+) -> pd.DataFrame:
     """mAP and p-value per group, with ``indices`` (positions among the scored profiles).
 
     Groups without a scored profile are left out, as in copairs. p-values
@@ -39,16 +46,18 @@ def get_map_pvalue(ap_scores: pd.DataFrame, sameby, null_size: int, seed: int,
     scored = scored.reset_index(drop=True)
     if "normalized_average_precision" not in scored:
         scored = scored.assign(normalized_average_precision=float("nan"))
-    kwargs = dict(null_size=null_size, seed=seed, null="shared", progress_bar=progress_bar,
-                  n_jobs=max_workers)
+    kwargs = dict(
+        null_size=null_size, seed=seed, null="shared", progress_bar=progress_bar, n_jobs=max_workers
+    )
     if cache_dir is not None:
         kwargs["cache"] = cache_dir
     result = pairmap.mean_average_precision(scored, sameby, **kwargs)
     result = result[result["n_profiles"] > 0]  # copairs leaves unscored groups out
     positions = scored.groupby(sameby, observed=True, sort=False).indices
     positions = {(k if isinstance(k, tuple) else (k,)): v for k, v in positions.items()}
-    result["indices"] = [positions[tuple(row)].tolist()
-                         for row in result[sameby].itertuples(index=False)]
+    result["indices"] = [
+        positions[tuple(row)].tolist() for row in result[sameby].itertuples(index=False)
+    ]
     return result[sameby + _COLUMNS].reset_index(drop=True)
 
 
@@ -58,9 +67,16 @@ def _flag(map_scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return map_scores
 
 
-def mean_average_precision(ap_scores: pd.DataFrame, sameby, null_size: int, threshold: float,
-                           seed: int, progress_bar: bool = True, max_workers=None,
-                           cache_dir=None) -> pd.DataFrame:
+def mean_average_precision(
+    ap_scores: pd.DataFrame,
+    sameby,
+    null_size: int,
+    threshold: float,
+    seed: int,
+    progress_bar: bool = True,
+    max_workers=None,
+    cache_dir=None,
+) -> pd.DataFrame:
     """mAP per group with p-values and Benjamini-Hochberg correction (copairs' columns).
 
     Examples
@@ -75,15 +91,23 @@ def mean_average_precision(ap_scores: pd.DataFrame, sameby, null_size: int, thre
     """
     from pairmap.compat.map.hierarchical_fdr import apply_fdr_correction
 
-    scores = get_map_pvalue(ap_scores, sameby, null_size, seed, progress_bar, max_workers,
-                            cache_dir)
+    scores = get_map_pvalue(
+        ap_scores, sameby, null_size, seed, progress_bar, max_workers, cache_dir
+    )
     return _flag(apply_fdr_correction(scores), threshold)
 
 
-def mean_average_precision_hierarchical(ap_scores: pd.DataFrame, sameby, null_size: int,
-                                        threshold: float, seed: int, hierarchical_by,
-                                        progress_bar: bool = True, max_workers=None,
-                                        cache_dir=None) -> pd.DataFrame:
+def mean_average_precision_hierarchical(
+    ap_scores: pd.DataFrame,
+    sameby,
+    null_size: int,
+    threshold: float,
+    seed: int,
+    hierarchical_by,
+    progress_bar: bool = True,
+    max_workers=None,
+    cache_dir=None,
+) -> pd.DataFrame:
     """mAP per group with hierarchical FDR (min-p per ``hierarchical_by`` group, then BH).
 
     Examples
@@ -96,8 +120,10 @@ def mean_average_precision_hierarchical(ap_scores: pd.DataFrame, sameby, null_si
     >>> out["stage1_significant"].tolist()
     [False, False]
     """
-    scores = get_map_pvalue(ap_scores, sameby, null_size, seed, progress_bar, max_workers,
-                            cache_dir)
-    scores = apply_hierarchical_fdr_correction(scores, hierarchical_by, _as_list(sameby),
-                                               alpha=threshold)
+    scores = get_map_pvalue(
+        ap_scores, sameby, null_size, seed, progress_bar, max_workers, cache_dir
+    )
+    scores = apply_hierarchical_fdr_correction(
+        scores, hierarchical_by, _as_list(sameby), alpha=threshold
+    )
     return _flag(scores, threshold)

@@ -15,9 +15,18 @@ __all__ = ["average_precision"]
 _AP = ["average_precision", "normalized_average_precision", "n_pos_pairs", "n_total_pairs"]
 
 
-def average_precision(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sameby,
-                      neg_diffby, multilabel_col, batch_size=20000, distance="cosine",
-                      progress_bar: bool = True) -> pd.DataFrame:
+def average_precision(
+    meta: pd.DataFrame,
+    feats,
+    pos_sameby,
+    pos_diffby,
+    neg_sameby,
+    neg_diffby,
+    multilabel_col,
+    batch_size=20000,
+    distance="cosine",
+    progress_bar: bool = True,
+) -> pd.DataFrame:
     """AP per (profile, label) of a multi-label column (copairs' columns; pairmap's engine).
 
     ``multilabel_col`` holds a list of labels per profile. As in copairs, only
@@ -35,13 +44,26 @@ def average_precision(meta: pd.DataFrame, feats, pos_sameby, pos_diffby, neg_sam
     >>> out[["cpd", "t", "n_pos_pairs"]].values.tolist()
     [['a', 'A', 1], ['a', 'B', 1], ['b', 'A', 1], ['c', 'B', 1]]
     """
-    rules = [_rule_side(v, n) for v, n in ((pos_sameby, "pos_sameby"), (pos_diffby, "pos_diffby"),
-                                            (neg_sameby, "neg_sameby"), (neg_diffby, "neg_diffby"))]
+    rules = [
+        _rule_side(v, n)
+        for v, n in (
+            (pos_sameby, "pos_sameby"),
+            (pos_diffby, "pos_diffby"),
+            (neg_sameby, "neg_sameby"),
+            (neg_diffby, "neg_diffby"),
+        )
+    ]
     _, columns = evaluate_and_filter(meta, flatten_str_list(*rules))
     validate_pipeline_input(meta, np.asarray(feats), columns)
     try:
-        ap = pairmap.average_precision(meta, np.asarray(feats), *rules, distance=distance,
-                                       multilabel_col=multilabel_col, progress_bar=progress_bar)
+        ap = pairmap.average_precision(
+            meta,
+            np.asarray(feats),
+            *rules,
+            distance=distance,
+            multilabel_col=multilabel_col,
+            progress_bar=progress_bar,
+        )
     except ValueError as exc:
         for kind in ("positive", "negative"):
             if str(exc).startswith(f"no {kind} pairs"):
