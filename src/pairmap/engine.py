@@ -313,8 +313,10 @@ def average_precision(
     if multilabel_col is not None:
         if client is not None or current_client() is not None:
             raise ValueError("multilabel_col does not run on Dask yet; call without client=")
-        # the multi-label engine reads features in place: one C-ordered copy
-        X = source.take(np.arange(source.n_rows))
+        # the multi-label engine reads features in place: a C-ordered copy only when needed
+        X = source.direct
+        if X is None:
+            X = source.take(np.arange(source.n_rows))
         return _multilabel_ap(
             meta,
             X,
