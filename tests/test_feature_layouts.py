@@ -239,3 +239,44 @@ def test_zarr_arrays_and_paths(tmp_path, gathered):
     expected = _ap(meta, X, ACTIVITY)
     for feats in (z, str(tmp_path / "x.zarr")):
         pd.testing.assert_frame_equal(_ap(meta, feats, ACTIVITY), expected, check_exact=True)
+
+
+def test_one_pass_statistics_equal_separate_passes():
+    """``FeatureSource.scan`` gives exactly what the per-statistic passes over C blocks give."""
+    from pairmap._kernels.retrieval import row_sq_norms
+    from pairmap._ties import projection_matrix
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        X = rng.standard_normal((1000, 13)).astype(dtype)
+        X[[4, 900], [2, 7]] = [np.inf, np.nan]
+        stats = FeatureSource(np.asfortranarray(X)).scan(means=True)
+        assert stats.n_bad == 2 and stats.first_bad[:2] == (4, 2) and stats.first_bad[2] == np.inf
+        ok = np.isfinite(X).all(axis=1)
+        np.testing.assert_array_equal(stats.sq_norms[ok], row_sq_norms(X)[ok])
+        np.testing.assert_array_equal(stats.means[ok], X.mean(axis=1, dtype=np.float64)[ok])
+        R = projection_matrix(13, dtype)
+        np.testing.assert_array_equal(stats.proj[ok], (X @ R)[ok].astype(np.float64))
+
+
+def test_gathered_source_is_read_once_for_whole_matrix_statistics(monkeypatch):
+    """Finiteness, norms and the tie projection share one pass (each pass is a full gather)."""
+    meta, X = _screen(np.float32, seed=2)
+    expected = _ap(meta, X, ACTIVITY)
+    calls = []
+    original = FeatureSource.slice
+
+    def counting_slice(self, start, stop):
+        calls.append(stop - start)
+        return original(self, start, stop)
+
+    monkeypatch.setattr(FeatureSource, "slice", counting_slice)
+    monkeypatch.setattr(similarity, "COPY_BELOW", 0)
+    got = _ap(meta, np.asfortranarray(X), ACTIVITY)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert sum(calls) == len(X)  # every row sliced once, not once per statistic
+    calls.clear()
+    _ap(meta, np.asfortranarray(X), dict(ACTIVITY), distance="correlation")
+    # correlation: finiteness + means in the first pass; norms + projection of the centred rows
+    # in the second (before this fusion: four passes)
+    assert sum(calls) == 2 * len(X)

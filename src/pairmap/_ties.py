@@ -27,6 +27,11 @@ _GRID_F64 = 2.0**-32
 _GRID_F32 = 2.0**-16
 
 
+def projection_matrix(n_features: int, dtype) -> np.ndarray:
+    """The two fixed random directions the rows are projected on (seeded: reproducible)."""
+    return np.random.default_rng(0).standard_normal((n_features, 2)).astype(dtype)
+
+
 def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.ndarray:
     """Rows that tie with at least one other row in every similarity, or have no direction.
 
@@ -58,11 +63,12 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
     n = X.shape[0]
     if n < 2:
         return np.zeros(n, dtype=bool)
-    R = np.random.default_rng(0).standard_normal((X.shape[1], 2)).astype(X.dtype)
     if isinstance(X, np.ndarray):
-        proj = (X @ R).astype(np.float64)
-    else:  # a pairmap.features.FeatureSource: projected block by block, never copied whole
-        proj = np.concatenate([block @ R for _, block in X.blocks()]).astype(np.float64)
+        proj = (X @ projection_matrix(X.shape[1], X.dtype)).astype(np.float64)
+    elif X.direct is not None:  # a pairmap.features.FeatureSource read in place
+        proj = (X.direct @ projection_matrix(X.shape[1], X.dtype)).astype(np.float64)
+    else:  # a source read in row blocks: from its one shared pass, never copied whole
+        proj = X.scan().proj.copy()
     zero = np.zeros(n, dtype=bool)
     if inv_norm is not None:
         zero = inv_norm == 0.0

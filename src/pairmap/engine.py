@@ -101,16 +101,25 @@ def _check_finite(source, names=None) -> None:
     """
     if not isinstance(source, FeatureSource):
         source = FeatureSource(source, names)
-    for start, block in source.blocks():
-        ok = np.isfinite(block)
-        if not ok.all():
-            r, c = np.argwhere(~ok)[0]
-            col = source.names[c] if source.names is not None else f"column {c}"
-            n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
-            raise ValueError(
-                f"feats contain {n_bad} NaN or infinite value(s); first at row {start + r}, feature "
-                f"{col!r} (value {block[r, c]}). Impute or drop those features/profiles first"
-            )
+    if source.direct is None:  # gathered sources: from their one shared pass over the rows
+        stats = source.scan()
+        n_bad, first = stats.n_bad, stats.first_bad
+    else:  # read in place: a cheap pass over views, counted in full only when needed
+        n_bad, first = 0, None
+        for start, block in source.blocks():
+            ok = np.isfinite(block)
+            if not ok.all():
+                r, c = np.argwhere(~ok)[0]
+                first = (start + int(r), int(c), block[r, c].item())
+                n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
+                break
+    if first is not None:
+        r, c, value = first
+        col = source.names[c] if source.names is not None else f"column {c}"
+        raise ValueError(
+            f"feats contain {n_bad} NaN or infinite value(s); first at row {r}, feature "
+            f"{col!r} (value {value}). Impute or drop those features/profiles first"
+        )
 
 
 def _rule_has_pairs(codes, columns, rule) -> bool:
@@ -309,6 +318,8 @@ def average_precision(
             raise ValueError(f"no profile satisfies the query expressions {pos_q + neg_q}")
         meta = meta.loc[keep].reset_index(drop=True)
         source = source.subset(np.flatnonzero(keep))
+    if source.direct is None:  # one pass for every whole-matrix statistic (see FeatureSource.scan)
+        source.scan(means=distance == "correlation")
     _check_finite(source)
     if multilabel_col is not None:
         if client is not None or current_client() is not None:
@@ -425,6 +436,9 @@ def _prepare(X, distance, ties: str, depth: int = 1):
             ties=ties,
             stacklevel=3 + depth,
         )
+    for src in (X, prep.source):  # the one-pass statistics are used up: free them
+        if isinstance(src, FeatureSource):
+            src.forget_scan()
     return prep
 
 

@@ -27,9 +27,12 @@ import logging
 import mmap
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ._ties import projection_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class FeatureSource:
         self._mmap = _find_mmap(data) if _columns is None else None
         self._read = 0
         self._lock = threading.Lock()
+        self._scan: ScanStats | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -146,9 +150,12 @@ class FeatureSource:
         """The source with every row centred on its mean (correlation)."""
         if self.center:
             return self
-        means = np.empty(self.n_rows, dtype=np.float64)
-        for start, block in self.blocks():
-            means[start : start + len(block)] = block.mean(axis=1, dtype=np.float64)
+        if self.direct is None:  # the one pass over a gathered source also took the means
+            means = self.scan(means=True).means
+        else:
+            means = np.empty(self.n_rows, dtype=np.float64)
+            for start, block in self.blocks():
+                means[start : start + len(block)] = block.mean(axis=1, dtype=np.float64)
         out = FeatureSource(self.data, self.names, self.rows, True, means, self._columns)
         out._mmap = self._mmap
         return out
@@ -178,6 +185,57 @@ class FeatureSource:
         step = max(1, nbytes // max(1, self.n_features * self.itemsize))
         for start in range(0, self.n_rows, step):
             yield start, self.slice(start, min(self.n_rows, start + step))
+
+    def scan(self, means: bool = False) -> ScanStats:
+        """Whole-matrix statistics from one pass over the rows (computed once per source).
+
+        Sources the kernels cannot read in place pay a gather for every pass over
+        them, so the finiteness check, the squared row norms, the row means and
+        the tie projection (:func:`pairmap._ties.projection_matrix`) are taken
+        from the same blocks. Each value equals what a separate pass computes.
+
+        Parameters
+        ----------
+        means : bool, default False
+            Also take the row means (``distance="correlation"`` centres the rows).
+
+        Returns
+        -------
+        ScanStats
+            ``means`` is None unless asked for (by this call or an earlier one).
+        """
+        if self._scan is not None and means and self._scan.means is None:
+            self._scan = None  # asked for later than the first pass: one more pass
+        if self._scan is None:
+            from ._kernels.retrieval import row_sq_norms
+
+            n = self.n_rows
+            stats = ScanStats(
+                n_bad=0,
+                first_bad=None,
+                sq_norms=np.empty(n, dtype=np.float64),
+                means=np.empty(n, dtype=np.float64) if means else None,
+                proj=np.empty((n, 2), dtype=np.float64),
+            )
+            R = projection_matrix(self.n_features, self.dtype)
+            for start, block in self.blocks():
+                stop = start + len(block)
+                ok = np.isfinite(block)
+                if not ok.all():
+                    if stats.first_bad is None:
+                        r, c = np.argwhere(~ok)[0]
+                        stats.first_bad = (start + int(r), int(c), block[r, c].item())
+                    stats.n_bad += int((~ok).sum())
+                stats.sq_norms[start:stop] = row_sq_norms(block)
+                if means:
+                    stats.means[start:stop] = block.mean(axis=1, dtype=np.float64)
+                stats.proj[start:stop] = block @ R
+            self._scan = stats
+        return self._scan
+
+    def forget_scan(self) -> None:
+        """Free the statistics of :meth:`scan` (a later call computes them again)."""
+        self._scan = None
 
     # ------------------------------------------------------------------ internals
     def _gather(self, rows: np.ndarray) -> np.ndarray:
@@ -215,6 +273,32 @@ class FeatureSource:
             self._mmap.madvise(mmap.MADV_DONTNEED)
         except (AttributeError, OSError, ValueError):  # pragma: no cover - platform dependent
             pass
+
+
+@dataclass
+class ScanStats:
+    """What :meth:`FeatureSource.scan` learns in its one pass over the rows.
+
+    Attributes
+    ----------
+    n_bad : int
+        Number of NaN or infinite values.
+    first_bad : tuple or None
+        ``(row, column, value)`` of the first of them.
+    sq_norms : numpy.ndarray
+        Squared norm of every row (float64 accumulation, as the similarity kernels
+        compute it).
+    means : numpy.ndarray or None
+        Mean of every row, when asked for.
+    proj : numpy.ndarray
+        ``(n, 2)`` tie projection of the rows, as float64.
+    """
+
+    n_bad: int
+    first_bad: tuple | None
+    sq_norms: np.ndarray
+    means: np.ndarray | None
+    proj: np.ndarray
 
 
 def _as_block(block, dtype) -> np.ndarray:

@@ -136,6 +136,8 @@ COPY_BELOW = 1 << 25
 
 def _row_norms(source: FeatureSource) -> np.ndarray:
     """Squared row norms accumulated in float64, block by block (no float64 copy)."""
+    if source.direct is None:  # from the source's one shared pass over its rows
+        return source.scan().sq_norms
     out = np.empty(source.n_rows, dtype=np.float64)
     for start, block in source.blocks():
         out[start : start + len(block)] = K.row_sq_norms(block)
