@@ -224,3 +224,47 @@ def test_tasks_are_runs_of_whole_blocks_of_the_single_machine_plan(client, many_
     assert len(groups) > 2
     flat = [b for g in groups for b in g]
     assert len(flat) == len(blocks) and all(a is b for a, b in zip(flat, blocks, strict=True))
+
+
+def test_freed_memory_is_kept_for_reuse_during_tasks_then_handed_back(monkeypatch):
+    """Under Dask's MALLOC_TRIM_THRESHOLD_ the allocator settings are relaxed while any task
+    runs (nested or concurrent) and restored, with a trim, when the last one ends."""
+    import threading
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+            return 1
+
+    monkeypatch.setattr(pd_dask, "_libc", FakeLibc)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    inside = threading.Barrier(2)
+
+    def task():
+        with pd_dask.reuse_freed_memory():
+            inside.wait(timeout=10)  # both tasks are inside at once
+
+    threads = [threading.Thread(target=task) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    trim, mmap_ = pd_dask._M_TRIM_THRESHOLD, pd_dask._M_MMAP_THRESHOLD
+    assert calls == [
+        ("mallopt", trim, 1 << 30),
+        ("mallopt", mmap_, 32 << 20),
+        ("mallopt", trim, 65536),
+        ("mallopt", mmap_, 128 << 10),
+        ("trim", 0),
+    ]
+    calls.clear()
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    with pd_dask.reuse_freed_memory():  # a process Dask did not start: left alone
+        pass
+    assert calls == []

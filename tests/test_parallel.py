@@ -73,3 +73,49 @@ def test_blas_is_single_threaded_inside_the_engine():
         progress_bar=False,
     )
     assert seen and set(seen) == {1}
+
+
+def test_block_plan_and_results_do_not_depend_on_the_thread_count(monkeypatch):
+    """Blocks decide which similarities come from a matrix product (last-bit effects), so
+    the plan must be the same for every thread count up to ``PLAN_WORKERS``."""
+    from conftest import make_screen
+
+    from pairmap import _retrieval
+
+    meta, X = make_screen(1, n_plates=4, n_compounds=300, n_reps=3, n_controls=40, n_features=16)
+    plans = []
+    original = _retrieval.block_bounds
+
+    def spy(est, buffer_budget, batch_size, workers):
+        plans.append(original(est, buffer_budget, batch_size, workers))
+        return plans[-1]
+
+    monkeypatch.setattr(_retrieval, "block_bounds", spy)
+    rules = dict(
+        pos_sameby=["Metadata_broad_sample"],
+        pos_diffby=[],
+        neg_sameby=["Metadata_Plate"],
+        neg_diffby=["Metadata_broad_sample"],
+    )
+    tables = []
+    for threads in (1, 2):
+        monkeypatch.setattr(pairmap.engine, "thread_limits", _fixed_threads(threads))
+        tables.append(
+            pairmap.average_precision(meta, X, **rules, max_memory="16MB", progress_bar=False)
+        )
+    assert len(plans) == 2 and len(plans[0]) > 2 and plans[0] == plans[1]
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    # the plan's worker count: fixed up to PLAN_WORKERS threads, the thread count beyond
+    assert {_retrieval.plan_workers_for(t) for t in range(1, 17)} == {_retrieval.PLAN_WORKERS}
+    assert _retrieval.plan_workers_for(40) == 40
+
+
+def _fixed_threads(n):
+    """A stand-in for ``thread_limits`` that reports ``n`` threads (as on an n-CPU machine)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def limits(_n_jobs):
+        yield n
+
+    return limits

@@ -66,6 +66,25 @@ CALLABLE_CHUNK = 65536
 DEFAULT_BLOCK_QUERIES = 16384
 #: bytes per buffered similarity
 _ITEM = 8
+#: the thread count every block plan assumes (up to this many threads): blocks, and so
+#: which similarities come from a matrix product, do not depend on ``n_jobs`` or on the
+#: number of Dask workers, and results are identical bit for bit whatever they are
+PLAN_WORKERS = 16
+
+
+def plan_workers_for(threads: int) -> int:
+    """The worker count a block plan assumes for ``threads`` concurrent blocks.
+
+    :data:`PLAN_WORKERS` up to that many threads (results independent of the thread
+    count); beyond, the thread count itself, so ``max_memory`` still bounds the
+    blocks in flight.
+
+    Examples
+    --------
+    >>> plan_workers_for(1), plan_workers_for(16), plan_workers_for(64)
+    (16, 16, 64)
+    """
+    return max(PLAN_WORKERS, int(threads))
 
 
 @dataclass
@@ -600,13 +619,14 @@ def plan_blocks(prep, codes, pos_rule, neg_rule, *, max_memory, batch_size, n_wo
 
     Which rows share a block decides which similarities come from a matrix
     product and which from a direct loop (last-bit differences that the tie
-    grid almost always absorbs), so a scheduler that hands out whole blocks
-    of this plan (``blocks=``, with ``plan_workers=n_workers``) reproduces a
-    single-machine run with ``n_workers`` threads exactly.
+    grid almost always absorbs). The plan assumes :func:`plan_workers_for`
+    workers, the same for every thread count up to :data:`PLAN_WORKERS`, so a
+    scheduler that hands out whole blocks of this plan (``blocks=``, with
+    ``plan_workers=n_workers``) reproduces a single-machine run exactly.
     """
     pos, neg = RulePlan.build(codes, pos_rule), RulePlan.build(codes, neg_rule)
     queries = _query_order(pos, neg)
-    workers = 1 if prep.func is not None else max(1, int(n_workers))
+    workers = 1 if prep.func is not None else plan_workers_for(max(1, int(n_workers)))
     buffer_budget, _ = _budgets(max_memory, workers)
     bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers)
     return [queries[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -684,7 +704,11 @@ def compute_average_precision(
         return ap, n_pos, n_total, totals
 
     workers = 1 if prep.func is not None else max(1, int(n_workers))
-    plan = workers if plan_workers is None or prep.func is not None else max(1, int(plan_workers))
+    plan = (
+        workers
+        if prep.func is not None
+        else plan_workers_for(workers if plan_workers is None else max(1, int(plan_workers)))
+    )
     buffer_budget, gemm_budget = _budgets(max_memory, plan)
     if blocks is None:
         bounds = _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, plan)

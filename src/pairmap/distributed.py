@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import functools
 import logging
 import math
 import os
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -179,6 +181,55 @@ def _worker_source(recipe, rows, center, means) -> FeatureSource:
     return FeatureSource(payload.data, None, rows, center, means, payload.columns)
 
 
+#: glibc ``mallopt`` parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_alloc_lock = threading.Lock()
+_alloc_users = 0
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc
+        return None
+
+
+@contextlib.contextmanager
+def reuse_freed_memory() -> Iterator[None]:
+    """Let glibc reuse freed memory while pairmap tasks run on this worker.
+
+    Dask starts worker processes with ``MALLOC_TRIM_THRESHOLD_=65536`` so that
+    they hand memory back to the operating system. The engine allocates and
+    frees large temporaries (matrix-product blocks, masks) for every work item;
+    with that setting each one is mapped and page-faulted afresh, which made a
+    worker about 25% slower than the same work in a plain process. While a task
+    runs, freed blocks up to 32 MiB stay in the process for reuse; afterwards
+    the worker's settings are restored and the free memory is handed back
+    (``malloc_trim``). Does nothing off glibc or without that variable.
+    """
+    global _alloc_users
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = _libc() if trim is not None and trim.isdigit() else None
+    if libc is None:
+        yield
+        return
+    with _alloc_lock:
+        _alloc_users += 1
+        if _alloc_users == 1:
+            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    try:
+        yield
+    finally:
+        with _alloc_lock:
+            _alloc_users -= 1
+            if _alloc_users == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, int(trim))
+                libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)  # glibc's default
+                libc.malloc_trim(0)
+
+
 def _ap_task(recipe, shared, prep_info, rules, blocks, options):
     """Score whole blocks of the plan on a worker; returns (rows, ap, n_pos, n_total, totals)."""
     from threadpoolctl import threadpool_limits
@@ -187,7 +238,7 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
     metric, gemm, func, name, center = prep_info
     source = _worker_source(recipe, rows, center, means)
     prep = PreparedFeatures(source.direct, metric, inv_norm, sq_norm, gemm, func, name, source)
-    with thread_limits(1), threadpool_limits(limits=1):
+    with thread_limits(1), threadpool_limits(limits=1), reuse_freed_memory():
         ap, n_pos, n_total, totals = compute_average_precision(
             prep,
             codes,
