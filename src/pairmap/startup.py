@@ -26,15 +26,17 @@ __all__ = ["ensure_compiled", "kernels_cached", "warmup"]
 
 _lock = threading.RLock()
 _ready: set[str] = set()
+_compiling = False  # True while this module compiles (its own calls announce nothing)
 
 
 def _dispatchers(dtype: str | None):
     """(dispatcher, needle) pairs whose cached signatures show a kernel set is compiled."""
     from ._kernels import nulls as N
+    from ._kernels import permutation as P
     from ._kernels import retrieval as R
 
     if dtype is None:
-        return [(N.sorted_mean, None), (N.enumerate_null_aps, None)]
+        return [(N.sorted_mean, None), (N.enumerate_null_aps, None), (P.member_scores, None)]
     needle = f"Array({dtype}, 2, 'C'"
     return [(R.collect_direct, needle), (R.rank_dense, needle), (R.score_block, None)]
 
@@ -98,6 +100,9 @@ def _compile(dtype: str | None) -> None:
 def ensure_compiled(dtype: str | None) -> None:
     """Compile the kernels for ``dtype`` now (announced) if the cache lacks them.
 
+    The null kernels are compiled in the same go (the next step of almost every
+    run), so a first run announces its compile once, whatever it calls next.
+
     Parameters
     ----------
     dtype : {"float32", "float64"} or None
@@ -107,25 +112,31 @@ def ensure_compiled(dtype: str | None) -> None:
     --------
     >>> ensure_compiled("float64")  # a no-op once the kernels are cached
     """
-    key = str(dtype)
-    if key in _ready:
+    global _compiling
+    if str(dtype) in _ready:
         return
     with _lock:
-        if key in _ready:
+        if str(dtype) in _ready or _compiling:  # _compile calls back into the entry points
             return
-        _ready.add(key)  # before compiling: _compile calls back into the entry points
-        if kernels_cached(dtype):
+        wanted = [dtype] if dtype is None else [dtype, None]
+        missing = [d for d in wanted if str(d) not in _ready and not kernels_cached(d)]
+        _ready.update(str(d) for d in wanted)
+        if not missing:
             return
         logger.warning(
             "compiling kernels, first run only (about half a minute; cached on disk "
             "afterwards; `pairmap warmup` compiles ahead)"
         )
         start = time.perf_counter()
+        _compiling = True
         try:
-            _compile(dtype)
+            for d in missing:
+                _compile(d)
         except Exception:
-            _ready.discard(key)
+            _ready.difference_update(str(d) for d in missing)
             raise
+        finally:
+            _compiling = False
         logger.warning("kernels compiled in %.0f s", time.perf_counter() - start)
 
 
