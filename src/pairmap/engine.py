@@ -184,8 +184,9 @@ def average_precision(
     feats : numpy.ndarray, pandas.DataFrame, str or os.PathLike
         (n_profiles, n_features) numeric features in the same row order, in
         any memory order (C, Fortran, strided), memory-mapped, a Zarr array,
-        or the path of a ``.npy`` file (memory-mapped) or Zarr array. They
-        are read in row blocks, never copied whole (see
+        or the path of a ``.npy`` file (memory-mapped), a Parquet file (its
+        non-``Metadata_`` columns, streamed once into a temporary memory map;
+        :mod:`pairmap.feature_files`) or a Zarr array. They are read in row blocks, never copied whole (see
         :mod:`pairmap.features`). A DataFrame whose index holds the same
         labels as ``meta``'s in another order is aligned to ``meta`` by
         label; different labels are refused (pass ``feats.to_numpy()`` to

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ._ties import projection_matrix
+from .feature_files import PARQUET_SUFFIXES, open_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -341,6 +342,8 @@ def _open_path(path) -> object:
         )
     if p.suffix == ".npy":
         return np.load(p, mmap_mode="r")
+    if p.suffix in PARQUET_SUFFIXES:  # streamed once into a temporary memory-mapped file
+        return open_parquet(p)
     if p.suffix == ".zarr" or (
         p.is_dir() and any((p / m).exists() for m in ("zarr.json", ".zarray"))
     ):
@@ -352,8 +355,8 @@ def _open_path(path) -> object:
             ) from None
         return zarr.open_array(str(p), mode="r")
     raise ValueError(
-        f"feats={str(path)!r}: only .npy files (memory-mapped) and Zarr arrays can be read from a "
-        f"path; load other formats yourself and pass the array"
+        f"feats={str(path)!r}: only .npy files (memory-mapped), Parquet files and Zarr arrays can "
+        f"be read from a path; load other formats yourself and pass the array"
     )
 
 
@@ -364,7 +367,9 @@ def as_feature_source(feats, n_meta: int) -> FeatureSource:
     ----------
     feats : numpy.ndarray, pandas.DataFrame, array-like, str or os.PathLike
         ``(n_profiles, n_features)`` numeric features; a path names a ``.npy`` file
-        (memory-mapped, never read whole) or a Zarr array.
+        (memory-mapped, never read whole), a Parquet file (its non-``Metadata_``
+        columns, streamed once into a temporary memory-mapped file: see
+        :mod:`pairmap.feature_files`) or a Zarr array.
     n_meta : int
         Number of metadata rows (must match).
 
@@ -381,9 +386,11 @@ def as_feature_source(feats, n_meta: int) -> FeatureSource:
     """
     import pandas as pd
 
+    names, columns = None, None
     if isinstance(feats, (str, os.PathLike)):
         feats = _open_path(feats)
-    names, columns = None, None
+        if isinstance(feats, tuple):  # a Parquet file: (memory-mapped features, column names)
+            feats, names = feats
     if isinstance(feats, pd.DataFrame):
         bad = [
             c
