@@ -79,6 +79,17 @@ def test_dask_matches_single_machine_for_every_input_form(client, many_tasks, tm
             pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
+def test_metrics_columns_on_dask_equal_the_single_machine_run(client, many_tasks, tmp_path):
+    meta, X = _screen(seed=3)
+    np.save(tmp_path / "x.npy", X)
+    kw = dict(metrics=["roc_auc", "precision@5", "recall@5", "precision@R"])
+    for rules in (ACTIVITY, CONSISTENCY):
+        expected = _ap(meta, X, rules, **kw)
+        assert expected["roc_auc"].notna().sum() > 100
+        got = _ap(meta, str(tmp_path / "x.npy"), rules, client=client, **kw)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
 def test_memory_mapped_file_is_opened_by_workers_not_shipped(client, tmp_path):
     meta, X = _screen()
     np.save(tmp_path / "x.npy", X)

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._parallel import thread_limits
-from ._retrieval import compute_average_precision, plan_blocks
+from ._retrieval import MetricSpec, compute_average_precision, plan_blocks
 from .features import FeatureSource, _find_mmap
 from .similarity import PreparedFeatures
 
@@ -236,6 +236,12 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
 
     codes, rows, means, inv_norm, sq_norm = shared.data
     metric, gemm, func, name, center = prep_info
+    extra = options.get("metrics")  # (kinds, cuts) of the metrics= columns, or None
+    spec = (
+        None
+        if extra is None
+        else MetricSpec(extra[0], extra[1], np.full((codes.shape[0], len(extra[0])), np.nan))
+    )
     source = _worker_source(recipe, rows, center, means)
     prep = PreparedFeatures(source.direct, metric, inv_norm, sq_norm, gemm, func, name, source)
     with thread_limits(1), threadpool_limits(limits=1), reuse_freed_memory():
@@ -249,9 +255,11 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
             n_workers=1,
             blocks=blocks,
             plan_workers=options["plan_workers"],
+            metrics=spec,
         )
     queries = np.concatenate(blocks)
-    return queries, ap[queries], n_pos[queries], n_total[queries], totals
+    values = None if spec is None else spec.out[queries]
+    return queries, ap[queries], n_pos[queries], n_total[queries], totals, values
 
 
 def _task_groups(blocks: list, n_threads: int) -> list[list]:
@@ -278,11 +286,13 @@ def compute_on_dask(
     batch_size,
     plan_workers,
     progress=None,
+    metrics=None,
 ):
     """The Dask counterpart of :func:`pairmap._retrieval.compute_average_precision`.
 
     The blocks are planned here for ``plan_workers`` threads and handed out
-    whole, so the result equals a single-machine run with that many threads.
+    whole, so the result equals a single-machine run. ``metrics`` (a
+    :class:`pairmap._retrieval.MetricSpec`) is filled in place, as there.
     """
     distributed = _import_distributed()
     client = connect(client)
@@ -316,6 +326,7 @@ def compute_on_dask(
         max_memory=max_memory,
         batch_size=batch_size,
         plan_workers=plan_workers,
+        metrics=None if metrics is None else (metrics.kinds, metrics.cuts),
     )
     groups = _task_groups(blocks, sum(threads.values()) or 1)
     logger.info(
@@ -340,8 +351,10 @@ def compute_on_dask(
     ]
     try:
         for fut in distributed.as_completed(futures):
-            rows, b_ap, b_np, b_nt, b_totals = fut.result()
+            rows, b_ap, b_np, b_nt, b_totals, b_metrics = fut.result()
             ap[rows], n_pos[rows], n_total[rows] = b_ap, b_np, b_nt
+            if metrics is not None:
+                metrics.out[rows] = b_metrics
             totals["pos"] += b_totals["pos"]
             totals["neg"] += b_totals["neg"]
             if progress is not None:

@@ -379,13 +379,11 @@ def average_precision(
             ap, n_pos, n_total, totals = compute_average_precision(
                 prep, codes, *rules, n_workers=threads, metrics=extra, **options
             )
-        elif extra is not None:
-            raise ValueError("metrics= does not run on Dask yet; call without client=")
         else:
             from .distributed import compute_on_dask
 
             ap, n_pos, n_total, totals = compute_on_dask(
-                client, prep, codes, *rules, plan_workers=threads, **options
+                client, prep, codes, *rules, plan_workers=threads, metrics=extra, **options
             )
     if totals["pos"] == 0 or totals["neg"] == 0:
         _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
