@@ -119,3 +119,39 @@ def _fixed_threads(n):
         yield n
 
     return limits
+
+
+def test_multilabel_block_plan_does_not_depend_on_the_thread_count(monkeypatch):
+    from pairmap import _retrieval_multilabel
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    lists = [list(rng.choice(60, size=rng.integers(1, 4), replace=False)) for _ in range(n)]
+    meta = pd.DataFrame({"Metadata_target": lists, "Metadata_Plate": rng.integers(0, 4, n)})
+    X = rng.normal(size=(n, 12)).astype(np.float32)
+    plans = []
+    original = _retrieval_multilabel.block_bounds
+
+    def spy(est, buffer_budget, batch_size, workers):
+        plans.append(original(est, buffer_budget, batch_size, workers))
+        return plans[-1]
+
+    monkeypatch.setattr(_retrieval_multilabel, "block_bounds", spy)
+    tables = []
+    for threads in (1, 2):
+        monkeypatch.setattr(pairmap.engine, "thread_limits", _fixed_threads(threads))
+        tables.append(
+            pairmap.average_precision(
+                meta,
+                X,
+                pos_sameby=["Metadata_target"],
+                pos_diffby=["Metadata_Plate"],
+                neg_sameby=[],
+                neg_diffby=["Metadata_target"],
+                multilabel_col="Metadata_target",
+                max_memory="8MB",
+                progress_bar=False,
+            )
+        )
+    assert len(plans) == 2 and len(plans[0]) > 2 and plans[0] == plans[1]
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)

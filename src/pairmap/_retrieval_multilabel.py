@@ -44,6 +44,7 @@ from ._retrieval import (
     _GatherCache,
     _split,
     block_bounds,
+    plan_workers_for,
     run_blocks,
     sort_lists,
 )
@@ -256,9 +257,10 @@ def compute_multilabel_ap(
     if len(queries) == 0:
         return ap, n_pos, n_total, totals
     workers = max(1, int(n_workers))
-    per_worker = max(1 << 22, max_memory // workers)
+    plan = plan_workers_for(workers)  # blocks (and results) independent of the thread count
+    per_worker = max(1 << 22, max_memory // plan)
     est = cap[queries] * (3 * _ITEM) + 64 * np.diff(labels.ptr)[queries] + 64
-    bounds = block_bounds(est, per_worker // 2, batch_size, workers)
+    bounds = block_bounds(est, per_worker // 2, batch_size, plan)
     local = threading.local()
 
     def run_block(b):
