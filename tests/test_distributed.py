@@ -279,3 +279,21 @@ def test_freed_memory_is_kept_for_reuse_during_tasks_then_handed_back(monkeypatc
     with pd_dask.reuse_freed_memory():  # a process Dask did not start: left alone
         pass
     assert calls == []
+
+
+def test_parquet_features_on_dask_equal_the_single_machine_run(client, many_tasks, tmp_path):
+    """The temporary memory map of a Parquet file is opened by the workers by its path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta, X = _screen(np.float32, seed=4)
+    frame = meta.copy()
+    for j in range(X.shape[1]):
+        frame[f"f{j}"] = X[:, j]
+    path = tmp_path / "profiles.parquet"
+    pq.write_table(pa.Table.from_pandas(frame), path, row_group_size=50)
+    expected = _ap(meta, X, ACTIVITY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAIRMAP_SPILL_DIR", str(tmp_path))  # storage the workers see
+        got = _ap(meta, str(path), ACTIVITY, client=client)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
