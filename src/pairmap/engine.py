@@ -210,10 +210,11 @@ def average_precision(
         ``"expected"``: the expected AP over all orders of tied items
         (McSherry & Najork 2008), which neither favours nor penalises ties.
     max_memory : int or str, optional
-        Bound on the engine's block buffers, e.g. ``"2GB"`` (default 1 GiB),
-        shared by the ``n_jobs`` worker threads (each gets at least 4 MiB). The
-        input features and per-row bookkeeping (a few integers per profile)
-        are not counted.
+        Bound on the engine's block buffers, e.g. ``"2GB"`` (default 1 GiB).
+        Blocks are sized as if 16 threads (or ``n_jobs``, when more) shared it,
+        at least 4 MiB each, so that results do not depend on ``n_jobs``; with
+        fewer threads less is used. The input features and per-row bookkeeping
+        (a few integers per profile) are not counted.
     batch_size : int, optional
         Maximum number of query profiles per block (default: from
         ``max_memory``). Results do not depend on it.
