@@ -67,8 +67,15 @@ def test_parquet_problems_name_the_column_and_the_fix(tmp_path):
     frame = pd.read_parquet(path)
     frame["batch"] = "b1"  # metadata without the Metadata_ prefix
     frame.to_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(ValueError, match=r"column 'batch' has type \w*string.*Metadata_"):
+    with pytest.raises(
+        ValueError, match=r"column 'batch' has type \w*string.*Metadata_.*parquet_to_npy"
+    ):
         pairmap.average_precision(meta, str(tmp_path / "bad.parquet"), **ACTIVITY)
+    meta.to_parquet(tmp_path / "meta_only.parquet")
+    with pytest.raises(ValueError, match=r"no features; to name the feature columns, convert with"):
+        pairmap.average_precision(meta, str(tmp_path / "meta_only.parquet"), **ACTIVITY)
+    with pytest.raises(ValueError, match=r"no features; to name the feature columns, pass columns"):
+        feature_files.parquet_to_npy(tmp_path / "meta_only.parquet", tmp_path / "m.npy")
     with pytest.raises(ValueError, match="'nope' is not in the file"):
         feature_files.parquet_to_npy(path, tmp_path / "z.npy", columns=["nope"])
     assert not (tmp_path / "z.npy").exists()

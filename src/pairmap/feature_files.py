@@ -41,8 +41,18 @@ BATCH_BYTES = 8 << 20
 RELEASE_BYTES = 64 << 20
 
 
-def _feature_columns(schema, columns, path) -> tuple[list[str], np.dtype]:
-    """Feature column names and the array dtype (float32 if every column is float32)."""
+#: how to name the feature columns, from a feats= path (no columns argument there)
+_NAME_THEM = (
+    "convert with pairmap.feature_files.parquet_to_npy(path, out, columns=[...]) and pass the "
+    ".npy file"
+)
+
+
+def _feature_columns(schema, columns, path, how="pass columns=[...]") -> tuple[list[str], np.dtype]:
+    """Feature column names and the array dtype (float32 if every column is float32).
+
+    ``how`` says how the caller can name the feature columns (for error messages).
+    """
     import pyarrow as pa
 
     names = list(schema.names)
@@ -51,7 +61,7 @@ def _feature_columns(schema, columns, path) -> tuple[list[str], np.dtype]:
         if not chosen:
             raise ValueError(
                 f"{path}: every column starts with 'Metadata_', so there are no features; "
-                f"pass columns=[...] to name the feature columns"
+                f"to name the feature columns, {how}"
             )
     else:
         chosen = [str(c) for c in columns]
@@ -66,8 +76,8 @@ def _feature_columns(schema, columns, path) -> tuple[list[str], np.dtype]:
         t = schema.field(c).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
             raise ValueError(
-                f"{path}: column {c!r} has type {t} and is not a feature; name the feature "
-                f"columns with columns=[...] or prefix metadata columns with 'Metadata_'"
+                f"{path}: column {c!r} has type {t} and is not a feature; prefix metadata "
+                f"columns with 'Metadata_', or, to name the feature columns, {how}"
             )
         kinds[c] = t
     dtype = np.float32 if all(t == pa.float32() for t in kinds.values()) else np.float64
@@ -156,7 +166,7 @@ def open_parquet(path) -> tuple[np.memmap, list[str]]:
 
     folder = os.environ.get("PAIRMAP_SPILL_DIR") or tempfile.gettempdir()
     with pq.ParquetFile(path) as handle:
-        names, dtype = _feature_columns(handle.schema_arrow, None, path)
+        names, dtype = _feature_columns(handle.schema_arrow, None, path, _NAME_THEM)
         need = handle.metadata.num_rows * len(names) * dtype.itemsize
     free = _free_bytes(folder)
     if free is not None and free < need:
