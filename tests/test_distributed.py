@@ -297,3 +297,21 @@ def test_parquet_features_on_dask_equal_the_single_machine_run(client, many_task
         mp.setenv("PAIRMAP_SPILL_DIR", str(tmp_path))  # storage the workers see
         got = _ap(meta, str(path), ACTIVITY, client=client)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def test_dask_precomputes_only_the_nulls_the_chosen_model_reads(client, tmp_path):
+    """The permutation null (default for in-session tables) is not cached, so nothing is
+    precomputed for it; the shared null's configurations are, as tasks."""
+    meta, X = _screen(seed=6)
+    ap = _ap(meta, X, ACTIVITY)
+    kw = dict(null_size=500, threshold=0.05, seed=1, progress_bar=False)
+    perm = pd_dask.mean_average_precision(
+        ap, "Metadata_broad_sample", client=client, cache=tmp_path / "perm", **kw
+    )
+    assert perm.attrs["pairmap_null"] == "permutation"
+    assert pairmap.open_cache(tmp_path / "perm").info()["entries"] == 0
+    shared = pd_dask.mean_average_precision(
+        ap, "Metadata_broad_sample", client=client, cache=tmp_path / "shared", null="shared", **kw
+    )
+    assert shared.attrs["pairmap_null"] == "shared"
+    assert pairmap.open_cache(tmp_path / "shared").info()["entries"] >= 1

@@ -602,8 +602,11 @@ def mean_average_precision(
     from .startup import ensure_compiled
 
     ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
-    precompute_for_current_client(ap_scores, cache, null_size, seed)  # Dask: nulls as tasks
     model, ctx, ctx_rows = _choose_null(null, ap_scores)
+    if (
+        model != "permutation"
+    ):  # Dask: the cached nulls as tasks (the permutation null is not cached)
+        precompute_for_current_client(ap_scores, cache, null_size, seed)
     df = ap_scores.reset_index(drop=True)
     valid, ap, k, n = _valid_mask(df)
     if "normalized_average_precision" in df.columns:
