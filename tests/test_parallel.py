@@ -83,14 +83,7 @@ def test_block_plan_and_results_do_not_depend_on_the_thread_count(monkeypatch):
     from pairmap import _retrieval
 
     meta, X = make_screen(1, n_plates=4, n_compounds=300, n_reps=3, n_controls=40, n_features=16)
-    plans = []
-    original = _retrieval.block_bounds
-
-    def spy(est, buffer_budget, batch_size, workers):
-        plans.append(original(est, buffer_budget, batch_size, workers))
-        return plans[-1]
-
-    monkeypatch.setattr(_retrieval, "block_bounds", spy)
+    plans = _record_block_plans(monkeypatch, _retrieval)
     rules = dict(
         pos_sameby=["Metadata_broad_sample"],
         pos_diffby=[],
@@ -108,6 +101,19 @@ def test_block_plan_and_results_do_not_depend_on_the_thread_count(monkeypatch):
     # the plan's worker count: fixed up to PLAN_WORKERS threads, the thread count beyond
     assert {_retrieval.plan_workers_for(t) for t in range(1, 17)} == {_retrieval.PLAN_WORKERS}
     assert _retrieval.plan_workers_for(40) == 40
+
+
+def _record_block_plans(monkeypatch, module) -> list:
+    """Every block plan ``module.block_bounds`` returns, in call order."""
+    plans = []
+    original = module.block_bounds
+
+    def spy(est, buffer_budget, batch_size, workers):
+        plans.append(original(est, buffer_budget, batch_size, workers))
+        return plans[-1]
+
+    monkeypatch.setattr(module, "block_bounds", spy)
+    return plans
 
 
 def _fixed_threads(n):
@@ -129,14 +135,7 @@ def test_multilabel_block_plan_does_not_depend_on_the_thread_count(monkeypatch):
     lists = [list(rng.choice(60, size=rng.integers(1, 4), replace=False)) for _ in range(n)]
     meta = pd.DataFrame({"Metadata_target": lists, "Metadata_Plate": rng.integers(0, 4, n)})
     X = rng.normal(size=(n, 12)).astype(np.float32)
-    plans = []
-    original = _retrieval_multilabel.block_bounds
-
-    def spy(est, buffer_budget, batch_size, workers):
-        plans.append(original(est, buffer_budget, batch_size, workers))
-        return plans[-1]
-
-    monkeypatch.setattr(_retrieval_multilabel, "block_bounds", spy)
+    plans = _record_block_plans(monkeypatch, _retrieval_multilabel)
     tables = []
     for threads in (1, 2):
         monkeypatch.setattr(pairmap.engine, "thread_limits", _fixed_threads(threads))
