@@ -58,15 +58,21 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
 
 
 @contextlib.contextmanager
-def thread_limits(n_jobs: int | None) -> Iterator[int]:
+def thread_limits(n_jobs: int | None, *, compiled: bool = True) -> Iterator[int]:
     """Limit numba and BLAS threads to ``n_jobs`` for the duration of a block.
 
-    Yields the resolved thread count.
+    Yields the resolved thread count. ``compiled=False`` (NumPy-only work)
+    limits BLAS alone and does not import numba.
     """
-    import numba
     from threadpoolctl import threadpool_limits
 
     n = resolve_n_jobs(n_jobs)
+    if not compiled:
+        with threadpool_limits(limits=n):
+            yield n
+        return
+    import numba
+
     n = min(n, numba.config.NUMBA_NUM_THREADS)
     previous = numba.get_num_threads()
     numba.set_num_threads(n)

@@ -43,7 +43,8 @@ import numpy as np
 
 from ._kernels import metrics as KM
 from ._kernels import retrieval as K
-from .pairing import Buckets, EncodedRule, group_keys
+from .pairing import Buckets, EncodedRule, group_keys, overlap_error
+from .pairing import rule_mask as _rule_mask
 from .similarity import PreparedFeatures, dense_block
 
 logger = logging.getLogger(__name__)
@@ -130,29 +131,6 @@ class _Group:
     rows: np.ndarray
     cols: np.ndarray
     excluded: np.ndarray  # per all_diff column: already excluded from cols group-wide
-
-
-def _rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, excluded=None):
-    """Vectorized (len(qrows), len(cols)) boolean mask of the pairs that satisfy ``rule``.
-
-    ``bucketed``: every pair already shares the "all" sameby columns;
-    ``excluded[a]``: the a-th "all" diffby column already differs for every pair.
-    """
-    mask = qrows[:, None] != cols[None, :]
-    if not bucketed:
-        for c in rule.all_same:
-            mask &= codes[qrows, c][:, None] == codes[cols, c][None, :]
-    for a, c in enumerate(rule.all_diff):
-        if excluded is None or not excluded[a]:
-            mask &= codes[qrows, c][:, None] != codes[cols, c][None, :]
-    for cols_any, same in ((rule.any_same, True), (rule.any_diff, False)):
-        if len(cols_any):
-            hit = np.zeros_like(mask)
-            for c in cols_any:
-                left, right = codes[qrows, c][:, None], codes[cols, c][None, :]
-                hit |= (left == right) if same else (left != right)
-            mask &= hit
-    return mask
 
 
 def _dense_groups(plan: RulePlan, codes, rows, slots):
@@ -754,11 +732,7 @@ def compute_average_precision(
         rows, b_ap, b_np, b_nt, n_p, n_n, conflict, b_metrics = result
         bad = np.flatnonzero(conflict >= 0)
         if len(bad):
-            i, j = int(rows[bad[0]]), int(conflict[bad[0]])
-            raise ValueError(
-                f"rows {i} and {j} satisfy both the positive and the negative rule; a pair cannot be "
-                f"both. Make the rules exclusive, e.g. put the pos_sameby columns in neg_diffby"
-            )
+            raise overlap_error(int(rows[bad[0]]), int(conflict[bad[0]]))
         ap[rows] = b_ap
         n_pos[rows] = b_np
         n_total[rows] = b_nt

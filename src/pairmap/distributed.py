@@ -37,9 +37,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._parallel import thread_limits
-from ._retrieval import MetricSpec, compute_average_precision, plan_blocks
 from .features import FeatureSource, _find_mmap
-from .similarity import PreparedFeatures
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +232,9 @@ def _ap_task(recipe, shared, prep_info, rules, blocks, options):
     """Score whole blocks of the plan on a worker; returns (rows, ap, n_pos, n_total, totals)."""
     from threadpoolctl import threadpool_limits
 
+    from ._retrieval import MetricSpec, compute_average_precision
+    from .similarity import PreparedFeatures
+
     codes, rows, means, inv_norm, sq_norm = shared.data
     metric, gemm, func, name, center = prep_info
     extra = options.get("metrics")  # (kinds, cuts) of the metrics= columns, or None
@@ -276,7 +277,7 @@ def _task_groups(blocks: list, n_threads: int) -> list[list]:
 
 def compute_on_dask(
     client,
-    prep: PreparedFeatures,
+    prep,
     codes,
     pos_rule,
     neg_rule,
@@ -294,6 +295,8 @@ def compute_on_dask(
     whole, so the result equals a single-machine run. ``metrics`` (a
     :class:`pairmap._retrieval.MetricSpec`) is filled in place, as there.
     """
+    from ._retrieval import plan_blocks
+
     distributed = _import_distributed()
     client = connect(client)
     n = codes.shape[0]

@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from . import _small as small_screen
 from ._ap_math import normalize_ap
 from ._parallel import thread_limits
 from ._progress import progress
-from ._retrieval import MetricSpec, compute_average_precision
 from ._ties import warn_if_tied
 from ._typing import DaskClient, Distance, Features, RuleSpec, Size
 from ._validation import check_bool, check_int, check_option, parse_size
@@ -347,6 +347,12 @@ def average_precision(
         )
     columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
     codes = encode_columns(meta, columns)
+    rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
+    if small_screen.applies(source.n_rows, distance):
+        parsed = (columns, pos_rule, neg_rule)
+        return _small_screen_ap(
+            meta, source, codes, rules, parsed, distance, ties, n_jobs, progress_bar, request
+        )
     prep = _prepare(source, distance, ties)
     logger.info(
         "average_precision: %d profiles, %d features, distance=%s", *source.shape, prep.name
@@ -366,7 +372,6 @@ def average_precision(
         ) as bar,
     ):
         logger.debug("using %d threads", threads)
-        rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
         extra = _metric_spec(request, len(meta))
         options = dict(
             ties_expected=ties == "expected",
@@ -377,6 +382,8 @@ def average_precision(
         if client is None:
             client = current_client()
         if client is None:
+            from ._retrieval import compute_average_precision
+
             ap, n_pos, n_total, totals = compute_average_precision(
                 prep, codes, *rules, n_workers=threads, metrics=extra, **options
             )
@@ -386,8 +393,19 @@ def average_precision(
             ap, n_pos, n_total, totals = compute_on_dask(
                 client, prep, codes, *rules, plan_workers=threads, metrics=extra, **options
             )
+    context = PermutationContext(prep, codes, *rules, ties == "expected", ap, n_pos, n_total)
+    metric_values = None if extra is None else extra.out
+    return _ap_table(meta, context, totals, request, metric_values, (columns, pos_rule, neg_rule))
+
+
+def _ap_table(meta, context, totals, request, metric_values, rules) -> pd.DataFrame:
+    """The AP table: ``meta`` plus the score columns, carrying ``context`` (see permutation).
+
+    ``rules``: ``(columns, pos_rule, neg_rule)`` as parsed, to explain a run that scored nothing.
+    """
     if totals["pos"] == 0 or totals["neg"] == 0:
-        _explain_unscored(meta, columns, codes, pos_rule, neg_rule)
+        _explain_unscored(meta, rules[0], context.codes, rules[1], rules[2])
+    ap, n_pos, n_total = context.ap, context.n_pos, context.n_total
     scored = int(np.isfinite(ap).sum())
     logger.info("average_precision: %d of %d profiles scored", scored, len(meta))
     out = meta.copy()
@@ -395,33 +413,64 @@ def average_precision(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
-    attach_context(
-        out,
-        PermutationContext(
-            prep,
-            codes,
-            EncodedRule.from_rule(pos_rule, columns),
-            EncodedRule.from_rule(neg_rule, columns),
-            ties == "expected",
-            ap,
-            n_pos,
-            n_total,
-        ),
+    attach_context(out, context)
+    return _add_metric_columns(out, request, metric_values)
+
+
+def _add_metric_columns(out, request, values):
+    for j, name in enumerate(request.names if request is not None else ()):
+        out[name] = values[:, j]
+    return out
+
+
+def _small_screen_ap(
+    meta, source, codes, rules, parsed, distance, ties, n_jobs, progress_bar, request
+):
+    """:func:`average_precision` of a small screen by NumPy alone (see :mod:`pairmap._small`)."""
+    from ._small.retrieval import average_precision as small_average_precision
+    from ._small.similarity import similarity_matrix
+    from .similarity import METRICS, PreparedFeatures, warn_no_direction
+
+    n = source.n_rows
+    X = source.direct if source.direct is not None else source.take(np.arange(n))
+    metric = METRICS[distance]
+    logger.info(
+        "average_precision: %d profiles, %d features, distance=%s (small screen: NumPy path)",
+        *source.shape,
+        distance,
     )
-    return _add_metric_columns(out, request, extra)
+    values = None if request is None else np.full((n, len(request.names)), np.nan)
+    with (
+        thread_limits(n_jobs, compiled=False),
+        progress(total=n, desc="average precision", unit="profile", enabled=progress_bar) as bar,
+    ):
+        S, X_seen, inv_norm, zero = similarity_matrix(X, metric)
+        warn_no_direction(zero, distance, stacklevel=5)
+        warn_if_tied(X_seen, inv_norm if inv_norm.size else None, ties=ties, stacklevel=5)
+        ap, n_pos, n_total, totals = small_average_precision(
+            S,
+            codes,
+            *rules,
+            ties_expected=ties == "expected",
+            kinds=None if request is None else request.kinds,
+            cuts=None if request is None else request.cuts,
+            metrics_out=values,
+            progress=bar.update,
+        )
+    prep = PreparedFeatures(X_seen, metric, inv_norm, np.empty(0), True, None, distance)
+    context = PermutationContext(
+        prep, codes, *rules, ties == "expected", ap, n_pos, n_total, similarity=S
+    )
+    return _ap_table(meta, context, totals, request, values, parsed)
 
 
 def _metric_spec(request, n_queries):
     """Output buffer for the ``metrics=`` columns (None when none were asked for)."""
     if request is None:
         return None
+    from ._retrieval import MetricSpec
+
     return MetricSpec(request.kinds, request.cuts, np.full((n_queries, len(request.names)), np.nan))
-
-
-def _add_metric_columns(out, request, extra):
-    for j, name in enumerate(request.names if request is not None else ()):
-        out[name] = extra.out[:, j]
-    return out
 
 
 def _prepare(X, distance, ties: str, depth: int = 1):
@@ -511,4 +560,4 @@ def _multilabel_ap(
     out["normalized_average_precision"] = normalize_ap(ap, n_pos, n_total)
     out["n_pos_pairs"] = n_pos
     out["n_total_pairs"] = n_total
-    return _add_metric_columns(out, request, extra)
+    return _add_metric_columns(out, request, None if extra is None else extra.out)

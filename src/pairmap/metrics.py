@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import metrics as KM
+from . import _codes as KM
 
 __all__ = ["MetricRequest", "parse_metrics"]
 

@@ -280,6 +280,39 @@ def group_keys(codes: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return key
 
 
+def rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, excluded=None):
+    """Vectorized (len(qrows), len(cols)) boolean mask of the pairs that satisfy ``rule``.
+
+    ``codes``: (n, n_columns) int64 group codes; a row is never paired with itself.
+
+    ``bucketed``: every pair already shares the "all" sameby columns;
+    ``excluded[a]``: the a-th "all" diffby column already differs for every pair.
+    """
+    mask = qrows[:, None] != cols[None, :]
+    if not bucketed:
+        for c in rule.all_same:
+            mask &= codes[qrows, c][:, None] == codes[cols, c][None, :]
+    for a, c in enumerate(rule.all_diff):
+        if excluded is None or not excluded[a]:
+            mask &= codes[qrows, c][:, None] != codes[cols, c][None, :]
+    for cols_any, same in ((rule.any_same, True), (rule.any_diff, False)):
+        if len(cols_any):
+            hit = np.zeros_like(mask)
+            for c in cols_any:
+                left, right = codes[qrows, c][:, None], codes[cols, c][None, :]
+                hit |= (left == right) if same else (left != right)
+            mask &= hit
+    return mask
+
+
+def overlap_error(i: int, j: int) -> ValueError:
+    """The error for rows ``i`` and ``j`` that satisfy both the positive and the negative rule."""
+    return ValueError(
+        f"rows {i} and {j} satisfy both the positive and the negative rule; a pair cannot be "
+        f"both. Make the rules exclusive, e.g. put the pos_sameby columns in neg_diffby"
+    )
+
+
 @dataclass(frozen=True)
 class Buckets:
     """Rows grouped by key: ``order[starts[k]:starts[k+1]]`` are the rows with key ``k``."""

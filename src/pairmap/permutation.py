@@ -38,10 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pairmap._kernels import permutation as KP
-from pairmap._kernels.nulls import sorted_mean
-from pairmap.pairing import Buckets, EncodedRule, group_keys
-from pairmap.similarity import PreparedFeatures
+from pairmap.pairing import Buckets, EncodedRule, group_keys, rule_mask
 
 __all__ = [
     "CONTEXT_ATTR",
@@ -53,6 +50,38 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def _kp():
+    """The compiled permutation kernels (imported on first use: importing numba is slow)."""
+    from pairmap._kernels import permutation
+
+    return permutation
+
+
+class _Compiled:
+    """The compiled backend of :class:`PermutationTester` (numba kernels, loaded lazily)."""
+
+    tables = True
+
+    def __getattr__(self, name):
+        return getattr(_kp(), name)
+
+    @staticmethod
+    def sorted_mean(values):
+        from pairmap._kernels.nulls import sorted_mean
+
+        return sorted_mean(values)
+
+
+def _backend(name: str):
+    """``"compiled"`` (numba kernels) or ``"numpy"`` (small screens, :mod:`pairmap._small`)."""
+    if name == "numpy":
+        from pairmap._small import permutation
+
+        return permutation
+    return _Compiled()
+
 
 #: ``DataFrame.attrs`` key under which :func:`pairmap.average_precision` records its context
 CONTEXT_ATTR = "pairmap_context"
@@ -79,7 +108,7 @@ class PermutationContext:
     Held by reference (no copy of the features); see :func:`attach_context`.
     """
 
-    prep: PreparedFeatures
+    prep: object  # pairmap.similarity.PreparedFeatures
     codes: np.ndarray
     pos_rule: EncodedRule
     neg_rule: EncodedRule
@@ -87,6 +116,8 @@ class PermutationContext:
     ap: np.ndarray
     n_pos: np.ndarray
     n_total: np.ndarray
+    #: every similarity, for small screens (:mod:`pairmap._small`); None otherwise
+    similarity: np.ndarray | None = None
 
 
 class _ContextToken(str):
@@ -176,10 +207,13 @@ class _Base:
 class _Similarity:
     """Similarities between context rows, by the engine's direct-loop definition."""
 
-    def __init__(self, prep: PreparedFeatures):
+    def __init__(self, prep, matrix=None):
         self.prep = prep
+        self.matrix = matrix
 
     def block(self, rows_a, rows_b):
+        if self.matrix is not None:  # a small screen: every similarity is known
+            return self.matrix[np.ix_(rows_a, rows_b)]
         prep = self.prep
         out = np.empty((len(rows_a), len(rows_b)), dtype=np.float64)
         if not len(rows_a) or not len(rows_b):
@@ -194,7 +228,7 @@ class _Similarity:
                 inv = inv[local] if inv.size else inv
                 sq = sq[local] if sq.size else sq
                 ra, rb = ids[: len(ra)], ids[len(ra) :]
-            KP.pair_similarities(X, inv, sq, prep.metric, ra, rb, out)
+            _kp().pair_similarities(X, inv, sq, prep.metric, ra, rb, out)
             return out
         from pairmap._kernels.retrieval import SNAP
 
@@ -206,11 +240,11 @@ class _Similarity:
         return out
 
 
-def _sorted_rows(sim, self_col, blk_row, blk_col):
+def _sorted_rows(sim, self_col, blk_row, blk_col, kernels):
     width = int(np.bincount(blk_col).max()) if len(blk_col) else 0
     out = np.empty((sim.shape[0], max(width, 1)), dtype=np.float64)
     lens = np.empty(sim.shape[0], dtype=np.int64)
-    KP.sorted_block_rows(sim, self_col, blk_row, blk_col, width, out, lens)
+    kernels.sorted_block_rows(sim, self_col, blk_row, blk_col, width, out, lens)
     return out, lens
 
 
@@ -227,9 +261,13 @@ class _Pools:
         self.found = np.empty(n, dtype=np.int64)
 
     def negatives(self, members):
+        ctx = self.ctx
+        if ctx.similarity is not None:  # a small screen: one vectorized mask, no kernel
+            everyone = np.arange(ctx.codes.shape[0], dtype=np.int64)
+            return np.flatnonzero(rule_mask(ctx.neg_rule, ctx.codes, members, everyone).any(0))
         b = self.buckets
         keys = self.block_key[members]
-        m = KP.mark_negatives(
+        m = _kp().mark_negatives(
             self.ctx.codes,
             members,
             b.starts[keys],
@@ -247,9 +285,7 @@ class _Pools:
         k = len(members)
         if np.any(ctx.n_pos[members] != k - 1):
             return "not every member has exactly the other members as positives"
-        from pairmap._retrieval import _rule_mask
-
-        pos = _rule_mask(ctx.pos_rule, ctx.codes, members, members)
+        pos = rule_mask(ctx.pos_rule, ctx.codes, members, members)
         if int(pos.sum()) != k * (k - 1):
             return "not every member has exactly the other members as positives"
         if np.intersect1d(others, members).size:
@@ -281,13 +317,15 @@ class PermutationTester:
         null_size: int,
         seed: int,
         n_threads: int,
+        backend: str = "compiled",
     ):
         self.ctx = ctx
+        self.kernels = _backend(backend)
         self.null_size = null_size
         self.seed = seed
         self.n_threads = n_threads
         self.pools = _Pools(ctx)
-        self.sim = _Similarity(ctx.prep)
+        self.sim = _Similarity(ctx.prep, ctx.similarity)
         self.tested = np.zeros(ctx.codes.shape[0], dtype=np.bool_)
         self.tested[tested_rows] = True
         self._bases: OrderedDict = OrderedDict()
@@ -308,7 +346,9 @@ class PermutationTester:
             return hit
         sim = self.sim.block(rows, rows)
         local = np.unique(blocks, return_inverse=True)[1].reshape(-1).astype(np.int64)
-        srt, lens = _sorted_rows(sim, np.arange(len(rows), dtype=np.int64), local, local)
+        srt, lens = _sorted_rows(
+            sim, np.arange(len(rows), dtype=np.int64), local, local, self.kernels
+        )
         base = _Base(rows, blocks, sim, srt, lens)
         self._bases[key] = base
         self._base_bytes += base.nbytes
@@ -329,7 +369,7 @@ class PermutationTester:
         own_base = self.sim.block(own_rows, base.rows)
         own_own = self.sim.block(own_rows, own_rows)
         own_sorted, own_len = _sorted_rows(
-            own_base, np.full(len(own_rows), -1, dtype=np.int64), blk[nB:], blk[:nB]
+            own_base, np.full(len(own_rows), -1, dtype=np.int64), blk[nB:], blk[:nB], self.kernels
         )
         bm = np.argsort(blk, kind="stable").astype(np.int64)
         bm_start = np.zeros(len(uniq) + 1, dtype=np.int64)
@@ -408,11 +448,12 @@ class PermutationTester:
         layout = (bm_start, bm, kb) + arrays[2:]
         # the observed group, scored by the same kernel as every relabeling
         S = np.sort(positions)
-        aps, cohs = KP.member_scores(S, *arrays[2:], self.ctx.ties_expected)
+        aps, cohs = self.kernels.member_scores(S, *arrays[2:], self.ctx.ties_expected)
         engine = self.ctx.ap[pool_rows[S]]
         if np.max(np.abs(aps - engine)) > _AP_TOLERANCE:
             self.mismatches += 1
-        observed, cohesion = sorted_mean(aps), sorted_mean(cohs)
+        observed = self.kernels.sorted_mean(aps)
+        cohesion = self.kernels.sorted_mean(cohs)
         total = _relabelings(nb, kb, self.null_size)
         n_null = total if total is not None else self.null_size
         if n_null * k * k > MAX_WORK:
@@ -434,7 +475,7 @@ class PermutationTester:
             return self._table[2]
         self._table = None  # free the previous tables first
         nb = np.diff(layout[0])
-        tables = KP.run_base_tables(
+        tables = _kp().run_base_tables(
             stream_key(self.seed, self.null_size, nb, kb),
             self.null_size,
             layout,
@@ -455,8 +496,8 @@ class PermutationTester:
             if hit is not None and hit[0] is base:
                 return hit[1]
         if total is not None:
-            null = KP.enumerate_null(total, *layout, self.ctx.ties_expected)
-        elif not full_pool and self._tables_fit(kb):
+            null = self.kernels.enumerate_null(total, *layout, self.ctx.ties_expected)
+        elif not full_pool and self.kernels.tables and self._tables_fit(kb):
             tables = self._tables(layout, base, kb)
             draws = np.arange(self.null_size, dtype=np.int64)
             if observed is not None:  # skip draws whose base-only upper bound is below
@@ -465,12 +506,12 @@ class PermutationTester:
                     (bound_key == obs_key) & (tables[6][:, 1] >= observed[1])
                 )
                 draws = draws[reach]
-            null = KP.run_null_from_tables(
+            null = _kp().run_null_from_tables(
                 draws, tables, layout, self.ctx.ties_expected, self.n_threads
             )
         else:
             key = stream_key(self.seed, self.null_size, nb, kb)
-            null = KP.run_sample_null(
+            null = self.kernels.run_sample_null(
                 key, self.null_size, layout, self.ctx.ties_expected, self.n_threads
             )
         if share_key is not None:
@@ -507,7 +548,33 @@ def stream_key(seed, null_size, nb, kb) -> np.uint64:
     return np.uint64(state[0])
 
 
-def permutation_pvalues(ctx, rows, gid, n_groups, *, null_size, seed, n_threads, progress=None):
+#: a small screen's permutation nulls run in NumPy up to this many draws in all (groups x
+#: null_size; beyond, loading the compiled kernels pays off); results are the same either way
+NUMPY_DRAWS = 200_000
+#: the same with ``ties="expected"``, whose tied lists NumPy scores one by one
+NUMPY_DRAWS_EXPECTED = 20_000
+
+
+def choose_backend(ctx: PermutationContext, n_groups: int, null_size: int) -> str:
+    """``"numpy"`` for a small screen's context and a light null, else ``"compiled"``.
+
+    Both backends give the same p-values bit for bit; NumPy avoids loading the
+    compiled kernels (about a second per process), the kernels are faster on heavy nulls.
+
+    Examples
+    --------
+    >>> choose_backend(None, 10, 1000)
+    'compiled'
+    """
+    if ctx is None or ctx.similarity is None:
+        return "compiled"
+    limit = NUMPY_DRAWS_EXPECTED if ctx.ties_expected else NUMPY_DRAWS
+    return "numpy" if n_groups * null_size <= limit else "compiled"
+
+
+def permutation_pvalues(
+    ctx, rows, gid, n_groups, *, null_size, seed, n_threads, progress=None, backend=None
+):
     """Permutation statistic, p-value and fallback reason of every group.
 
     Parameters
@@ -521,6 +588,9 @@ def permutation_pvalues(ctx, rows, gid, n_groups, *, null_size, seed, n_threads,
     null_size, seed, n_threads : int
     progress : callable, optional
         Called with 1 after each group.
+    backend : {"compiled", "numpy"}, optional
+        Kernels to use (equal results); default ``"numpy"`` for a small
+        screen's context (:mod:`pairmap._small`), else ``"compiled"``.
 
     Returns
     -------
@@ -532,7 +602,9 @@ def permutation_pvalues(ctx, rows, gid, n_groups, *, null_size, seed, n_threads,
     stat = np.full(n_groups, np.nan)
     pval = np.full(n_groups, np.nan)
     fallback = {}
-    tester = PermutationTester(ctx, rows, null_size, seed, n_threads)
+    if backend is None:
+        backend = choose_backend(ctx, n_groups, null_size)
+    tester = PermutationTester(ctx, rows, null_size, seed, n_threads, backend)
     order = np.argsort(gid, kind="stable")
     bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
     for g in range(n_groups):

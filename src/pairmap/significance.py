@@ -462,7 +462,7 @@ def _choose_null(null, ap_scores):
     return "shared", None, None
 
 
-def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progress_bar):
+def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progress_bar, backend):
     """Permutation p-values of all groups; groups it cannot test are returned for fallback."""
     from pairmap.permutation import permutation_pvalues
 
@@ -479,6 +479,7 @@ def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progre
             seed=seed,
             n_threads=n_threads,
             progress=bar.update,
+            backend=backend,
         )
     if fallback:
         first = next(iter(fallback))
@@ -491,6 +492,21 @@ def _permutation_step(ctx, rows, gid, labels, null_size, seed, n_threads, progre
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         logger.warning(msg)
     return pvals, fallback
+
+
+#: groups of at most this many members get their observed mAP from NumPy (same floats)
+_NUMPY_MEAN_MAX = 64
+
+
+def _segment_sorted_means(values, starts, n_threads):
+    """Sorted mean of each segment (ascending within it), by NumPy for small groups."""
+    if len(starts) < 2 or int(np.diff(starts).max()) <= _NUMPY_MEAN_MAX:
+        from pairmap._small.scoring import segment_sorted_means
+
+        return segment_sorted_means(values, starts)
+    from pairmap._kernels.nulls import run_segment_sorted_means
+
+    return run_segment_sorted_means(values, starts, n_threads)
 
 
 def mean_average_precision(
@@ -601,13 +617,21 @@ def mean_average_precision(
     from .distributed import precompute_for_current_client
     from .startup import ensure_compiled
 
-    ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
     model, ctx, ctx_rows = _choose_null(null, ap_scores)
+    df = ap_scores.reset_index(drop=True)
+    gid = df.groupby(sameby, sort=True, observed=True, dropna=False).ngroup().to_numpy()
+    n_groups = int(gid.max()) + 1 if gid.size else 0
+    backend = None
+    if model == "permutation":
+        from pairmap.permutation import choose_backend
+
+        backend = choose_backend(ctx, n_groups, null_size)
+    if backend != "numpy":  # small screens' permutation nulls load no compiled kernel
+        ensure_compiled(None)  # a first-run compile is announced and kept out of the ETA
     if (
         model != "permutation"
     ):  # Dask: the cached nulls as tasks (the permutation null is not cached)
         precompute_for_current_client(ap_scores, cache, null_size, seed)
-    df = ap_scores.reset_index(drop=True)
     valid, ap, k, n = _valid_mask(df)
     if "normalized_average_precision" in df.columns:
         nap = pd.to_numeric(df["normalized_average_precision"]).to_numpy(np.float64)
@@ -615,8 +639,6 @@ def mean_average_precision(
         with np.errstate(invalid="ignore"):
             nap = normalize_ap(ap, np.maximum(k, 1), np.maximum(n, 1))
 
-    gid = df.groupby(sameby, sort=True, observed=True, dropna=False).ngroup().to_numpy()
-    n_groups = int(gid.max()) + 1 if gid.size else 0
     _, first = np.unique(gid, return_index=True)
     result = df.loc[first, sameby].reset_index(drop=True)
 
@@ -632,13 +654,11 @@ def mean_average_precision(
 
     cache_obj = _open_cache(cache)
     pvals = np.full(n_groups, np.nan)
-    with thread_limits(n_jobs) as n_threads:
-        from pairmap._kernels.nulls import run_segment_sorted_means
-
+    with thread_limits(n_jobs, compiled=backend != "numpy") as n_threads:
         # observed mAP: members sorted ascending within each group, summed in order
         order = np.lexsort((ap[vidx], vg))
         starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        map_scores = run_segment_sorted_means(ap[vidx][order], starts, n_threads)
+        map_scores = _segment_sorted_means(ap[vidx][order], starts, n_threads)
 
         confs, by_sig = _group_signatures(k[vidx], n[vidx], vg, n_groups)
         logger.info(
@@ -654,19 +674,23 @@ def mean_average_precision(
         group_model = model
         if model == "permutation":
             pvals, fallback = _permutation_step(
-                ctx, ctx_rows[vidx], vg, result, null_size, seed, n_threads, progress_bar
+                ctx, ctx_rows[vidx], vg, result, null_size, seed, n_threads, progress_bar, backend
             )
             by_sig = {sig: [g for g in gs if g in fallback] for sig, gs in by_sig.items()}
             by_sig = {sig: gs for sig, gs in by_sig.items() if gs}
             group_model = "shared"
-        store = _DrawStore(null_size, seed, cache_obj, n_threads)
-        for sig in progress(
-            sorted(by_sig), total=len(by_sig), desc="mAP nulls", enabled=progress_bar
-        ):
-            groups = np.asarray(by_sig[sig])
-            pvals[groups] = _group_pvalues(
-                sig, map_scores[groups], confs, group_model, store, n_threads
-            )
+        if by_sig:
+            if backend == "numpy":  # groups that fell back need the compiled null kernels
+                ensure_compiled(None)
+            with thread_limits(n_jobs) as n_threads:
+                store = _DrawStore(null_size, seed, cache_obj, n_threads)
+                for sig in progress(
+                    sorted(by_sig), total=len(by_sig), desc="mAP nulls", enabled=progress_bar
+                ):
+                    groups = np.asarray(by_sig[sig])
+                    pvals[groups] = _group_pvalues(
+                        sig, map_scores[groups], confs, group_model, store, n_threads
+                    )
 
     result.attrs.pop(CONTEXT_ATTR, None)  # the group table is not an AP table
     result.attrs["pairmap_null"] = model

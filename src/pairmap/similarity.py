@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import retrieval as K
+from . import _codes as K
 from .features import FeatureSource
 
 logger = logging.getLogger(__name__)
@@ -138,9 +138,11 @@ def _row_norms(source: FeatureSource) -> np.ndarray:
     """Squared row norms accumulated in float64, block by block (no float64 copy)."""
     if source.direct is None:  # from the source's one shared pass over its rows
         return source.scan().sq_norms
+    from ._kernels.retrieval import row_sq_norms
+
     out = np.empty(source.n_rows, dtype=np.float64)
     for start, block in source.blocks():
-        out[start : start + len(block)] = K.row_sq_norms(block)
+        out[start : start + len(block)] = row_sq_norms(block)
     return out
 
 
@@ -187,21 +189,32 @@ def prepare_features(X, distance) -> PreparedFeatures:
     if metric in (K.COSINE, K.ABS_COSINE, K.CORRELATION):
         sq = _row_norms(source)
         zero = sq == 0.0
-        if zero.any():
-            what = "zero variance" if metric == K.CORRELATION else "zero norm"
-            first = np.flatnonzero(zero)[:5].tolist()
-            msg = (
-                f"{int(zero.sum())} profile(s) have {what} (rows {first}...); their {distance} "
-                f"similarity to every profile is set to 0"
-            )
-            warnings.warn(msg, RuntimeWarning, stacklevel=3)
-            logger.warning(msg)
+        warn_no_direction(zero, distance, stacklevel=4)
         with np.errstate(divide="ignore"):
             inv = np.where(zero, 0.0, 1.0 / np.sqrt(sq))
         return PreparedFeatures(X, metric, inv, empty, True, None, distance, source)
     if metric == K.EUCLIDEAN and source.dtype == np.float64:
         return PreparedFeatures(X, metric, empty, _row_norms(source), True, None, distance, source)
     return PreparedFeatures(X, metric, empty, empty, False, None, distance, source)
+
+
+def warn_no_direction(zero: np.ndarray, distance: str, stacklevel: int = 3) -> None:
+    """Warn (and log) about profiles with zero norm (zero variance for correlation).
+
+    Examples
+    --------
+    >>> warn_no_direction(np.array([False, False]), "cosine")  # nothing to say
+    """
+    if not zero.any():
+        return
+    what = "zero variance" if distance == "correlation" else "zero norm"
+    first = np.flatnonzero(zero)[:5].tolist()
+    msg = (
+        f"{int(zero.sum())} profile(s) have {what} (rows {first}...); their {distance} "
+        f"similarity to every profile is set to 0"
+    )
+    warnings.warn(msg, RuntimeWarning, stacklevel=stacklevel)
+    logger.warning(msg)
 
 
 def _precomputed(source: FeatureSource, func, name: str) -> PreparedFeatures:
@@ -226,8 +239,10 @@ def dense_block(prep: PreparedFeatures, Xq: np.ndarray, Xc: np.ndarray) -> np.nd
     """Raw block for the dense kernel: dot products (GEMM metrics) or similarities."""
     if prep.gemm:
         return Xq @ Xc.T
+    from ._kernels.retrieval import dense_distance_similarity
+
     out = np.empty((Xq.shape[0], Xc.shape[0]), dtype=np.float64)
-    K.dense_distance_similarity(Xq, Xc, prep.metric, out)
+    dense_distance_similarity(Xq, Xc, prep.metric, out)
     return out
 
 
@@ -261,12 +276,14 @@ def similarity_matrix(X: np.ndarray, Y: np.ndarray | None = None, distance="cosi
         ii, jj = np.meshgrid(np.arange(n), np.arange(Y.shape[0]), indexing="ij")
         vals = np.asarray(prep.func(X[ii.ravel()], Y[jj.ravel()]), dtype=np.float64)
         return vals.reshape(n, Y.shape[0])
+    from ._kernels.retrieval import _block_similarity
+
     raw = dense_block(prep, prep.X[:n], prep.X[n:])
     out = np.empty_like(raw)
     for a in range(n):
         for b in range(Y.shape[0]):
             metric = prep.metric if prep.gemm else K.PRECOMPUTED
-            out[a, b] = K._block_similarity(
+            out[a, b] = _block_similarity(
                 raw[a, b], prep.X, a, n + b, prep.inv_norm, prep.sq_norm, metric
             )
     return out

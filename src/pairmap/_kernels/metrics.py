@@ -17,9 +17,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-ROC_AUC, PRECISION, RECALL = range(3)
-#: cut-off code meaning "R = number of positives of the query"
-CUT_R = -1
+from .._codes import CUT_R, PRECISION, RECALL, ROC_AUC  # noqa: F401 - re-exported
 
 
 @numba.njit(cache=True, nogil=True)

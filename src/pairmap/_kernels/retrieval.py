@@ -18,18 +18,22 @@ import math
 import numba
 import numpy as np
 
+from .._codes import (  # noqa: F401 - re-exported: the kernels' metric codes
+    ABS_COSINE,
+    CHEBYSHEV,
+    CORRELATION,
+    COSINE,
+    EUCLID_RECOMPUTE,
+    EUCLIDEAN,
+    MANHATTAN,
+    PARTNER,
+    PRECOMPUTED,
+    SNAP,
+)
 from .ap import ap_from_ranks
 from .pairs import rule_ok
 from .search import lower_bound
 
-COSINE, ABS_COSINE, CORRELATION, EUCLIDEAN, MANHATTAN, CHEBYSHEV, PRECOMPUTED = range(7)
-#: pseudo-metric for :func:`collect_direct`: store the partner row instead of a similarity
-#: (used with user similarity callables, which are evaluated afterwards in Python)
-PARTNER = 7
-
-#: similarities are snapped to multiples of 2**-36 (about 1.5e-11) before ranking, so values
-#: that are equal in exact arithmetic but differ by rounding error tie as they should
-SNAP = 2.0**36
 _INV_SNAP = 1.0 / SNAP  # exact: SNAP is a power of two
 
 
@@ -84,11 +88,6 @@ def pair_similarity(X, i, j, inv_norm, sq_norm, metric):
     for f in range(d):
         acc += X[i, f] * X[j, f]
     return _from_dot(acc, i, j, inv_norm, sq_norm, metric)
-
-
-#: with euclidean via matrix products, d^2 = |x|^2 + |y|^2 - 2 x.y cancels when d^2 is
-#: small next to |x|^2 + |y|^2; below this fraction the distance is recomputed directly
-EUCLID_RECOMPUTE = 1e-2
 
 
 @numba.njit(cache=True, inline="always", nogil=True)
