@@ -129,3 +129,22 @@ def screen_csv_factory(tmp_path_factory):
         return path
 
     return make
+
+
+@pytest.fixture
+def compiled_engine(monkeypatch):
+    """Score every screen with the compiled engine (small screens default to NumPy alone)."""
+    from pairmap import _small
+
+    monkeypatch.setattr(_small, "MAX_PROFILES", 0)
+
+
+@pytest.fixture(scope="module", params=["numpy", "compiled"])
+def both_engines(request):
+    """Run a module's tests twice: small screens by NumPy alone, then by the compiled engine."""
+    from pairmap import _small
+
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "compiled":
+            mp.setattr(_small, "MAX_PROFILES", 0)
+        yield request.param

@@ -37,6 +37,9 @@ from oracles import (
 import pairmap
 from pairmap._ap_math import expected_random_ap
 
+#: every test runs on both paths: NumPy for small screens, and the compiled engine
+pytestmark = pytest.mark.usefixtures("both_engines")
+
 AP_COLS = ["average_precision", "normalized_average_precision"]
 COUNT_COLS = ["n_pos_pairs", "n_total_pairs"]
 HSETTINGS = settings(

@@ -20,6 +20,9 @@ distributed = pytest.importorskip(
 import pairmap  # noqa: E402
 from pairmap import distributed as pd_dask  # noqa: E402
 
+#: these tests are about the compiled engine (small screens default to NumPy alone)
+pytestmark = pytest.mark.usefixtures("compiled_engine")
+
 ACTIVITY = dict(
     pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
     pos_diffby=[],

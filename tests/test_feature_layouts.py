@@ -19,6 +19,9 @@ import pairmap
 from pairmap import _retrieval, similarity
 from pairmap.features import FeatureSource, as_feature_source
 
+#: these tests are about the compiled engine (small screens default to NumPy alone)
+pytestmark = pytest.mark.usefixtures("compiled_engine")
+
 ACTIVITY = dict(
     pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
     pos_diffby=[],

@@ -19,6 +19,9 @@ from oracles import brute_force_lists, hits_at, roc_auc_from_lists
 import pairmap
 from pairmap.metrics import parse_metrics
 
+#: every test runs on both paths: NumPy for small screens, and the compiled engine
+pytestmark = pytest.mark.usefixtures("both_engines")
+
 ACTIVITY = dict(
     pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
     pos_diffby=[],

@@ -278,3 +278,18 @@ print("numba" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_every_input_layout_gives_the_same_table(tmp_path):
+    """Fortran order, a memory-mapped .npy path, a DataFrame and Parquet: as the C array."""
+    meta, X = _screen(7, 120, False, 2)
+    X = X.astype(np.float32)
+    kw = dict(metrics=["roc_auc"], progress_bar=False)
+    want = pairmap.average_precision(meta, X, *RULES[1], **kw)
+    np.save(tmp_path / "x.npy", X)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame.to_parquet(tmp_path / "x.parquet")
+    for feats in (np.asfortranarray(X), str(tmp_path / "x.npy"), frame, tmp_path / "x.parquet"):
+        got = pairmap.average_precision(meta, feats, *RULES[1], **kw)
+        assert context_of(got).similarity is not None
+        pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -10,6 +10,7 @@ import pytest
 
 import pairmap
 from pairmap import startup as W
+from pairmap._small import compiled_only
 from pairmap.cli import main
 
 
@@ -22,7 +23,8 @@ def fresh_process(monkeypatch):
 def _ap(**kw):
     meta, X = W._tiny_screen(np.float32)
     cols = ["pert", "ref"]
-    return pairmap.average_precision(meta, X, cols, [], [], cols, **kw)
+    with compiled_only():  # a screen beyond the NumPy path of small screens
+        return pairmap.average_precision(meta, X, cols, [], [], cols, **kw)
 
 
 def test_missing_kernels_are_compiled_once_with_an_announcement(fresh_process, monkeypatch, caplog):
@@ -96,9 +98,10 @@ def test_first_run_in_a_new_environment_announces_one_compile(tmp_path):
     import sys
 
     code = (
-        "import logging, numpy as np, pairmap\n"
+        "import logging, numpy as np, pairmap, pairmap._small\n"
         "from pairmap import startup\n"
         "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "pairmap._small.MAX_PROFILES = 0  # a screen beyond the NumPy path of small screens\n"
         "meta, X = startup._tiny_screen(np.float32, seed=3)\n"
         "cols = ['pert', 'ref']\n"
         "ap = pairmap.average_precision(meta, X, cols, [], [], cols, progress_bar=False)\n"

@@ -349,6 +349,8 @@ def average_precision(
     codes = encode_columns(meta, columns)
     rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
     if small_screen.applies(source.n_rows, distance):
+        if client is not None or current_client() is not None:
+            logger.info("a small screen is scored in this process, not on Dask")
         parsed = (columns, pos_rule, neg_rule)
         return _small_screen_ap(
             meta, source, codes, rules, parsed, distance, ties, n_jobs, progress_bar, request

@@ -84,17 +84,19 @@ def _tiny_screen(dtype, seed: int = 0):
 
 
 def _compile(dtype: str | None) -> None:
+    from ._small import compiled_only
     from .engine import average_precision
     from .significance import mean_average_precision
 
     meta, X = _tiny_screen(np.float64 if dtype is None else dtype)
     cols = ["pert", "ref"]
-    ap = average_precision(meta, X, cols, [], [], cols, progress_bar=False)
-    average_precision(meta, X, cols, [], ["plate"], cols, progress_bar=False)  # sparse scans
-    if dtype is None or dtype == "float64":
-        mean_average_precision(
-            ap, ["pert"], null_size=100, threshold=0.05, seed=0, cache=False, progress_bar=False
-        )
+    with compiled_only():  # a tiny screen would otherwise take the NumPy path
+        ap = average_precision(meta, X, cols, [], [], cols, progress_bar=False)
+        average_precision(meta, X, cols, [], ["plate"], cols, progress_bar=False)  # sparse scans
+        if dtype is None or dtype == "float64":
+            mean_average_precision(
+                ap, ["pert"], null_size=100, threshold=0.05, seed=0, cache=False, progress_bar=False
+            )
 
 
 def ensure_compiled(dtype: str | None) -> None:

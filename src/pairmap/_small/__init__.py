@@ -31,12 +31,40 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 #: screens up to this many profiles take the NumPy path (an n x n float64 matrix: 32 MiB)
 MAX_PROFILES = 2048
 #: distances computed from dot products (the others need a loop over features per pair)
 DISTANCES = ("cosine", "abs_cosine", "correlation", "euclidean")
 
 
+_compiled_only = contextvars.ContextVar("pairmap_compiled_only", default=False)
+
+
 def applies(n_profiles: int, distance) -> bool:
     """Whether a screen of ``n_profiles`` with ``distance`` takes the NumPy path."""
-    return isinstance(distance, str) and distance in DISTANCES and n_profiles <= MAX_PROFILES
+    return (
+        isinstance(distance, str)
+        and distance in DISTANCES
+        and n_profiles <= MAX_PROFILES
+        and not _compiled_only.get()
+    )
+
+
+@contextlib.contextmanager
+def compiled_only():
+    """Within this block every screen takes the compiled engine (``pairmap warmup`` uses it).
+
+    Examples
+    --------
+    >>> with compiled_only():
+    ...     applies(10, "cosine")
+    False
+    """
+    token = _compiled_only.set(True)
+    try:
+        yield
+    finally:
+        _compiled_only.reset(token)

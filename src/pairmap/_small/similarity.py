@@ -19,7 +19,7 @@ def snap_inplace(S: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> snap_inplace(np.array([0.1])).item() == np.floor(0.1 * 2**36 + 0.5) / 2**36
+    >>> bool(snap_inplace(np.array([0.1]))[0] == np.floor(0.1 * 2**36 + 0.5) / 2**36)
     True
     """
     S *= C.SNAP
@@ -55,7 +55,7 @@ def similarity_matrix(X: np.ndarray, metric: int):
     Examples
     --------
     >>> S, _, inv, zero = similarity_matrix(np.array([[1.0, 0.0], [1.0, 1.0]]), C.COSINE)
-    >>> round(S[0, 1], 6), zero.tolist()
+    >>> round(float(S[0, 1]), 6), zero.tolist()
     (0.707107, [False, False])
     """
     X64 = np.array(X, dtype=np.float64, order="C")
