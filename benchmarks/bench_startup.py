@@ -3,10 +3,14 @@
 Every measurement is a new Python process that imports numpy and pandas, builds
 a 200-profile screen (50 compounds x 4 replicates with 20 control wells among
 them), then times ``import pairmap`` + ``average_precision`` +
-``mean_average_precision`` (first calls: kernels loaded from the on-disk cache)
-and the same two calls again (pure compute). Overhead is the difference; the RSS
-added by the first calls (pairmap, numba and its compiled kernels) is reported
-too. Run ``pairmap warmup`` (or one run) first so the cache is filled.
+``mean_average_precision`` (first calls) and the same two calls again (pure
+compute). Overhead is the difference; the RSS added by the first calls is
+reported too, and whether numba was imported.
+
+Both paths run side by side, alternating: ``numpy`` (the default for a screen
+this small, :mod:`pairmap._small`: nothing compiled is loaded) and ``compiled``
+(the screen forced onto the compiled engine, kernels loaded from the on-disk
+cache; run ``pairmap warmup`` first so the cache is filled).
 
 ``--breakdown`` splits a fresh process into stages (importing numba, loading the
 first cached kernel, which starts LLVM and numba's type registries, the remaining
@@ -20,6 +24,8 @@ Examples
 --------
 >>> sorted(PROBE_KEYS)
 ['compute_s', 'first_s', 'rss_added_mb']
+>>> PATHS
+('numpy', 'compiled')
 >>> STAGES[0]
 'import_numba'
 """
@@ -33,6 +39,8 @@ import subprocess
 import sys
 
 PROBE_KEYS = ("first_s", "compute_s", "rss_added_mb")
+#: the two paths a 200-profile screen can take (see the module docstring)
+PATHS = ("numpy", "compiled")
 #: stages of ``--breakdown``, in the order a fresh process goes through them
 STAGES = ("import_numba", "first_kernel", "first_calls", "compute")
 
@@ -50,7 +58,10 @@ meta = pd.DataFrame({"cpd": labels})
 X = rng.standard_normal((200, 50)).astype(np.float32)
 r0 = rss()
 t0 = time.perf_counter()
+import sys
 import pairmap
+if sys.argv[1] == "compiled":
+    pairmap._small.MAX_PROFILES = 0  # force the compiled engine
 meta = pairmap.assign_reference_index(meta, "cpd == 'ctl'")
 cols = ["cpd", "Metadata_Reference_Index"]
 def calls():
@@ -62,7 +73,8 @@ t1 = time.perf_counter()
 r1 = rss()
 calls()
 t2 = time.perf_counter()
-print(json.dumps({"first_s": t1 - t0, "compute_s": t2 - t1, "rss_added_mb": r1 - r0}))
+print(json.dumps({"first_s": t1 - t0, "compute_s": t2 - t1, "rss_added_mb": r1 - r0,
+                  "numba_loaded": "numba" in sys.modules}))
 """
 
 
@@ -86,6 +98,7 @@ def stage(name):
 import numba
 stage("import_numba")
 import pairmap
+pairmap._small.MAX_PROFILES = 0  # the compiled engine (the NumPy path loads no kernel)
 from pairmap._kernels.retrieval import row_sq_norms
 row_sq_norms(np.ones((2, 2), dtype=np.float32))  # one kernel from the cache: LLVM and registries
 stage("first_kernel")
@@ -125,22 +138,26 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--breakdown",
         action="store_true",
-        help="also time each stage: importing numba, the first cached kernel (LLVM and numba's "
-        "registries), the remaining first calls, the compute",
+        help="also time each stage of the compiled path: importing numba, the first cached "
+        "kernel (LLVM and numba's registries), the remaining first calls, the compute",
     )
     args = parser.parse_args(argv)
-    rows = []
-    for _ in range(args.runs):
-        out = subprocess.run(
-            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+    rows = {path: [] for path in PATHS}
+    for _ in range(args.runs):  # alternating, so both paths see the same machine
+        for path in PATHS:
+            out = subprocess.run(
+                [sys.executable, "-c", PROBE, path], capture_output=True, text=True, check=True
+            )
+            rows[path].append(json.loads(out.stdout))
+    for path in PATHS:
+        med = {k: statistics.median(r[k] for r in rows[path]) for k in PROBE_KEYS}
+        numba = {r["numba_loaded"] for r in rows[path]}
+        print(
+            f"{path:>8}: {args.runs} fresh processes, medians: first calls "
+            f"{med['first_s']:.3f} s, compute {med['compute_s']:.3f} s, overhead "
+            f"{med['first_s'] - med['compute_s']:.3f} s, RSS added {med['rss_added_mb']:.0f} MB, "
+            f"numba imported: {sorted(numba)}"
         )
-        rows.append(json.loads(out.stdout))
-    med = {k: statistics.median(r[k] for r in rows) for k in PROBE_KEYS}
-    print(
-        f"{args.runs} fresh processes, medians: first calls {med['first_s']:.3f} s, "
-        f"compute {med['compute_s']:.3f} s, overhead {med['first_s'] - med['compute_s']:.3f} s, "
-        f"RSS added {med['rss_added_mb']:.0f} MB"
-    )
     print(json.dumps(rows))
     if args.breakdown:
         print("stages (medians):", json.dumps(breakdown(args.runs)))

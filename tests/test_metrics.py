@@ -19,8 +19,9 @@ from oracles import brute_force_lists, hits_at, roc_auc_from_lists
 import pairmap
 from pairmap.metrics import parse_metrics
 
-#: every test runs on both paths: NumPy for small screens, and the compiled engine
-pytestmark = pytest.mark.usefixtures("both_engines")
+#: the compiled engine's metrics (the NumPy path of small screens equals them bit for bit on
+#: the same similarities: tests/test_small_screens.py)
+pytestmark = pytest.mark.usefixtures("compiled_engine")
 
 ACTIVITY = dict(
     pos_sameby=["Metadata_broad_sample", "Metadata_Reference_Index"],
