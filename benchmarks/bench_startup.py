@@ -61,6 +61,7 @@ t0 = time.perf_counter()
 import sys
 import pairmap
 if sys.argv[1] == "compiled":
+    import pairmap._small
     pairmap._small.MAX_PROFILES = 0  # force the compiled engine
 meta = pairmap.assign_reference_index(meta, "cpd == 'ctl'")
 cols = ["cpd", "Metadata_Reference_Index"]
@@ -97,7 +98,7 @@ def stage(name):
     mark[:] = [t, r]
 import numba
 stage("import_numba")
-import pairmap
+import pairmap, pairmap._small
 pairmap._small.MAX_PROFILES = 0  # the compiled engine (the NumPy path loads no kernel)
 from pairmap._kernels.retrieval import row_sq_norms
 row_sq_norms(np.ones((2, 2), dtype=np.float32))  # one kernel from the cache: LLVM and registries
