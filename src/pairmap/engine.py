@@ -282,7 +282,7 @@ def average_precision(
     are recomputed directly. Whatever the block size, thread count or
     internal path, every AP is computed by the same sequential code from
     those similarities (tests compare the paths against a brute-force oracle).
-    Screens of at most 2,048 profiles with a dot-product distance are scored
+    Screens of at most 1,024 profiles with a dot-product distance are scored
     by NumPy alone, loading no compiled kernel (:mod:`pairmap._small`): every
     similarity comes from one float64 matrix product.
 

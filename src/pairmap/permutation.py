@@ -550,7 +550,7 @@ def stream_key(seed, null_size, nb, kb) -> np.uint64:
 
 #: a small screen's permutation nulls run in NumPy up to this many draws in all (groups x
 #: null_size; beyond, loading the compiled kernels pays off); results are the same either way
-NUMPY_DRAWS = 200_000
+NUMPY_DRAWS = 1_000_000
 #: the same with ``ties="expected"``, whose tied lists NumPy scores one by one
 NUMPY_DRAWS_EXPECTED = 20_000
 

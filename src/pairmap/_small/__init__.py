@@ -34,8 +34,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-#: screens up to this many profiles take the NumPy path (an n x n float64 matrix: 32 MiB)
-MAX_PROFILES = 2048
+#: screens up to this many profiles take the NumPy path (an n x n float64 matrix: 8 MiB)
+MAX_PROFILES = 1024
 #: distances computed from dot products (the others need a loop over features per pair)
 DISTANCES = ("cosine", "abs_cosine", "correlation", "euclidean")
 

@@ -76,10 +76,8 @@ def _stats(pool: _Pool, sets: np.ndarray, ties_expected: bool):
     keys = sets[:, :, None] * _ROW + pos + _SHIFT
     end = pool.row_end[sets][:, :, None]
     above = end - np.searchsorted(pool.flat, keys, side="right")
-    at_least = end - np.searchsorted(pool.flat, keys, side="left")
     inside = np.where(same, grid, np.iinfo(np.int64).min)[:, :, None, :]  # (n, k, 1, k)
     above -= (inside > pos[:, :, :, None]).sum(axis=3)
-    at_least -= (inside >= pos[:, :, :, None]).sum(axis=3)
     m = k - 1
     ranks = np.arange(1, m + 1) + above[:, :, ::-1]  # best positive first
     aps = sequential_ap(ranks.reshape(-1, m).astype(np.float64), np.full(n_sets * k, m))
@@ -89,7 +87,9 @@ def _stats(pool: _Pool, sets: np.ndarray, ties_expected: bool):
     for t in range(m):
         cohesion += values[:, :, t]
     cohesion /= m
-    if ties_expected:
+    if ties_expected:  # negatives at least as high as each positive: ties show up there
+        at_least = end - np.searchsorted(pool.flat, keys, side="left")
+        at_least -= (inside >= pos[:, :, :, None]).sum(axis=3)
         tied = (at_least > above).any(axis=2) | (pos[:, :, 1:] == pos[:, :, :-1]).any(axis=2)
         n_neg = pool.row_len[sets] - same.sum(axis=2)
         for d, a in zip(*np.nonzero(tied), strict=True):

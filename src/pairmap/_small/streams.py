@@ -9,6 +9,7 @@ kernels draw; only the loop runs over draws in NumPy instead of one draw at a ti
 
 from __future__ import annotations
 
+import functools
 from itertools import combinations
 
 import numpy as np
@@ -83,6 +84,14 @@ def relabelings(key, d_start: int, n_draws: int, bm_start, bm, kb) -> np.ndarray
     return np.concatenate(parts, axis=1)
 
 
+@functools.lru_cache(maxsize=16)
+def _combinations(n: int, k: int) -> np.ndarray:
+    """The ``k``-subsets of ``range(n)`` in lexicographic order, (C(n, k), k) (read-only)."""
+    comb = np.array(list(combinations(range(n), k)), dtype=np.int64).reshape(-1, k)
+    comb.flags.writeable = False
+    return comb
+
+
 def all_relabelings(bm_start, bm, kb) -> np.ndarray:
     """Every relabeling, in the kernels' order (lexicographic per block, last block fastest).
 
@@ -94,8 +103,7 @@ def all_relabelings(bm_start, bm, kb) -> np.ndarray:
     sets = np.zeros((1, 0), dtype=np.int64)
     for b in range(len(kb)):
         n_b, k_b = int(bm_start[b + 1] - bm_start[b]), int(kb[b])
-        comb = np.array(list(combinations(range(n_b), k_b)), dtype=np.int64).reshape(-1, k_b)
-        block = bm[bm_start[b] + comb]
+        block = bm[bm_start[b] + _combinations(n_b, k_b)]
         sets = np.concatenate(
             [np.repeat(sets, len(block), axis=0), np.tile(block, (len(sets), 1))], axis=1
         )
