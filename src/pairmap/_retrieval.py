@@ -43,7 +43,7 @@ import numpy as np
 
 from ._kernels import metrics as KM
 from ._kernels import retrieval as K
-from .pairing import Buckets, EncodedRule, group_keys, overlap_error
+from .pairing import Buckets, EncodedRule, dense_ranks, group_keys, overlap_error
 from .pairing import rule_mask as _rule_mask
 from .similarity import PreparedFeatures, dense_block
 
@@ -142,13 +142,10 @@ def _dense_groups(plan: RulePlan, codes, rows, slots):
     """
     # one dense key per (bucket, signature) combination, via 1-D factorization
     keys = plan.buckets.keys[rows]
-    _, group_of = np.unique(keys, return_inverse=True)
-    group_of = group_of.reshape(-1)
+    group_of = dense_ranks(keys)
     for a in range(plan.signature.shape[1]):
         sig = plan.signature[rows, a] + 1  # -1 (not frequent) becomes 0
-        group_of = group_of * (int(sig.max()) + 1) + sig
-        _, group_of = np.unique(group_of, return_inverse=True)
-        group_of = group_of.reshape(-1)
+        group_of = dense_ranks(group_of * (int(sig.max()) + 1) + sig)
     order = np.argsort(group_of, kind="stable")
     n_groups = int(group_of.max()) + 1 if len(group_of) else 0
     bounds = np.zeros(n_groups + 1, dtype=np.int64)

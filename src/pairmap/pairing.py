@@ -274,10 +274,30 @@ def group_keys(codes: np.ndarray, cols: np.ndarray) -> np.ndarray:
     for c in cols[1:]:
         # keep keys dense (0..n_groups-1) so the product never overflows
         width = int(codes[:, c].max()) + 1
-        key = key * width + codes[:, c]
-        _, key = np.unique(key, return_inverse=True)
-        key = key.reshape(-1).astype(np.int64)
+        key = dense_ranks(key * width + codes[:, c])
     return key
+
+
+def dense_ranks(values: np.ndarray) -> np.ndarray:
+    """Rank of each value among the distinct values (``np.unique(values, return_inverse=True)[1]``).
+
+    Non-negative integers whose range is at most 16 times their number are
+    ranked by counting, not sorting: the same ranks, without the sort's cache
+    misses on rows in random order (transient memory: 5 bytes per value of the range).
+
+    Examples
+    --------
+    >>> dense_ranks(np.array([7, 3, 7, 0])).tolist()
+    [2, 1, 2, 0]
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if len(values) and values.min() >= 0 and int(values.max()) < 16 * len(values) + 1024:
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        rank = np.cumsum(present, dtype=np.int32 if len(present) < 2**31 else np.int64)
+        rank -= 1
+        return rank[values].astype(np.int64)
+    return np.unique(values, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def rule_mask(rule: EncodedRule, codes, qrows, cols, *, bucketed=False, excluded=None):
