@@ -105,18 +105,13 @@ def expected_ap(pos, gt, eq) -> float:
     0.708333
     """
     k = len(pos)
+    # tie groups of the ascending positives, walked from the best one down
+    firsts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    stops = np.r_[firsts[1:], k]
     total = 0.0
-    above = int(gt[k])
-    hi = k
-    while hi > 0:
-        v = pos[hi - 1]
-        lo = hi - 1
-        while lo > 0 and pos[lo - 1] == v:
-            lo -= 1
-        p = hi - lo
+    above = int(gt[k])  # negatives strictly above the current group
+    for lo, hi in zip(firsts[::-1].tolist(), stops[::-1].tolist(), strict=True):
         p_before = k - hi
-        total += _expected_group_sum(p_before, p_before + above, p, p + int(eq[lo]))
-        for L in range(lo, hi):
-            above += int(gt[L] + eq[L])
-        hi = lo
+        total += _expected_group_sum(p_before, p_before + above, hi - lo, hi - lo + int(eq[lo]))
+        above += int(gt[lo:hi].sum() + eq[lo:hi].sum())
     return total / k
