@@ -283,3 +283,39 @@ def test_gathered_source_is_read_once_for_whole_matrix_statistics(monkeypatch):
     # correlation: finiteness + means in the first pass; norms + projection of the centred rows
     # in the second (before this fusion: four passes)
     assert sum(calls) == 2 * len(X)
+
+
+@pytest.mark.parametrize("layout", ["in_place", "fortran_tiny_blocks"])
+@pytest.mark.parametrize("rules", [ACTIVITY, PER_PLATE, CONSISTENCY], ids=["act", "plate", "cons"])
+def test_positives_prepass_changes_only_the_order_of_work(monkeypatch, layout, rules):
+    # rows shuffled (replicates scattered), and enough controls that the DMSO positive
+    # bucket of the consistency rules (150 rows) takes the blocks' matrix-product path
+    meta, X = make_screen(
+        4, n_plates=3, n_compounds=40, n_reps=2, n_controls=50, n_features=9, dtype=np.float32
+    )
+    order = np.random.default_rng(4).permutation(len(meta))
+    meta, X = meta.iloc[order].reset_index(drop=True), np.ascontiguousarray(X[order])
+    meta["Metadata_Reference_Index"] = np.where(
+        meta["Metadata_broad_sample"] == "DMSO", np.arange(len(meta)), -1
+    )
+    feats = X
+    if layout != "in_place":
+        monkeypatch.setattr(similarity, "COPY_BELOW", 0)
+        monkeypatch.setattr(_retrieval, "_local_cap", lambda source, codes, budget: 7)
+        feats = np.asfortranarray(X)
+    kw = dict(n_jobs=2, batch_size=37)
+    ran = []
+    prepass = _retrieval._positives_prepass
+    monkeypatch.setattr(
+        _retrieval,
+        "_positives_prepass",
+        lambda *a: ran.append(prepass(*a)) or ran[-1],
+    )
+    got = _ap(meta, feats, rules, **kw)
+    assert ran and ran[-1] is not None and (ran[-1].slot_of >= 0).sum() > 100
+    monkeypatch.setattr(_retrieval, "PREPASS_SHARE", 1 << 62)  # no budget: pre-pass skipped
+    ran.clear()
+    expected = _ap(meta, feats, rules, **kw)
+    assert ran == [None]
+    assert expected["average_precision"].notna().sum() > 100
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)

@@ -65,6 +65,8 @@ MIN_BLOCK_QUERIES = 256
 CALLABLE_CHUNK = 65536
 #: queries per block unless batch_size says otherwise (progress granularity)
 DEFAULT_BLOCK_QUERIES = 16384
+#: the positives pre-pass may use up to max_memory // PREPASS_SHARE bytes
+PREPASS_SHARE = 8
 #: bytes per buffered similarity
 _ITEM = 8
 #: the thread count every block plan assumes (up to this many threads): blocks, and so
@@ -370,8 +372,11 @@ def _dense_steps_k(prep, gather, group, budget, plan, codes):
         yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
 
 
-def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
-    """Similarities of every query's positives, sorted ascending per query (CSR layout)."""
+def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk, known=None):
+    """Similarities of every query's positives, sorted ascending per query (CSR layout).
+
+    Lists already in ``known`` (a :class:`KnownPositives`) are copied, not recomputed.
+    """
     n_rows = len(rows)
     slots = np.arange(n_rows, dtype=np.int64)
     caps = plan.bucket_size[rows].astype(np.int64)  # upper bound of every list
@@ -379,6 +384,11 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
     np.cumsum(caps, out=offsets[1:])
     values = np.empty(int(offsets[-1]), dtype=np.float64)
     counts = np.zeros(n_rows, dtype=np.int64)
+    if known is not None:
+        found = known.copy_into(rows, offsets, counts, values)
+        slots, rows = slots[~found], rows[~found]
+        if not len(rows):
+            return values, offsets, counts
     no_conflict = np.full(n_rows, -1, dtype=np.int64)
     r = plan.rule.as_tuple()
     if prep.func is not None:
@@ -420,6 +430,113 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk):
                 )
     sort_lists(values, offsets, counts)
     return values, offsets, counts
+
+
+@dataclass
+class KnownPositives:
+    """Sorted positive lists computed ahead of the blocks (see :func:`_positives_prepass`).
+
+    ``slot_of[row]`` is the row's list in the CSR arrays ``values``/``offsets``/``counts``,
+    or -1 when the row has none here.
+    """
+
+    slot_of: np.ndarray
+    values: np.ndarray
+    offsets: np.ndarray
+    counts: np.ndarray
+
+    def copy_into(self, rows, offsets, counts, values) -> np.ndarray:
+        """Copy the lists of ``rows`` into a block's CSR arrays; True where a list was known."""
+        src_slot = self.slot_of[rows]
+        found = src_slot >= 0
+        dst = np.flatnonzero(found)
+        src_slot = src_slot[found]
+        n = self.counts[src_slot]
+        counts[dst] = n
+        total = int(n.sum())
+        if total:
+            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+            values[np.repeat(offsets[dst], n) + within] = self.values[
+                np.repeat(self.offsets[src_slot], n) + within
+            ]
+        return found
+
+
+def _positives_prepass(plan, prep, codes, queries, max_memory, workers):
+    """Positive lists of the queries with small positive buckets, computed bucket by bucket.
+
+    Blocks are ordered by the negative rule's buckets (plates, say), so a query's
+    positives (its replicates, say) may lie anywhere in the matrix when replicates
+    sit on random plates or rows are shuffled. Computing them here, with the queries
+    of each positive bucket one after the other, reads every bucket's rows once
+    instead of once per query. Each list is computed by the same direct kernel as in
+    the blocks (small buckets never take the matrix-product path), so results are
+    identical bit for bit; this only changes the order of the work.
+
+    Returns a :class:`KnownPositives`, or None when there is nothing to do or the
+    lists would need more than ``max_memory // PREPASS_SHARE`` bytes.
+    """
+    if prep.func is not None or not len(queries):
+        return None
+    rows = queries[plan.bucket_size[queries] < DENSE_MIN_BUCKET]
+    if not len(rows):
+        return None
+    n = codes.shape[0]
+    need = int(plan.bucket_size[rows].sum()) * _ITEM + (3 * len(rows) + n) * 8
+    if need > max_memory // PREPASS_SHARE:
+        logger.debug("positives pre-pass skipped: %d bytes needed", need)
+        return None
+    rows = rows[np.argsort(plan.buckets.keys[rows], kind="stable")]
+    caps = plan.bucket_size[rows].astype(np.int64)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(caps, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), dtype=np.float64)
+    counts = np.zeros(len(rows), dtype=np.int64)
+    no_conflict = np.full(len(rows), -1, dtype=np.int64)
+    r = plan.rule.as_tuple()
+    keys = plan.buckets.keys[rows]
+    # chunks end at bucket boundaries, so each bucket's rows are read by one thread
+    step = max(MIN_BLOCK_QUERIES, -(-len(rows) // (8 * max(1, workers))))
+    bounds = [0]
+    while bounds[-1] < len(rows):
+        stop = min(len(rows), bounds[-1] + step)
+        while stop < len(rows) and keys[stop] == keys[stop - 1]:
+            stop += 1
+        bounds.append(stop)
+    b = plan.buckets
+    budget = _budgets(max_memory, plan_workers_for(workers))[1]
+
+    def run_chunk(i):
+        sl = slice(bounds[i], bounds[i + 1])
+        c_rows, c_keys = rows[sl], keys[sl]
+        item = (
+            np.arange(bounds[i], bounds[i + 1], dtype=np.int64),
+            c_rows,
+            b.starts[c_keys],
+            b.starts[c_keys + 1],
+            b.order,
+        )
+        for *args, _local in _direct_args(prep, codes, item, budget):
+            K.collect_direct(
+                *args[:8],
+                prep.metric,
+                args[8],
+                *r,
+                *r,
+                False,
+                offsets,
+                counts,
+                values,
+                no_conflict,
+            )
+        K.sort_segments(values, offsets[sl.start :], counts[sl], LONG_LIST)
+        for slot in np.flatnonzero(counts[sl] > LONG_LIST) + sl.start:
+            values[offsets[slot] : offsets[slot] + counts[slot]].sort()
+
+    run_blocks(len(bounds) - 1, run_chunk, lambda _: None, max(1, workers))
+    slot_of = np.full(n, -1, dtype=np.int64)
+    slot_of[rows] = np.arange(len(rows), dtype=np.int64)
+    return KnownPositives(slot_of, values, offsets, counts)
 
 
 def sort_lists(values, offsets, counts):
@@ -690,6 +807,7 @@ def compute_average_precision(
     else:  # a scheduler's share of a plan made by plan_blocks: exactly those blocks
         queries = np.concatenate(blocks) if len(blocks) else queries[:0]
         bounds = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).tolist()
+    known = _positives_prepass(pos, prep, codes, queries, max_memory, workers)
     local = threading.local()
 
     def run_block(b):
@@ -698,7 +816,9 @@ def compute_average_precision(
         if gather is None:
             gather = local.gather = _GatherCache(prep.source)
         conflict = np.full(len(rows), -1, dtype=np.int64)
-        positives = _collect_positives(pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK)
+        positives = _collect_positives(
+            pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK, known
+        )
         gt, eq, nc = _rank_negatives(
             neg,
             pos,
