@@ -244,26 +244,52 @@ def test_zarr_arrays_and_paths(tmp_path, gathered):
         pd.testing.assert_frame_equal(_ap(meta, feats, ACTIVITY), expected, check_exact=True)
 
 
-def test_one_pass_statistics_equal_separate_passes():
-    """``FeatureSource.scan`` gives exactly what the per-statistic passes over C blocks give."""
-    from pairmap._kernels.retrieval import row_sq_norms
+def _sequential_stats(X, R):
+    """Oracle: float64 sums with the features added one by one, in column order (Python)."""
+    n, d = X.shape
+    sq, means, proj = np.zeros(n), np.zeros(n), np.zeros((n, 2))
+    for i in range(n):
+        a = s = p0 = p1 = 0.0
+        for f in range(d):
+            v = float(X[i, f])
+            a += v * v
+            s += v
+            p0 += v * float(R[f, 0])
+            p1 += v * float(R[f, 1])
+        sq[i], means[i], proj[i] = a, s / d, (p0, p1)
+    return sq, means, proj
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 3, 4, 13])
+def test_one_pass_statistics_are_sequential_sums_in_every_layout(tmp_path, dtype, d):
+    """``FeatureSource.scan`` equals the sequential-sum oracle bit for bit, for every layout."""
     from pairmap._ties import projection_matrix
 
-    rng = np.random.default_rng(3)
-    for dtype in (np.float32, np.float64):
-        X = rng.standard_normal((1000, 13)).astype(dtype)
-        X[[4, 900], [2, 7]] = [np.inf, np.nan]
-        stats = FeatureSource(np.asfortranarray(X)).scan(means=True)
-        assert stats.n_bad == 2 and stats.first_bad[:2] == (4, 2) and stats.first_bad[2] == np.inf
-        ok = np.isfinite(X).all(axis=1)
-        np.testing.assert_array_equal(stats.sq_norms[ok], row_sq_norms(X)[ok])
-        np.testing.assert_array_equal(stats.means[ok], X.mean(axis=1, dtype=np.float64)[ok])
-        R = projection_matrix(13, dtype)
-        np.testing.assert_array_equal(stats.proj[ok], (X @ R)[ok].astype(np.float64))
+    rng = np.random.default_rng(d)
+    X = (rng.standard_normal((700, d)) * rng.choice([1e-3, 1.0, 1e3], size=(700, 1))).astype(dtype)
+    sq, means, proj = _sequential_stats(X, projection_matrix(d, dtype))
+    for name, feats in _layouts(X, tmp_path).items():
+        stats = as_feature_source(feats, len(X)).scan()
+        assert (stats.n_bad, stats.first_bad) == (0, None), name
+        np.testing.assert_array_equal(stats.sq_norms, sq, err_msg=name)
+        np.testing.assert_array_equal(stats.means, means, err_msg=name)
+        np.testing.assert_array_equal(stats.proj, proj, err_msg=name)
+
+
+def test_one_pass_statistics_count_and_locate_non_finite_values():
+    X = np.random.default_rng(3).standard_normal((1000, 13))
+    X[[4, 4, 900], [2, 5, 7]] = [np.inf, -np.inf, np.nan]
+    X[500, 3] = 1e200  # finite, but its square overflows: checked, not counted
+    for feats in (X, np.asfortranarray(X), np.repeat(X, 2, axis=0)[::2]):
+        stats = FeatureSource(feats).scan()
+        assert stats.n_bad == 3
+        assert stats.first_bad[:2] == (4, 2) and stats.first_bad[2] == np.inf
 
 
 def test_gathered_source_is_read_once_for_whole_matrix_statistics(monkeypatch):
-    """Finiteness, norms and the tie projection share one pass (each pass is a full gather)."""
+    """Finiteness, norms and the tie projection share one pass (each pass is a full gather);
+    a Fortran-ordered matrix is read through its transpose, without gathering any row."""
     meta, X = _screen(np.float32, seed=2)
     expected = _ap(meta, X, ACTIVITY)
     calls = []
@@ -275,14 +301,24 @@ def test_gathered_source_is_read_once_for_whole_matrix_statistics(monkeypatch):
 
     monkeypatch.setattr(FeatureSource, "slice", counting_slice)
     monkeypatch.setattr(similarity, "COPY_BELOW", 0)
-    got = _ap(meta, np.asfortranarray(X), ACTIVITY)
+    big = np.zeros((X.shape[0], X.shape[1] + 3), dtype=X.dtype)
+    big[:, 1 : 1 + X.shape[1]] = X
+    strided = big[:, 1 : 1 + X.shape[1]]
+    got = _ap(meta, strided, ACTIVITY)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert sum(calls) == len(X)  # every row sliced once, not once per statistic
     calls.clear()
-    _ap(meta, np.asfortranarray(X), dict(ACTIVITY), distance="correlation")
+    _ap(meta, strided, dict(ACTIVITY), distance="correlation")
     # correlation: finiteness + means in the first pass; norms + projection of the centred rows
     # in the second (before this fusion: four passes)
     assert sum(calls) == 2 * len(X)
+    calls.clear()
+    pd.testing.assert_frame_equal(
+        _ap(meta, np.asfortranarray(X), ACTIVITY), expected, check_exact=True
+    )
+    assert sum(calls) == 0
+    _ap(meta, np.asfortranarray(X), dict(ACTIVITY), distance="correlation")
+    assert sum(calls) == len(X)  # only the centred rows are gathered
 
 
 @pytest.mark.parametrize("layout", ["in_place", "fortran_tiny_blocks"])

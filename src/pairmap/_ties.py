@@ -63,12 +63,9 @@ def tied_profile_mask(X: np.ndarray, inv_norm: np.ndarray | None = None) -> np.n
     n = X.shape[0]
     if n < 2:
         return np.zeros(n, dtype=bool)
-    if isinstance(X, np.ndarray):
+    if isinstance(X, np.ndarray):  # (the NumPy path of small screens: no compiled kernels)
         proj = (X @ projection_matrix(X.shape[1], X.dtype)).astype(np.float64)
-    elif X.direct is not None:  # a FeatureSource read in place: views of row blocks
-        R = projection_matrix(X.shape[1], X.dtype)
-        proj = np.concatenate([block @ R for _, block in X.blocks()]).astype(np.float64)
-    else:  # a source read in row blocks: from its one shared pass, never copied whole
+    else:  # a FeatureSource: from its one shared pass over the rows, never copied whole
         proj = X.scan().proj.copy()
     zero = np.zeros(n, dtype=bool)
     if inv_norm is not None:

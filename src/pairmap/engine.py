@@ -101,18 +101,8 @@ def _check_finite(source, names=None) -> None:
     """
     if not isinstance(source, FeatureSource):
         source = FeatureSource(source, names)
-    if source.direct is None:  # gathered sources: from their one shared pass over the rows
-        stats = source.scan()
-        n_bad, first = stats.n_bad, stats.first_bad
-    else:  # read in place: a cheap pass over views, counted in full only when needed
-        n_bad, first = 0, None
-        for start, block in source.blocks():
-            ok = np.isfinite(block)
-            if not ok.all():
-                r, c = np.argwhere(~ok)[0]
-                first = (start + int(r), int(c), block[r, c].item())
-                n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
-                break
+    stats = source.scan()  # the one pass over the rows that also takes norms and projections
+    n_bad, first = stats.n_bad, stats.first_bad
     if first is not None:
         r, c, value = first
         col = source.names[c] if source.names is not None else f"column {c}"

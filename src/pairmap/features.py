@@ -151,12 +151,7 @@ class FeatureSource:
         """The source with every row centred on its mean (correlation)."""
         if self.center:
             return self
-        if self.direct is None:  # the one pass over a gathered source also took the means
-            means = self.scan(means=True).means
-        else:
-            means = np.empty(self.n_rows, dtype=np.float64)
-            for start, block in self.blocks():
-                means[start : start + len(block)] = block.mean(axis=1, dtype=np.float64)
+        means = self.scan(means=True).means  # from the one pass over the rows
         out = FeatureSource(self.data, self.names, self.rows, True, means, self._columns)
         out._mmap = self._mmap
         return out
@@ -190,49 +185,73 @@ class FeatureSource:
     def scan(self, means: bool = False) -> ScanStats:
         """Whole-matrix statistics from one pass over the rows (computed once per source).
 
-        Sources the kernels cannot read in place pay a gather for every pass over
-        them, so the finiteness check, the squared row norms, the row means and
-        the tie projection (:func:`pairmap._ties.projection_matrix`) are taken
-        from the same blocks. Each value equals what a separate pass computes.
+        The finiteness check, the squared row norms, the row means and the tie
+        projection (:func:`pairmap._ties.projection_matrix`) are taken from the same
+        read of every row, by :mod:`pairmap._kernels.rowstats`: float64 sums with the
+        features added in column order, so every value is the same whatever the
+        memory order. Fortran-ordered arrays and memory maps are read through
+        their transpose, in place: no row is gathered or transposed.
 
         Parameters
         ----------
         means : bool, default False
-            Also take the row means (``distance="correlation"`` centres the rows).
+            Kept for callers that need the row means (``distance="correlation"``);
+            they are always computed.
 
         Returns
         -------
         ScanStats
-            ``means`` is None unless asked for (by this call or an earlier one).
         """
-        if self._scan is not None and means and self._scan.means is None:
-            self._scan = None  # asked for later than the first pass: one more pass
         if self._scan is None:
-            from ._kernels.retrieval import row_sq_norms
+            from ._kernels.rowstats import row_stats, row_stats_transposed
 
             n = self.n_rows
             stats = ScanStats(
                 n_bad=0,
                 first_bad=None,
                 sq_norms=np.empty(n, dtype=np.float64),
-                means=np.empty(n, dtype=np.float64) if means else None,
+                means=np.empty(n, dtype=np.float64),
                 proj=np.empty((n, 2), dtype=np.float64),
             )
+            sums = stats.means
             R = projection_matrix(self.n_features, self.dtype)
-            for start, block in self.blocks():
-                stop = start + len(block)
-                ok = np.isfinite(block)
-                if not ok.all():
-                    if stats.first_bad is None:
-                        r, c = np.argwhere(~ok)[0]
-                        stats.first_bad = (start + int(r), int(c), block[r, c].item())
-                    stats.n_bad += int((~ok).sum())
-                stats.sq_norms[start:stop] = row_sq_norms(block)
-                if means:
-                    stats.means[start:stop] = block.mean(axis=1, dtype=np.float64)
-                stats.proj[start:stop] = block @ R
+            T = self._transposed()
+            step = max(1, SCAN_BYTES // max(1, self.n_features * self.itemsize))
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                out = stats.sq_norms[start:stop], sums[start:stop], stats.proj[start:stop]
+                if T is not None:
+                    row_stats_transposed(T, start, stop, R, *out)
+                    self._account((stop - start) * self.n_features * self.itemsize)
+                else:
+                    row_stats(self.slice(start, stop), R, *out)
+                # a non-finite value makes its row's sum of squares non-finite (so does
+                # overflow of huge finite float64 values: those rows are checked too)
+                suspect = np.flatnonzero(~np.isfinite(stats.sq_norms[start:stop]))
+                if len(suspect):
+                    values = self.take(start + suspect)
+                    bad = ~np.isfinite(values)
+                    if bad.any() and stats.first_bad is None:
+                        r, c = np.argwhere(bad)[0]
+                        stats.first_bad = (start + int(suspect[r]), int(c), values[r, c].item())
+                    stats.n_bad += int(bad.sum())
+            sums /= self.n_features
             self._scan = stats
         return self._scan
+
+    def _transposed(self) -> np.ndarray | None:
+        """The C-ordered transpose of a Fortran-ordered matrix read in place, else None."""
+        data = self.data
+        if (
+            self._columns is not None
+            or self.rows is not None
+            or self.center
+            or not isinstance(data, np.ndarray)
+            or data.dtype != self.dtype
+        ):
+            return None
+        T = np.asarray(data).T
+        return T if T.flags.c_contiguous and T.flags.aligned else None
 
     def forget_scan(self) -> None:
         """Free the statistics of :meth:`scan` (a later call computes them again)."""
@@ -287,18 +306,17 @@ class ScanStats:
     first_bad : tuple or None
         ``(row, column, value)`` of the first of them.
     sq_norms : numpy.ndarray
-        Squared norm of every row (float64 accumulation, as the similarity kernels
-        compute it).
-    means : numpy.ndarray or None
-        Mean of every row, when asked for.
+        Squared norm of every row (float64, features added in column order).
+    means : numpy.ndarray
+        Mean of every row (the float64 sum in column order, divided by the count).
     proj : numpy.ndarray
-        ``(n, 2)`` tie projection of the rows, as float64.
+        ``(n, 2)`` tie projection of the rows, accumulated in float64.
     """
 
     n_bad: int
     first_bad: tuple | None
     sq_norms: np.ndarray
-    means: np.ndarray | None
+    means: np.ndarray
     proj: np.ndarray
 
 

@@ -135,15 +135,8 @@ COPY_BELOW = 1 << 25
 
 
 def _row_norms(source: FeatureSource) -> np.ndarray:
-    """Squared row norms accumulated in float64, block by block (no float64 copy)."""
-    if source.direct is None:  # from the source's one shared pass over its rows
-        return source.scan().sq_norms
-    from ._kernels.retrieval import row_sq_norms
-
-    out = np.empty(source.n_rows, dtype=np.float64)
-    for start, block in source.blocks():
-        out[start : start + len(block)] = row_sq_norms(block)
-    return out
+    """Squared row norms accumulated in float64, from the source's one pass over its rows."""
+    return source.scan().sq_norms
 
 
 def prepare_features(X, distance) -> PreparedFeatures:

@@ -34,11 +34,18 @@ def _dispatchers(dtype: str | None):
     from ._kernels import nulls as N
     from ._kernels import permutation as P
     from ._kernels import retrieval as R
+    from ._kernels import rowstats as RS
 
     if dtype is None:
         return [(N.sorted_mean, None), (N.enumerate_null_aps, None), (P.member_scores, None)]
     needle = f"Array({dtype}, 2, 'C'"
-    return [(R.collect_direct, needle), (R.rank_dense, needle), (R.score_block, None)]
+    return [
+        (R.collect_direct, needle),
+        (R.rank_dense, needle),
+        (R.score_block, None),
+        (RS.row_stats, needle),
+        (RS.row_stats_transposed, needle),
+    ]
 
 
 def kernels_cached(dtype: str | None = "float64") -> bool:
@@ -86,9 +93,11 @@ def _tiny_screen(dtype, seed: int = 0):
 def _compile(dtype: str | None) -> None:
     from ._small import compiled_only
     from .engine import average_precision
+    from .features import FeatureSource
     from .significance import mean_average_precision
 
     meta, X = _tiny_screen(np.float64 if dtype is None else dtype)
+    FeatureSource(np.asfortranarray(X)).scan()  # row statistics read through the transpose
     cols = ["pert", "ref"]
     with compiled_only():  # a tiny screen would otherwise take the NumPy path
         ap = average_precision(meta, X, cols, [], [], cols, progress_bar=False)

@@ -100,18 +100,6 @@ def _block_similarity(raw, X, i, j, inv_norm, sq_norm, metric):
     return _from_dot(raw, i, j, inv_norm, sq_norm, metric)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def row_sq_norms(X):
-    """Squared norm of every row, accumulated in float64."""
-    out = np.empty(X.shape[0], dtype=np.float64)
-    for i in range(X.shape[0]):
-        acc = 0.0
-        for f in range(X.shape[1]):
-            acc += X[i, f] * X[i, f]
-        out[i] = acc
-    return out
-
-
 @numba.njit(cache=True, nogil=True)
 def dense_distance_similarity(Xq, Xc, metric, out):
     """Similarities 1/(1+d) for manhattan/chebyshev/euclidean between all rows of Xq and Xc."""
