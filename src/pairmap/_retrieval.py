@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels import metrics as KM
+from ._kernels import order as KO
 from ._kernels import retrieval as K
 from .pairing import Buckets, EncodedRule, dense_ranks, group_keys, overlap_error
 from .pairing import rule_mask as _rule_mask
@@ -101,17 +102,30 @@ class RulePlan:
 
     @classmethod
     def build(cls, codes: np.ndarray, rule: EncodedRule) -> RulePlan:
-        keys = group_keys(codes, rule.all_same)
-        buckets = Buckets.build(keys)
+        keys = _group_keys(codes, rule.all_same)
+        n_keys = int(keys.max()) + 1 if len(keys) else 0
+        order = KO.lex_order(keys[None, :], np.array([n_keys], dtype=np.int64))
+        starts = np.zeros(n_keys + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=n_keys), out=starts[1:])
+        buckets = Buckets(keys, order, starts)
         size = buckets.sizes()[keys]
         n = codes.shape[0]
         sig = np.full((n, len(rule.all_diff)), -1, dtype=np.int64)
         for a, c in enumerate(rule.all_diff):
-            k2 = group_keys(codes, np.concatenate([rule.all_same, [c]]).astype(np.int64))
+            k2 = _group_keys(codes, np.concatenate([rule.all_same, [c]]).astype(np.int64))
             freq = np.bincount(k2)[k2]
             frequent = freq >= FREQUENT_VALUE
             sig[frequent, a] = codes[frequent, c]
         return cls(rule, buckets, size, sig)
+
+
+def _group_keys(codes: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """:func:`pairmap.pairing.group_keys` by counting sorts (the same keys, no comparison sort)."""
+    cols = np.asarray(cols, dtype=np.int64)
+    if len(cols) < 2:
+        return group_keys(codes, cols)
+    levels = np.ascontiguousarray(codes[:, cols].T)
+    return KO.lex_ranks(levels, levels.max(axis=1, initial=-1) + 1)
 
 
 @dataclass
@@ -684,11 +698,12 @@ def _query_order(pos: RulePlan, neg: RulePlan, rows=None) -> np.ndarray:
     candidates = np.flatnonzero((pos.bucket_size > 1) & (neg.bucket_size > 1))
     if rows is not None:
         candidates = candidates[np.isin(candidates, rows)]
-    sort_keys = [candidates]
-    sort_keys += [pos.buckets.keys[candidates]]
-    sort_keys += [neg.signature[candidates, a] for a in range(neg.signature.shape[1])][::-1]
-    sort_keys += [neg.buckets.keys[candidates]]
-    return candidates[np.lexsort(sort_keys)]
+    # by negative bucket, then its frequent-diffby signature, then positive bucket, then row
+    levels = [neg.buckets.keys[candidates]]
+    levels += [neg.signature[candidates, a] + 1 for a in range(neg.signature.shape[1])]
+    levels += [pos.buckets.keys[candidates]]
+    levels = np.ascontiguousarray(np.stack(levels), dtype=np.int64)
+    return candidates[KO.lex_order(levels, levels.max(axis=1, initial=-1) + 1)]
 
 
 def _budgets(max_memory: int, workers: int) -> tuple[int, int]:
