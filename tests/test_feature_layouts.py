@@ -355,3 +355,46 @@ def test_positives_prepass_changes_only_the_order_of_work(monkeypatch, layout, r
     assert ran == [None]
     assert expected["average_precision"].notna().sum() > 100
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["plates", "shuffled"])
+@pytest.mark.parametrize("rules", [PER_PLATE, CONSISTENCY], ids=["plate", "cons"])
+def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuffle, rules):
+    """Fortran input: each block copies its plates once; positives whose rows lie in the
+    block's copy are scored there (not in the pre-pass), the others in the pre-pass."""
+    # three groups of two plates, each group with compounds of its own: a block of 120
+    # queries holds both plates of a group, so replicates lie in the block's copy
+    parts = []
+    for g in range(3):
+        m, x = make_screen(5 + g, n_plates=2, n_compounds=30, n_reps=2, n_controls=8, n_features=9)
+        m["Metadata_Plate"] = f"G{g}" + m["Metadata_Plate"]
+        treated = m["Metadata_broad_sample"] != "DMSO"
+        m.loc[treated, "Metadata_broad_sample"] += f"_g{g}"
+        parts.append((m, x.astype(np.float32)))
+    meta = pd.concat([m for m, _ in parts], ignore_index=True)
+    X = np.concatenate([x for _, x in parts])
+    meta["Metadata_Reference_Index"] = np.where(
+        meta["Metadata_broad_sample"] == "DMSO", np.arange(len(meta)), -1
+    )
+    if shuffle:
+        order = np.random.default_rng(5).permutation(len(meta))
+        meta, X = meta.iloc[order].reset_index(drop=True), np.ascontiguousarray(X[order])
+    expected = _ap(meta, X, rules)
+    assert expected["average_precision"].notna().sum() > 200
+    monkeypatch.setattr(similarity, "COPY_BELOW", 0)
+    copies, held = [], []
+    init, find_held = _retrieval._BlockRows.__init__, _retrieval._held_positives
+    monkeypatch.setattr(
+        _retrieval._BlockRows,
+        "__init__",
+        lambda self, *a: copies.append(len(a[1])) or init(self, *a),
+    )
+    monkeypatch.setattr(
+        _retrieval, "_held_positives", lambda *a: held.append(find_held(*a)) or held[-1]
+    )
+    for n_jobs in (1, 2):
+        got = _ap(meta, np.asfortranarray(X), rules, batch_size=120, n_jobs=n_jobs)
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert len(copies) >= 3 and max(copies) < len(X)
+    n_held = int(held[-1].sum())
+    assert (n_held > 100) if not shuffle else (n_held < 100)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -248,15 +248,15 @@ def _direct_args(prep, codes, item, budget):
         yield (*item, prep.X, prep.inv_norm, prep.sq_norm, codes, None)
         return
     src = prep.source
+    if isinstance(src, _BlockRows):
+        held = _in_block_copy(src, item)
+        if held is not None:
+            yield held
+            return
     for slots, rows, lo, hi, index in _local_chunks(item, _local_cap(src, codes, budget)):
-        width = len(index) + 1
-        seg, seg_of = np.unique(lo * width + hi, return_inverse=True)
-        s_lo, s_len = seg // width, seg % width - seg // width
-        starts = np.cumsum(s_len) - s_len
-        pos = np.repeat(s_lo - starts, s_len) + np.arange(int(s_len.sum()))
-        local, ids = np.unique(np.concatenate([rows, index[pos]]), return_inverse=True)
+        cands, lo_l = _segments(lo, hi, index)
+        local, ids = np.unique(np.concatenate([rows, cands]), return_inverse=True)
         ids = ids.reshape(-1)
-        lo_l = starts[seg_of.reshape(-1)]
         inv = prep.inv_norm[local] if len(prep.inv_norm) else prep.inv_norm
         sq = prep.sq_norm[local] if len(prep.sq_norm) else prep.sq_norm
         yield (
@@ -271,6 +271,44 @@ def _direct_args(prep, codes, item, budget):
             codes[local],
             local,
         )
+
+
+def _segments(lo, hi, index):
+    """The distinct ranges ``index[lo:hi]``, concatenated: (rows, start of each query's range)."""
+    width = len(index) + 1
+    seg, seg_of = np.unique(lo * width + hi, return_inverse=True)
+    s_lo, s_len = seg // width, seg % width - seg // width
+    starts = np.cumsum(s_len) - s_len
+    pos = np.repeat(s_lo - starts, s_len) + np.arange(int(s_len.sum()), dtype=np.int64)
+    return index[pos], starts[seg_of.reshape(-1)]
+
+
+def _in_block_copy(src, item):
+    """Kernel arguments of a direct-scan item read in place from a block's copy, or None.
+
+    Rows and candidates are renumbered into positions of the copy (no gather);
+    None when some of them are not in the copy.
+    """
+    slots, rows, lo, hi, index = item
+    at_rows = src.positions(rows)
+    if at_rows is None:
+        return None
+    cands, lo_l = _segments(lo, hi, index)
+    at_cands = src.positions(cands)
+    if at_cands is None:
+        return None
+    return (
+        slots,
+        at_rows,
+        lo_l,
+        lo_l + (hi - lo),
+        at_cands,
+        src.X,
+        src.inv_norm,
+        src.sq_norm,
+        src.codes,
+        src.rows,
+    )
 
 
 def _dense_args(prep, Xq, Xc, qrows, cols):
@@ -386,6 +424,109 @@ def _dense_steps_k(prep, gather, group, budget, plan, codes):
         yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
 
 
+class _BlockRows:
+    """A block's rows of a gathered source, read once into a C-ordered copy.
+
+    Features that cannot be read in place (Fortran order, memory maps, row
+    subsets) cost a gather per request, so the same rows would be gathered once
+    for the positives and again for the negatives. Requests for rows held here
+    are served from the copy (the same values: the copy came from the source);
+    any other request goes to the source.
+    """
+
+    def __init__(self, source, rows, prep, codes):
+        self.source = source
+        self.rows = rows  # sorted, unique
+        self.X = source.take(rows)
+        # per-row helpers of the copy, for kernels that read it in place
+        self.inv_norm = prep.inv_norm[rows] if len(prep.inv_norm) else prep.inv_norm
+        self.sq_norm = prep.sq_norm[rows] if len(prep.sq_norm) else prep.sq_norm
+        self.codes = codes[rows]
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+    def positions(self, rows):
+        """Positions of ``rows`` in the copy, or None when some are not held."""
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        return at if np.array_equal(self.rows[at], rows) else None
+
+    def take(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        held = self.rows[at] == rows
+        if held.all():
+            return self.X[at]
+        out = np.empty((len(rows), self.X.shape[1]), dtype=self.X.dtype)
+        out[held] = self.X[at[held]]
+        out[~held] = self.source.take(rows[~held])
+        return out
+
+
+def _block_buckets(prep, neg, rows, budget, codes):
+    """Negative buckets whose rows a block copies (see :func:`_with_block_rows`), or None."""
+    if prep.X is not None or prep.func is not None or not len(rows):
+        return None
+    b = neg.buckets
+    keys = np.unique(b.keys[rows])
+    if int((b.starts[keys + 1] - b.starts[keys]).sum()) > _local_cap(prep.source, codes, budget):
+        return None
+    return keys
+
+
+def _with_block_rows(prep, neg, rows, budget, codes):
+    """``prep`` reading a block's rows from one gathered copy, when they fit in ``budget``.
+
+    The rows are the block's queries and every row of their negative buckets
+    (plates, with per-plate negatives), which hold the negatives and, in the usual
+    layouts, the replicates. Returns ``prep`` itself for sources read in place,
+    user callables, and blocks whose rows would not fit.
+    """
+    keys = _block_buckets(prep, neg, rows, budget, codes)
+    if keys is None:
+        return prep
+    b = neg.buckets
+    sizes = b.starts[keys + 1] - b.starts[keys]
+    starts = np.repeat(b.starts[keys] - (np.cumsum(sizes) - sizes), sizes)
+    members = b.order[starts + np.arange(int(sizes.sum()), dtype=np.int64)]
+    need = np.unique(np.concatenate([rows, members]))
+    return replace(prep, source=_BlockRows(prep.source, need, prep, codes))
+
+
+def _held_positives(prep, pos, neg, queries, bounds, budget, codes):
+    """Rows whose positives lie in their own block's copy (they need no pre-pass).
+
+    A small positive bucket is held when all its rows' negative buckets are copied
+    by one block (:func:`_with_block_rows`) and the query is in that block: with
+    per-plate negatives and replicates on neighbouring plates, most are. Only
+    gathered sources copy blocks; returns None otherwise.
+    """
+    if prep.X is not None or prep.func is not None:
+        return None
+    block_of_bucket = np.full(len(neg.buckets.starts) - 1, -1, dtype=np.int64)
+    query_block = np.empty(len(queries), dtype=np.int64)
+    for i in range(len(bounds) - 1):
+        rows = queries[bounds[i] : bounds[i + 1]]
+        query_block[bounds[i] : bounds[i + 1]] = i
+        keys = _block_buckets(prep, neg, rows, budget, codes)
+        if keys is not None:
+            free = keys[block_of_bucket[keys] < 0]
+            block_of_bucket[free] = i
+    row_block = block_of_bucket[neg.buckets.keys]
+    b = pos.buckets
+    members = row_block[b.order]
+    starts = b.starts[:-1]
+    nonempty = b.starts[1:] > starts
+    lo = np.full(len(starts), -1, dtype=np.int64)
+    hi = np.full(len(starts), -2, dtype=np.int64)
+    lo[nonempty] = np.minimum.reduceat(members, starts[nonempty])
+    hi[nonempty] = np.maximum.reduceat(members, starts[nonempty])
+    bucket_block = np.where((lo == hi) & (lo >= 0), lo, -2)
+    held = np.zeros(len(row_block), dtype=bool)
+    held[queries] = bucket_block[b.keys[queries]] == query_block
+    return held
+
+
 def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk, known=None):
     """Similarities of every query's positives, sorted ascending per query (CSR layout).
 
@@ -476,7 +617,7 @@ class KnownPositives:
         return found
 
 
-def _positives_prepass(plan, prep, codes, queries, max_memory, workers):
+def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=None):
     """Positive lists of the queries with small positive buckets, computed bucket by bucket.
 
     Blocks are ordered by the negative rule's buckets (plates, say), so a query's
@@ -487,12 +628,17 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers):
     the blocks (small buckets never take the matrix-product path), so results are
     identical bit for bit; this only changes the order of the work.
 
+    Rows marked in ``held`` (positives in their own block's copy of a gathered
+    source, see :func:`_held_positives`) are left to their blocks.
+
     Returns a :class:`KnownPositives`, or None when there is nothing to do or the
     lists would need more than ``max_memory // PREPASS_SHARE`` bytes.
     """
     if prep.func is not None or not len(queries):
         return None
     rows = queries[plan.bucket_size[queries] < DENSE_MIN_BUCKET]
+    if held is not None:
+        rows = rows[~held[rows]]
     if not len(rows):
         return None
     n = codes.shape[0]
@@ -822,23 +968,28 @@ def compute_average_precision(
     else:  # a scheduler's share of a plan made by plan_blocks: exactly those blocks
         queries = np.concatenate(blocks) if len(blocks) else queries[:0]
         bounds = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).tolist()
-    known = _positives_prepass(pos, prep, codes, queries, max_memory, workers)
+    held = _held_positives(prep, pos, neg, queries, bounds, buffer_budget, codes)
+    known = _positives_prepass(pos, prep, codes, queries, max_memory, workers, held)
     local = threading.local()
 
     def run_block(b):
         rows = queries[bounds[b] : bounds[b + 1]]
-        gather = getattr(local, "gather", None)
-        if gather is None:
-            gather = local.gather = _GatherCache(prep.source)
+        b_prep = _with_block_rows(prep, neg, rows, buffer_budget, codes)
+        if b_prep is not prep:  # this block's own copy of its rows: a gather cache of its own
+            gather = _GatherCache(b_prep.source)
+        else:
+            gather = getattr(local, "gather", None)
+            if gather is None:
+                gather = local.gather = _GatherCache(prep.source)
         conflict = np.full(len(rows), -1, dtype=np.int64)
         positives = _collect_positives(
-            pos, prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK, known
+            pos, b_prep, codes, rows, gemm_budget, gather, CALLABLE_CHUNK, known
         )
         gt, eq, nc = _rank_negatives(
             neg,
             pos,
             not disjoint,
-            prep,
+            b_prep,
             codes,
             rows,
             gemm_budget,
