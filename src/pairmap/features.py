@@ -265,7 +265,11 @@ class FeatureSource:
                 out[:, j] = col[rows]
             return out
         data = self.data
-        if isinstance(data, np.ndarray):
+        if isinstance(data, np.ndarray) and np.asarray(data).T.flags.c_contiguous:
+            # Fortran order: each feature is a contiguous row of the transpose, so gather
+            # every feature's values at once, then transpose the (small) block
+            block = np.asarray(data).T[:, rows].T
+        elif isinstance(data, np.ndarray):
             if self._mmap is None or len(rows) < 2 or np.all(rows[1:] >= rows[:-1]):
                 block = data[rows]
             else:  # read a memory map in file order, then restore the requested order
