@@ -357,12 +357,11 @@ def test_positives_prepass_changes_only_the_order_of_work(monkeypatch, layout, r
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
 
 
-@pytest.mark.parametrize("batch", [120, 30], ids=["block_per_group", "blocks_share_a_copy"])
 @pytest.mark.parametrize("shuffle", [False, True], ids=["plates", "shuffled"])
 @pytest.mark.parametrize("rules", [PER_PLATE, CONSISTENCY], ids=["plate", "cons"])
-def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuffle, rules, batch):
-    """Fortran input: each group of blocks copies its plates once; positives whose rows lie
-    in their group's copy are scored there (not in the pre-pass), the others in the pre-pass."""
+def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuffle, rules):
+    """Fortran input: each block copies its plates once; positives whose rows lie in the
+    block's copy are scored there (not in the pre-pass), the others in the pre-pass."""
     # three groups of two plates, each group with compounds of its own: a block of 120
     # queries holds both plates of a group, so replicates lie in the block's copy
     parts = []
@@ -383,22 +382,18 @@ def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuff
     expected = _ap(meta, X, rules)
     assert expected["average_precision"].notna().sum() > 200
     monkeypatch.setattr(similarity, "COPY_BELOW", 0)
-    # copies of at most 140 rows: one group of blocks per two plates (68 wells each)
-    monkeypatch.setattr(_retrieval, "_local_cap", lambda source, codes, budget: 140)
     copies, held = [], []
-    init, find_held = _retrieval._BlockRows.__init__, _retrieval._SharedCopies.held_positives
+    init, find_held = _retrieval._BlockRows.__init__, _retrieval._held_positives
     monkeypatch.setattr(
         _retrieval._BlockRows,
         "__init__",
         lambda self, *a: copies.append(len(a[1])) or init(self, *a),
     )
     monkeypatch.setattr(
-        _retrieval._SharedCopies,
-        "held_positives",
-        lambda *a: held.append(find_held(*a)) or held[-1],
+        _retrieval, "_held_positives", lambda *a: held.append(find_held(*a)) or held[-1]
     )
     for n_jobs in (1, 2):
-        got = _ap(meta, np.asfortranarray(X), rules, batch_size=batch, n_jobs=n_jobs)
+        got = _ap(meta, np.asfortranarray(X), rules, batch_size=120, n_jobs=n_jobs)
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert len(copies) >= 3 and max(copies) < len(X)
     n_held = int(held[-1].sum())

@@ -426,31 +426,20 @@ def _dense_steps_k(prep, gather, group, budget, plan, codes):
         yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
 
 
-#: rows per piece when threads fill a shared copy together
-COPY_PIECE = 2048
-
-
 class _BlockRows:
-    """Rows of a gathered source, read once into a C-ordered copy shared by blocks.
+    """A block's rows of a gathered source, read once into a C-ordered copy.
 
     Features that cannot be read in place (Fortran order, memory maps, row
     subsets) cost a gather per request, so the same rows would be gathered once
     for the positives and again for the negatives. Requests for rows held here
     are served from the copy (the same values: the copy came from the source);
     any other request goes to the source.
-
-    The copy is filled in pieces by every thread that needs it (:meth:`fill`),
-    so no thread idles while another gathers.
     """
 
     def __init__(self, source, rows, prep, codes):
         self.source = source
         self.rows = rows  # sorted, unique
-        self.X = np.empty((len(rows), source.n_features), dtype=source.dtype)
-        self._pieces = -(-len(rows) // COPY_PIECE)
-        self._next = self._done = 0
-        self._error = None
-        self._cond = threading.Condition()
+        self.X = source.take(rows)
         # per-row helpers of the copy, for kernels that read it in place
         self.inv_norm = prep.inv_norm[rows] if len(prep.inv_norm) else prep.inv_norm
         self.sq_norm = prep.sq_norm[rows] if len(prep.sq_norm) else prep.sq_norm
@@ -458,32 +447,6 @@ class _BlockRows:
 
     def __getattr__(self, name):
         return getattr(self.source, name)
-
-    def fill(self):
-        """Gather pieces of the copy until none is left, then wait until it is complete."""
-        while True:
-            with self._cond:
-                if self._error is not None or self._next == self._pieces:
-                    break
-                i = self._next
-                self._next += 1
-            piece = slice(i * COPY_PIECE, min(len(self.rows), (i + 1) * COPY_PIECE))
-            try:
-                self.X[piece] = self.source.take(self.rows[piece])
-            except BaseException as exc:
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
-                raise
-            with self._cond:
-                self._done += 1
-                if self._done == self._pieces:
-                    self._cond.notify_all()
-        with self._cond:
-            while self._error is None and self._done < self._pieces:
-                self._cond.wait()
-            if self._error is not None:
-                raise RuntimeError("gathering the features of a block failed") from self._error
 
     def positions(self, rows):
         """Positions of ``rows`` in the copy, or None when some are not held."""
@@ -502,103 +465,68 @@ class _BlockRows:
         return out
 
 
-class _SharedCopies:
-    """Copies of gathered rows, each shared by a run of consecutive blocks.
+def _block_buckets(prep, neg, rows, budget, codes):
+    """Negative buckets whose rows a block copies (see :func:`_with_block_rows`), or None."""
+    if prep.X is not None or prep.func is not None or not len(rows):
+        return None
+    b = neg.buckets
+    keys = np.unique(b.keys[rows])
+    if int((b.starts[keys + 1] - b.starts[keys]).sum()) > _local_cap(prep.source, codes, budget):
+        return None
+    return keys
 
-    Consecutive blocks are grouped while the rows of their negative buckets
-    (plates, with per-plate negatives) fit in ``budget``; a group's rows are
-    gathered once, when its first block starts, shared by the threads that
-    process its blocks, and freed after its last block. Positives whose whole
-    bucket lies in the copy of their block's group are scored in the block
-    (:meth:`held_positives`); the others come from the pre-pass.
+
+def _with_block_rows(prep, neg, rows, budget, codes):
+    """``prep`` reading a block's rows from one gathered copy, when they fit in ``budget``.
+
+    The rows are the block's queries and every row of their negative buckets
+    (plates, with per-plate negatives), which hold the negatives and, in the usual
+    layouts, the replicates. Returns ``prep`` itself for sources read in place,
+    user callables, and blocks whose rows would not fit.
     """
+    keys = _block_buckets(prep, neg, rows, budget, codes)
+    if keys is None:
+        return prep
+    b = neg.buckets
+    sizes = b.starts[keys + 1] - b.starts[keys]
+    starts = np.repeat(b.starts[keys] - (np.cumsum(sizes) - sizes), sizes)
+    members = b.order[starts + np.arange(int(sizes.sum()), dtype=np.int64)]
+    need = np.unique(np.concatenate([rows, members]))
+    return replace(prep, source=_BlockRows(prep.source, need, prep, codes))
 
-    def __init__(self, prep, neg, queries, bounds, budget, codes):
-        self.prep, self.neg, self.codes = prep, neg, codes
-        self.queries, self.bounds = queries, bounds
-        b = neg.buckets
-        cap = _local_cap(prep.source, codes, budget)
-        n_blocks = len(bounds) - 1
-        self.group = np.full(n_blocks, -1, dtype=np.int64)
-        self.keys: list[np.ndarray] = []
-        current, size = None, 0
-        for i in range(n_blocks):
-            keys = np.unique(b.keys[queries[bounds[i] : bounds[i + 1]]])
-            if current is not None:
-                merged = np.union1d(current, keys)
-                merged_size = int((b.starts[merged + 1] - b.starts[merged]).sum())
-                if merged_size <= cap:
-                    current, size = merged, merged_size
-                    self.keys[-1] = current
-                    self.group[i] = len(self.keys) - 1
-                    continue
-            size = int((b.starts[keys + 1] - b.starts[keys]).sum())
-            if size > cap:  # this block's rows alone do not fit: no copy
-                current = None
-                continue
-            current = keys
-            self.keys.append(current)
-            self.group[i] = len(self.keys) - 1
-        self.left = np.bincount(self.group[self.group >= 0], minlength=len(self.keys))
-        self.live: dict[int, PreparedFeatures] = {}
-        self.lock = threading.Lock()
 
-    @classmethod
-    def plan(cls, prep, neg, queries, bounds, budget, codes):
-        """The copies of a run, or None for sources read in place and user callables."""
-        if prep.X is not None or prep.func is not None or len(bounds) < 2:
-            return None
-        return cls(prep, neg, queries, bounds, budget, codes)
+def _held_positives(prep, pos, neg, queries, bounds, budget, codes):
+    """Rows whose positives lie in their own block's copy (they need no pre-pass).
 
-    def held_positives(self, pos):
-        """Rows whose positives all lie in the copy of their block's group."""
-        n_keys = len(self.neg.buckets.starts) - 1
-        group_of_bucket = np.full(n_keys, -1, dtype=np.int64)
-        for g in range(len(self.keys) - 1, -1, -1):  # a bucket in two groups: the first
-            group_of_bucket[self.keys[g]] = g
-        row_group = group_of_bucket[self.neg.buckets.keys]
-        b = pos.buckets
-        members = row_group[b.order]
-        starts = b.starts[:-1]
-        nonempty = b.starts[1:] > starts
-        lo = np.full(len(starts), -1, dtype=np.int64)
-        hi = np.full(len(starts), -2, dtype=np.int64)
-        lo[nonempty] = np.minimum.reduceat(members, starts[nonempty])
-        hi[nonempty] = np.maximum.reduceat(members, starts[nonempty])
-        bucket_group = np.where((lo == hi) & (lo >= 0), lo, -2)
-        query_group = np.repeat(self.group, np.diff(self.bounds))
-        held = np.zeros(len(row_group), dtype=bool)
-        held[self.queries] = bucket_group[b.keys[self.queries]] == query_group
-        return held
-
-    def acquire(self, block):
-        """``prep`` reading block ``block``'s group copy (made on first use), or ``prep``."""
-        g = int(self.group[block])
-        if g < 0:
-            return self.prep
-        with self.lock:
-            if g not in self.live:
-                b = self.neg.buckets
-                keys = self.keys[g]
-                sizes = b.starts[keys + 1] - b.starts[keys]
-                starts = np.repeat(b.starts[keys] - (np.cumsum(sizes) - sizes), sizes)
-                rows = b.order[starts + np.arange(int(sizes.sum()), dtype=np.int64)]
-                rows = np.sort(rows)
-                copy = _BlockRows(self.prep.source, rows, self.prep, self.codes)
-                self.live[g] = replace(self.prep, source=copy)
-            b_prep = self.live[g]
-        b_prep.source.fill()  # with every other thread that needs it now
-        return b_prep
-
-    def release(self, block):
-        """Free the group copy after its last block."""
-        g = int(self.group[block])
-        if g < 0:
-            return
-        with self.lock:
-            self.left[g] -= 1
-            if self.left[g] == 0:
-                self.live.pop(g, None)
+    A small positive bucket is held when all its rows' negative buckets are copied
+    by one block (:func:`_with_block_rows`) and the query is in that block: with
+    per-plate negatives and replicates on neighbouring plates, most are. Only
+    gathered sources copy blocks; returns None otherwise.
+    """
+    if prep.X is not None or prep.func is not None:
+        return None
+    block_of_bucket = np.full(len(neg.buckets.starts) - 1, -1, dtype=np.int64)
+    query_block = np.empty(len(queries), dtype=np.int64)
+    for i in range(len(bounds) - 1):
+        rows = queries[bounds[i] : bounds[i + 1]]
+        query_block[bounds[i] : bounds[i + 1]] = i
+        keys = _block_buckets(prep, neg, rows, budget, codes)
+        if keys is not None:
+            free = keys[block_of_bucket[keys] < 0]
+            block_of_bucket[free] = i
+    row_block = block_of_bucket[neg.buckets.keys]
+    b = pos.buckets
+    members = row_block[b.order]
+    starts = b.starts[:-1]
+    nonempty = b.starts[1:] > starts
+    lo = np.full(len(starts), -1, dtype=np.int64)
+    hi = np.full(len(starts), -2, dtype=np.int64)
+    lo[nonempty] = np.minimum.reduceat(members, starts[nonempty])
+    hi[nonempty] = np.maximum.reduceat(members, starts[nonempty])
+    bucket_block = np.where((lo == hi) & (lo >= 0), lo, -2)
+    held = np.zeros(len(row_block), dtype=bool)
+    held[queries] = bucket_block[b.keys[queries]] == query_block
+    return held
 
 
 def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk, known=None):
@@ -703,7 +631,7 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
     identical bit for bit; this only changes the order of the work.
 
     Rows marked in ``held`` (positives in their own block's copy of a gathered
-    source, see :meth:`_SharedCopies.held_positives`) are left to their blocks.
+    source, see :func:`_held_positives`) are left to their blocks.
 
     Returns a :class:`KnownPositives`, or None when there is nothing to do or the
     lists would need more than ``max_memory // PREPASS_SHARE`` bytes.
@@ -1042,22 +970,14 @@ def compute_average_precision(
     else:  # a scheduler's share of a plan made by plan_blocks: exactly those blocks
         queries = np.concatenate(blocks) if len(blocks) else queries[:0]
         bounds = np.concatenate([[0], np.cumsum([len(b) for b in blocks])]).tolist()
-    copies = _SharedCopies.plan(prep, neg, queries, bounds, buffer_budget, codes)
-    held = None if copies is None else copies.held_positives(pos)
+    held = _held_positives(prep, pos, neg, queries, bounds, buffer_budget, codes)
     known = _positives_prepass(pos, prep, codes, queries, max_memory, workers, held)
     local = threading.local()
 
     def run_block(b):
-        if copies is None:
-            return score_block(b, prep)
-        try:
-            return score_block(b, copies.acquire(b))
-        finally:
-            copies.release(b)
-
-    def score_block(b, b_prep):
         rows = queries[bounds[b] : bounds[b + 1]]
-        if b_prep is not prep:  # reads a group's copy of its rows: a gather cache of its own
+        b_prep = _with_block_rows(prep, neg, rows, buffer_budget, codes)
+        if b_prep is not prep:  # this block's own copy of its rows: a gather cache of its own
             gather = _GatherCache(b_prep.source)
         else:
             gather = getattr(local, "gather", None)
