@@ -696,9 +696,17 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
             values[offsets[slot] : offsets[slot] + counts[slot]].sort()
 
     run_blocks(len(bounds) - 1, run_chunk, lambda _: None, max(1, workers))
-    slot_of = np.full(n, -1, dtype=np.int64)
-    slot_of[rows] = np.arange(len(rows), dtype=np.int64)
-    return KnownPositives(slot_of, values, offsets, counts)
+    # keep only the lists themselves (the buffers had room for whole buckets)
+    kept = np.zeros(len(values) + 1, dtype=np.int8)
+    np.add.at(kept, offsets[:-1], 1)
+    np.add.at(kept, offsets[:-1] + counts, -1)
+    values = values[np.cumsum(kept[:-1], dtype=np.int8).astype(bool)]
+    del kept
+    np.cumsum(counts, out=offsets[1:])
+    small = np.int32 if len(rows) < 2**31 else np.int64
+    slot_of = np.full(n, -1, dtype=small)
+    slot_of[rows] = np.arange(len(rows), dtype=small)
+    return KnownPositives(slot_of, values, offsets, counts.astype(np.int32))
 
 
 def sort_lists(values, offsets, counts):
