@@ -94,15 +94,28 @@ def _feature_matrix(feats, n_meta: int) -> tuple[np.ndarray, list[str] | None]:
     return X, source.names
 
 
-def _check_finite(source, names=None) -> None:
+def _check_finite(source, names=None, compiled=True) -> None:
     """Raise on NaN/inf, naming the first bad row and feature (reads the source block-wise).
 
     ``source``: a :class:`FeatureSource`, or an array with its feature ``names``.
+    ``compiled``: take the check from the source's one compiled pass over its rows
+    (:meth:`FeatureSource.scan`, which also takes norms and projections); False for
+    the NumPy path of small screens, which never loads compiled kernels.
     """
     if not isinstance(source, FeatureSource):
         source = FeatureSource(source, names)
-    stats = source.scan()  # the one pass over the rows that also takes norms and projections
-    n_bad, first = stats.n_bad, stats.first_bad
+    if compiled:
+        stats = source.scan()
+        n_bad, first = stats.n_bad, stats.first_bad
+    else:
+        n_bad, first = 0, None
+        for start, block in source.blocks():
+            ok = np.isfinite(block)
+            if not ok.all():
+                r, c = np.argwhere(~ok)[0]
+                first = (start + int(r), int(c), block[r, c].item())
+                n_bad = sum(int((~np.isfinite(b)).sum()) for _, b in source.blocks())
+                break
     if first is not None:
         r, c, value = first
         col = source.names[c] if source.names is not None else f"column {c}"
@@ -314,9 +327,10 @@ def average_precision(
             raise ValueError(f"no profile satisfies the query expressions {pos_q + neg_q}")
         meta = meta.loc[keep].reset_index(drop=True)
         source = source.subset(np.flatnonzero(keep))
-    if source.direct is None:  # one pass for every whole-matrix statistic (see FeatureSource.scan)
+    small = small_screen.applies(source.n_rows, distance)
+    if source.direct is None and not small:  # one pass for every whole-matrix statistic
         source.scan(means=distance == "correlation")
-    _check_finite(source)
+    _check_finite(source, compiled=not small)
     if multilabel_col is not None:
         if client is not None or current_client() is not None:
             raise ValueError("multilabel_col does not run on Dask yet; call without client=")
