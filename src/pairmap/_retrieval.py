@@ -593,13 +593,16 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk, 
 class KnownPositives:
     """Sorted positive lists computed ahead of the blocks (see :func:`_positives_prepass`).
 
-    ``slot_of[row]`` is the row's list in the CSR arrays ``values``/``offsets``/``counts``,
-    or -1 when the row has none here.
+    The lists are stored chunk by chunk, compactly: chunk ``c`` holds the lists of
+    slots ``bounds[c]:bounds[c + 1]`` in ``values[c]``, list ``s`` starting at
+    ``starts[s]`` (within its chunk) with ``counts[s]`` values. ``slot_of[row]`` is
+    the row's slot, or -1 when the row has no list here.
     """
 
     slot_of: np.ndarray
-    values: np.ndarray
-    offsets: np.ndarray
+    bounds: np.ndarray
+    values: list
+    starts: np.ndarray
     counts: np.ndarray
 
     def copy_into(self, rows, offsets, counts, values) -> np.ndarray:
@@ -608,14 +611,17 @@ class KnownPositives:
         found = src_slot >= 0
         dst = np.flatnonzero(found)
         src_slot = src_slot[found]
-        n = self.counts[src_slot]
+        n = self.counts[src_slot].astype(np.int64)
         counts[dst] = n
-        total = int(n.sum())
-        if total:
-            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-            values[np.repeat(offsets[dst], n) + within] = self.values[
-                np.repeat(self.offsets[src_slot], n) + within
-            ]
+        chunk = np.searchsorted(self.bounds, src_slot, side="right") - 1
+        for c in np.unique(chunk):
+            sel = chunk == c
+            m = n[sel]
+            total = int(m.sum())
+            if total:
+                within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+                src = np.repeat(self.starts[src_slot[sel]].astype(np.int64), m) + within
+                values[np.repeat(offsets[dst[sel]], m) + within] = self.values[c][src]
         return found
 
 
@@ -649,12 +655,6 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
         logger.debug("positives pre-pass skipped: %d bytes needed", need)
         return None
     rows = rows[np.argsort(plan.buckets.keys[rows], kind="stable")]
-    caps = plan.bucket_size[rows].astype(np.int64)
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(caps, out=offsets[1:])
-    values = np.empty(int(offsets[-1]), dtype=np.float64)
-    counts = np.zeros(len(rows), dtype=np.int64)
-    no_conflict = np.full(len(rows), -1, dtype=np.int64)
     r = plan.rule.as_tuple()
     keys = plan.buckets.keys[rows]
     # chunks end at bucket boundaries, so each bucket's rows are read by one thread
@@ -667,12 +667,22 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
         bounds.append(stop)
     b = plan.buckets
     budget = _budgets(max_memory, plan_workers_for(workers))[1]
+    chunk_values = [None] * (len(bounds) - 1)
+    # list starts within a chunk, and list lengths (under DENSE_MIN_BUCKET): 32 bits suffice
+    wide = int(plan.bucket_size[rows].sum()) >= 2**31
+    starts = np.empty(len(rows), dtype=np.int64 if wide else np.int32)
+    counts = np.empty(len(rows), dtype=np.int32)
 
     def run_chunk(i):
         sl = slice(bounds[i], bounds[i + 1])
         c_rows, c_keys = rows[sl], keys[sl]
+        m = len(c_rows)
+        c_offsets = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(plan.bucket_size[c_rows], out=c_offsets[1:])  # room for whole buckets
+        c_values = np.empty(int(c_offsets[-1]), dtype=np.float64)
+        c_counts = np.zeros(m, dtype=np.int64)
         item = (
-            np.arange(bounds[i], bounds[i + 1], dtype=np.int64),
+            np.arange(m, dtype=np.int64),
             c_rows,
             b.starts[c_keys],
             b.starts[c_keys + 1],
@@ -686,27 +696,23 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
                 *r,
                 *r,
                 False,
-                offsets,
-                counts,
-                values,
-                no_conflict,
+                c_offsets,
+                c_counts,
+                c_values,
+                np.full(m, -1, dtype=np.int64),
             )
-        K.sort_segments(values, offsets[sl.start :], counts[sl], LONG_LIST)
-        for slot in np.flatnonzero(counts[sl] > LONG_LIST) + sl.start:
-            values[offsets[slot] : offsets[slot] + counts[slot]].sort()
+        sort_lists(c_values, c_offsets, c_counts)
+        # keep only the lists themselves, one after the other
+        within = np.arange(int(c_counts.sum()), dtype=np.int64)
+        within -= np.repeat(np.cumsum(c_counts) - c_counts, c_counts)
+        chunk_values[i] = c_values[np.repeat(c_offsets[:-1], c_counts) + within]
+        counts[sl] = c_counts
+        starts[sl] = np.cumsum(c_counts) - c_counts
 
     run_blocks(len(bounds) - 1, run_chunk, lambda _: None, max(1, workers))
-    # keep only the lists themselves (the buffers had room for whole buckets)
-    kept = np.zeros(len(values) + 1, dtype=np.int8)
-    np.add.at(kept, offsets[:-1], 1)
-    np.add.at(kept, offsets[:-1] + counts, -1)
-    values = values[np.cumsum(kept[:-1], dtype=np.int8).astype(bool)]
-    del kept
-    np.cumsum(counts, out=offsets[1:])
-    small = np.int32 if len(rows) < 2**31 else np.int64
-    slot_of = np.full(n, -1, dtype=small)
-    slot_of[rows] = np.arange(len(rows), dtype=small)
-    return KnownPositives(slot_of, values, offsets, counts.astype(np.int32))
+    slot_of = np.full(n, -1, dtype=np.int32 if len(rows) < 2**31 else np.int64)
+    slot_of[rows] = np.arange(len(rows))
+    return KnownPositives(slot_of, np.asarray(bounds, dtype=np.int64), chunk_values, starts, counts)
 
 
 def sort_lists(values, offsets, counts):
