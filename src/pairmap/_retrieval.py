@@ -593,13 +593,16 @@ def _collect_positives(plan, prep, codes, rows, budget, gather, callable_chunk, 
 class KnownPositives:
     """Sorted positive lists computed ahead of the blocks (see :func:`_positives_prepass`).
 
-    List ``s`` is ``values[offsets[s]:offsets[s] + counts[s]]``; ``slot_of[row]`` is
-    the row's list, or -1 when the row has none here.
+    The lists are stored chunk by chunk, compactly: chunk ``c`` holds the lists of
+    slots ``bounds[c]:bounds[c + 1]`` in ``values[c]``, list ``s`` starting at
+    ``starts[s]`` (within its chunk) with ``counts[s]`` values. ``slot_of[row]`` is
+    the row's slot, or -1 when the row has no list here.
     """
 
     slot_of: np.ndarray
-    values: np.ndarray
-    offsets: np.ndarray
+    bounds: np.ndarray
+    values: list
+    starts: np.ndarray
     counts: np.ndarray
 
     def copy_into(self, rows, offsets, counts, values) -> np.ndarray:
@@ -610,12 +613,15 @@ class KnownPositives:
         src_slot = src_slot[found]
         n = self.counts[src_slot].astype(np.int64)
         counts[dst] = n
-        total = int(n.sum())
-        if total:
-            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-            values[np.repeat(offsets[dst], n) + within] = self.values[
-                np.repeat(self.offsets[src_slot], n) + within
-            ]
+        chunk = np.searchsorted(self.bounds, src_slot, side="right") - 1
+        for c in np.unique(chunk):
+            sel = chunk == c
+            m = n[sel]
+            total = int(m.sum())
+            if total:
+                within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+                src = np.repeat(self.starts[src_slot[sel]].astype(np.int64), m) + within
+                values[np.repeat(offsets[dst[sel]], m) + within] = self.values[c][src]
         return found
 
 
@@ -662,7 +668,10 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
     b = plan.buckets
     budget = _budgets(max_memory, plan_workers_for(workers))[1]
     chunk_values = [None] * (len(bounds) - 1)
-    counts = np.empty(len(rows), dtype=np.int32)  # list lengths (under DENSE_MIN_BUCKET)
+    # list starts within a chunk, and list lengths (under DENSE_MIN_BUCKET): 32 bits suffice
+    wide = int(plan.bucket_size[rows].sum()) >= 2**31
+    starts = np.empty(len(rows), dtype=np.int64 if wide else np.int32)
+    counts = np.empty(len(rows), dtype=np.int32)
 
     def run_chunk(i):
         sl = slice(bounds[i], bounds[i + 1])
@@ -698,18 +707,12 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
         within -= np.repeat(np.cumsum(c_counts) - c_counts, c_counts)
         chunk_values[i] = c_values[np.repeat(c_offsets[:-1], c_counts) + within]
         counts[sl] = c_counts
+        starts[sl] = np.cumsum(c_counts) - c_counts
 
     run_blocks(len(bounds) - 1, run_chunk, lambda _: None, max(1, workers))
-    # one array for all lists, each chunk's freed as soon as it is copied in
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    values = np.empty(int(offsets[-1]), dtype=np.float64)
-    for i in range(len(chunk_values)):
-        values[offsets[bounds[i]] : offsets[bounds[i + 1]]] = chunk_values[i]
-        chunk_values[i] = None
     slot_of = np.full(n, -1, dtype=np.int32 if len(rows) < 2**31 else np.int64)
     slot_of[rows] = np.arange(len(rows))
-    return KnownPositives(slot_of, values, offsets, counts)
+    return KnownPositives(slot_of, np.asarray(bounds, dtype=np.int64), chunk_values, starts, counts)
 
 
 def sort_lists(values, offsets, counts):
