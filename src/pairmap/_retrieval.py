@@ -613,15 +613,20 @@ class KnownPositives:
         src_slot = src_slot[found]
         n = self.counts[src_slot].astype(np.int64)
         counts[dst] = n
-        chunk = np.searchsorted(self.bounds, src_slot, side="right") - 1
-        for c in np.unique(chunk):
-            sel = chunk == c
-            m = n[sel]
-            total = int(m.sum())
-            if total:
-                within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
-                src = np.repeat(self.starts[src_slot[sel]].astype(np.int64), m) + within
-                values[np.repeat(offsets[dst[sel]], m) + within] = self.values[c][src]
+        total = int(n.sum())
+        if not total:
+            return found
+        # every value's chunk, its position there and its place in the block's buffer
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        target = np.repeat(offsets[dst], n) + within
+        source = np.repeat(self.starts[src_slot].astype(np.int64), n) + within
+        chunk = np.repeat(np.searchsorted(self.bounds, src_slot, side="right") - 1, n)
+        order = np.argsort(chunk, kind="stable")
+        edges = np.searchsorted(chunk[order], np.arange(len(self.values) + 1))
+        for c in range(len(self.values)):
+            part = order[edges[c] : edges[c + 1]]
+            if len(part):
+                values[target[part]] = self.values[c][source[part]]
         return found
 
 
