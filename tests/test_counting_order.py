@@ -17,14 +17,21 @@ def _levels(draw_sizes, n, seed):
     return np.stack([rng.integers(0, k, size=n) for k in draw_sizes]).astype(np.int64)
 
 
+def _screens(min_levels, min_rows):
+    """(sizes, levels): 1-4 levels of random codes below each size, for min_rows..300 rows."""
+    return st.builds(
+        lambda sizes, n, seed: (sizes, _levels(sizes, n, seed)),
+        st.lists(st.integers(1, 40), min_size=min_levels, max_size=4),
+        st.integers(min_rows, 300),
+        st.integers(0, 2**32 - 1),
+    )
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
-    n=st.integers(0, 300),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_lex_order_and_ranks_equal_numpy(sizes, n, seed):
-    levels = _levels(sizes, n, seed)
+@given(screen=_screens(1, 0))
+def test_lex_order_and_ranks_equal_numpy(screen):
+    sizes, levels = screen
+    n = levels.shape[1]
     n_keys = np.array(sizes, dtype=np.int64)
     np.testing.assert_array_equal(lex_order(levels, n_keys), np.lexsort(levels[::-1]))
     packed = np.zeros(n, dtype=np.int64)
@@ -35,13 +42,10 @@ def test_lex_order_and_ranks_equal_numpy(sizes, n, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    sizes=st.lists(st.integers(1, 30), min_size=2, max_size=4),
-    n=st.integers(1, 300),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_group_keys_by_counting_equal_pairing_group_keys(sizes, n, seed):
-    codes = _levels(sizes, n, seed).T.copy()
+@given(screen=_screens(2, 1), seed=st.integers(0, 2**32 - 1))
+def test_group_keys_by_counting_equal_pairing_group_keys(screen, seed):
+    sizes, levels = screen
+    codes = levels.T.copy()
     rng = np.random.default_rng(seed)
     for _ in range(3):
         cols = rng.permutation(len(sizes))[: rng.integers(0, len(sizes) + 1)].astype(np.int64)

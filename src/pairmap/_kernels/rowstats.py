@@ -21,8 +21,22 @@ _TILE_T = 256
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _add4(s, v0, v1, v2, v3, w0, w1, w2, w3):
+    """``s`` plus four products, added one after the other (a fixed order: no fastmath)."""
+    s += v0 * w0
+    s += v1 * w1
+    s += v2 * w2
+    s += v3 * w3
+    return s
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _accumulate(T, off, m, R, acc, sums, p0, p1):
-    """Add features ``0..d-1`` of columns ``off..off+m-1`` of ``T`` (d x rows), in order."""
+    """Add features ``0..d-1`` of columns ``off..off+m-1`` of ``T`` (d x rows), in order.
+
+    Sums add ``v * 1.0``, which is ``v`` exactly, so every statistic is one
+    sequential sum of products.
+    """
     d = T.shape[0]
     f = 0
     while f + 4 <= d:  # four features per pass: fewer accumulator loads and stores
@@ -36,30 +50,10 @@ def _accumulate(T, off, m, R, acc, sums, p0, p1):
             v1 = np.float64(x1[off + t])
             v2 = np.float64(x2[off + t])
             v3 = np.float64(x3[off + t])
-            s = acc[t]
-            s += v0 * v0
-            s += v1 * v1
-            s += v2 * v2
-            s += v3 * v3
-            acc[t] = s
-            s = sums[t]
-            s += v0
-            s += v1
-            s += v2
-            s += v3
-            sums[t] = s
-            s = p0[t]
-            s += v0 * a0
-            s += v1 * a1
-            s += v2 * a2
-            s += v3 * a3
-            p0[t] = s
-            s = p1[t]
-            s += v0 * b0
-            s += v1 * b1
-            s += v2 * b2
-            s += v3 * b3
-            p1[t] = s
+            acc[t] = _add4(acc[t], v0, v1, v2, v3, v0, v1, v2, v3)
+            sums[t] = _add4(sums[t], v0, v1, v2, v3, 1.0, 1.0, 1.0, 1.0)
+            p0[t] = _add4(p0[t], v0, v1, v2, v3, a0, a1, a2, a3)
+            p1[t] = _add4(p1[t], v0, v1, v2, v3, b0, b1, b2, b3)
         f += 4
     while f < d:
         a0 = np.float64(R[f, 0])
