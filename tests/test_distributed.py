@@ -42,9 +42,7 @@ def client(tmp_path_factory):
     # workers inherit the environment: keep them away from the user's real null cache
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PAIRMAP_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "null-cache"))
-        cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        cluster = pd_dask.local_cluster(2)
     with cluster, distributed.Client(cluster) as c:
         yield c
 
@@ -191,6 +189,34 @@ def test_worker_killed_mid_run_the_run_completes_with_identical_results(client, 
     pd.testing.assert_frame_equal(result["ap"], expected, check_exact=True)
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.run(os.getpid).values()
+
+
+def test_local_cluster_workers_run_with_the_lean_dask_settings(client):
+    import dask
+
+    def settings():
+        return {key: dask.config.get(key) for key in pd_dask.LEAN_SETTINGS}
+
+    # runs after the worker-killed test: the replacement worker took them too
+    seen = client.run(settings)
+    assert len(seen) == 2
+    for worker_settings in seen.values():
+        assert worker_settings == pd_dask.LEAN_SETTINGS
+        assert worker_settings != {key: dask.config.get(key) for key in pd_dask.LEAN_SETTINGS}
+
+    def state(dask_worker):
+        return "profile" in dask_worker.periodic_callbacks, dask_worker._tick_interval
+
+    # the running workers took them: no stack sampling, event-loop ticks each second
+    assert set(client.run(state).values()) == {(False, 1.0)}
+    assert client.scheduler_info()["workers"]  # the scheduler is up with them
+    # the settings were scoped to the cluster's start: this process keeps its own
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+
+
+def test_local_cluster_rejects_a_bad_worker_count():
+    with pytest.raises(ValueError, match="n_workers must be a positive number"):
+        pd_dask.local_cluster(-1)
 
 
 def test_bad_client_argument_is_named():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import ctypes
 import functools
 import logging
@@ -41,7 +42,14 @@ from .features import FeatureSource, _find_mmap
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["connect", "current_client", "mean_average_precision", "use"]
+__all__ = [
+    "LEAN_SETTINGS",
+    "connect",
+    "current_client",
+    "local_cluster",
+    "mean_average_precision",
+    "use",
+]
 
 #: queries per task at least (each task re-plans the buckets: O(n) work)
 MIN_TASK_QUERIES = 2048
@@ -49,6 +57,19 @@ MIN_TASK_QUERIES = 2048
 #: (measured: 4 per thread left one of two workers idle ~1 s at the end); a task costs ~25 ms
 #: of planning on 110k profiles
 TASKS_PER_THREAD = 12
+
+#: Dask settings for compute-bound pairmap workers: Dask's own monitoring sampled less often.
+#: On a 2-core machine, with Dask's defaults, the event loops of the scheduler, the client and
+#: the workers (stack sampling every 10 ms, event-loop ticks every 20 ms, memory checks every
+#: 100 ms) used about 3.4 s of CPU during an 11-12 s two-worker run, time taken from the two
+#: task threads; with these settings 0.7 s (benchmarks/bench_dask.py). Only what the
+#: dashboard shows is coarser: the profile tab stays empty and memory is checked each second.
+LEAN_SETTINGS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 _default: contextvars.ContextVar = contextvars.ContextVar("pairmap_dask_client", default=None)
 
@@ -70,8 +91,8 @@ def connect(client):
     ----------
     client : distributed.Client or str
         An existing client is returned as is; ``"local"`` starts a
-        ``LocalCluster`` (one worker process per CPU, one thread each); any
-        other string is a scheduler address.
+        :func:`local_cluster` (one worker process per CPU, one thread each);
+        any other string is a scheduler address.
 
     Returns
     -------
@@ -92,13 +113,59 @@ def connect(client):
         )
     distributed = _import_distributed()
     if client == "local":
+        return distributed.Client(local_cluster())
+    return distributed.Client(client)
+
+
+def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1, **kwargs):
+    """A Dask ``LocalCluster`` of worker processes, set up for pairmap's compute-bound tasks.
+
+    The cluster is started with :data:`LEAN_SETTINGS` (Dask's profiler off, its
+    monitoring sampled less often), which the worker processes inherit, and no
+    dashboard unless ``dashboard_address`` is given. Close it when done (it is a
+    context manager).
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes; default: the CPUs this process may use (affinity).
+    threads_per_worker : int, default 1
+        Threads per worker process.
+    **kwargs
+        Passed to ``distributed.LocalCluster`` (e.g. ``memory_limit``,
+        ``dashboard_address=":8787"``).
+
+    Returns
+    -------
+    distributed.LocalCluster
+
+    Examples
+    --------
+    >>> local_cluster(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_workers must be a positive number of worker processes, got 0
+    """
+    if n_workers is None:
         from ._parallel import available_cpus
 
-        cluster = distributed.LocalCluster(
-            n_workers=available_cpus(), threads_per_worker=1, processes=True
+        n_workers = available_cpus()
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(
+            f"n_workers must be a positive number of worker processes, got {n_workers!r}"
         )
-        return distributed.Client(cluster)
-    return distributed.Client(client)
+    distributed = _import_distributed()
+    import dask
+
+    kwargs.setdefault("dashboard_address", None)
+    kwargs.setdefault("processes", True)
+    with dask.config.set(LEAN_SETTINGS):
+        # also the workers started later (one replacing a worker that died): each nanny
+        # hands this configuration to its worker process
+        kwargs.setdefault("config", copy.deepcopy(dask.config.config))
+        return distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=threads_per_worker, **kwargs
+        )
 
 
 @contextlib.contextmanager
