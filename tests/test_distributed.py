@@ -214,6 +214,25 @@ def test_local_cluster_workers_run_with_the_lean_dask_settings(client):
     assert dask.config.get("distributed.worker.profile.enabled") is True
 
 
+def test_lean_environment_gives_dask_the_lean_settings_in_a_new_process():
+    import json
+    import subprocess
+
+    code = (
+        "import dask, distributed, json, sys; "
+        "print(json.dumps({k: dask.config.get(k) for k in json.loads(sys.argv[1])}))"
+    )
+    env = {**os.environ, **pd_dask.lean_environment()}
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(pd_dask.LEAN_SETTINGS))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == pd_dask.LEAN_SETTINGS
+
+
 def test_local_cluster_rejects_a_bad_worker_count():
     with pytest.raises(ValueError, match="n_workers must be a positive number"):
         pd_dask.local_cluster(-1)

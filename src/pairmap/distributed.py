@@ -46,6 +46,7 @@ __all__ = [
     "LEAN_SETTINGS",
     "connect",
     "current_client",
+    "lean_environment",
     "local_cluster",
     "mean_average_precision",
     "use",
@@ -115,6 +116,29 @@ def connect(client):
     if client == "local":
         return distributed.Client(local_cluster())
     return distributed.Client(client)
+
+
+def lean_environment() -> dict[str, str]:
+    """:data:`LEAN_SETTINGS` as environment variables, for workers started elsewhere.
+
+    Dask reads ``DASK_*`` variables at start-up, so exporting these in a job
+    script (dask-jobqueue's ``job_script_prologue``, a container, ``srun``) gives
+    those workers the settings :func:`local_cluster` uses.
+
+    Returns
+    -------
+    dict
+        Variable name -> value.
+
+    Examples
+    --------
+    >>> lean_environment()["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"]
+    'False'
+    """
+    return {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+        for key, value in LEAN_SETTINGS.items()
+    }
 
 
 def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1, **kwargs):
