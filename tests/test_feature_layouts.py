@@ -362,8 +362,8 @@ def test_positives_prepass_changes_only_the_order_of_work(monkeypatch, layout, r
 def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuffle, rules):
     """Fortran input: each block copies its plates once; positives whose rows lie in the
     block's copy are scored there (not in the pre-pass), the others in the pre-pass."""
-    # three groups of two plates, each group with compounds of its own: a block of 120
-    # queries holds both plates of a group, so replicates lie in the block's copy
+    # three groups of two plates (68 wells each), each group with compounds of its own: a
+    # block of up to 150 queries is cut between groups, so replicates lie in the block's copy
     parts = []
     for g in range(3):
         m, x = make_screen(5 + g, n_plates=2, n_compounds=30, n_reps=2, n_controls=8, n_features=9)
@@ -393,7 +393,7 @@ def test_block_copies_of_gathered_rows_give_identical_results(monkeypatch, shuff
         _retrieval, "_held_positives", lambda *a: held.append(find_held(*a)) or held[-1]
     )
     for n_jobs in (1, 2):
-        got = _ap(meta, np.asfortranarray(X), rules, batch_size=120, n_jobs=n_jobs)
+        got = _ap(meta, np.asfortranarray(X), rules, batch_size=150, n_jobs=n_jobs)
         pd.testing.assert_frame_equal(got, expected, check_exact=True)
     assert len(copies) >= 3 and max(copies) < len(X)
     n_held = int(held[-1].sum())

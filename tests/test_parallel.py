@@ -108,8 +108,8 @@ def _record_block_plans(monkeypatch, module) -> list:
     plans = []
     original = module.block_bounds
 
-    def spy(est, buffer_budget, batch_size, workers):
-        plans.append(original(est, buffer_budget, batch_size, workers))
+    def spy(est, buffer_budget, batch_size, workers, *edges):
+        plans.append(original(est, buffer_budget, batch_size, workers, *edges))
         return plans[-1]
 
     monkeypatch.setattr(module, "block_bounds", spy)

@@ -885,7 +885,8 @@ def _block_bounds(prep, pos, neg, queries, buffer_budget, batch_size, workers) -
         est = pos.bucket_size[queries] * (3 * _ITEM) + 64
     else:  # callables scan whole buckets and keep partner indices too
         est = (pos.bucket_size + neg.bucket_size)[queries] * (2 * _ITEM) + 64
-    return block_bounds(est, buffer_budget, batch_size, workers)
+    edges = _bucket_edges(pos, neg, queries)
+    return block_bounds(est, buffer_budget, batch_size, workers, edges)
 
 
 def plan_blocks(prep, codes, pos_rule, neg_rule, *, max_memory, batch_size, n_workers):
@@ -1051,25 +1052,78 @@ def compute_average_precision(
     return ap, n_pos, n_total, totals
 
 
-def block_bounds(est, buffer_budget, batch_size, workers):
+def block_bounds(est, buffer_budget, batch_size, workers, edges=None):
     """Split queries with buffer estimates ``est`` (bytes) into blocks within ``buffer_budget``.
 
     Returns the block boundaries (``[0, ..., len(est)]``). Blocks hold at most
     ``batch_size`` queries (default: enough blocks to keep every worker busy,
     few enough to amortize per-block work) and at least one query.
+
+    ``edges`` is ``(positions, costs)``: preferred cut positions (sorted) and
+    what cutting there costs. A block then ends at the cheapest of them
+    between half its nominal size and, without ``batch_size``, twice it (never
+    beyond the buffer budget), the one nearest its nominal size among equals;
+    only when there is none is it cut at its nominal size. The end of the
+    queries is always a cut of cost 0.
     """
     n = len(est)
     csum = np.cumsum(est)
     per_block = batch_size or int(
         min(DEFAULT_BLOCK_QUERIES, max(MIN_BLOCK_QUERIES, -(-n // (4 * workers))))
     )
+    longest = per_block if batch_size else 2 * per_block
+    if edges is not None:
+        at = np.append(np.asarray(edges[0], dtype=np.int64), n)
+        cost = np.append(np.asarray(edges[1], dtype=np.int64), 0)
     bounds = [0]
     while bounds[-1] < n:
         start = bounds[-1]
         base = csum[start - 1] if start else 0
-        stop = int(np.searchsorted(csum, base + buffer_budget, side="right"))
-        bounds.append(min(max(stop, start + 1), start + per_block))
+        fits = max(int(np.searchsorted(csum, base + buffer_budget, side="right")), start + 1)
+        stop = min(fits, start + per_block)
+        if edges is not None:
+            lo, hi = start + max(1, per_block // 2), min(fits, start + longest)
+            a, b = np.searchsorted(at, lo), np.searchsorted(at, hi, side="right")
+            if b > a:  # cheapest first, then nearest the nominal cut
+                best = np.lexsort((np.abs(at[a:b] - stop), cost[a:b]))[0]
+                stop = int(at[a + best])
+        bounds.append(stop)
     return bounds
+
+
+def _bucket_edges(pos: RulePlan, neg: RulePlan, queries: np.ndarray):
+    """Preferred block cuts in ``queries``: negative-bucket edges, and what each costs.
+
+    Queries come grouped by negative bucket (plates, with per-plate negatives).
+    Cutting blocks between buckets means no bucket's rows are copied by two
+    blocks; a cut costs the number of small positive buckets (replicates) with
+    rows on both sides of it, so cheap cuts let blocks hold their queries'
+    positives too (see :func:`_held_positives`). Depends on the metadata only,
+    so plans stay the same whatever the layout, the thread count or the number
+    of Dask workers. Returns None when all queries share one negative bucket.
+    """
+    keys = neg.buckets.keys[queries]
+    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    if not len(change):
+        return None
+    # index of each negative bucket in the query order (-1: no query in it)
+    index = np.full(len(neg.buckets.starts) - 1, -1, dtype=np.int64)
+    index[keys[np.concatenate([[0], change])]] = np.arange(len(change) + 1)
+    row_index = index[neg.buckets.keys]
+    b = pos.buckets
+    sizes = b.starts[1:] - b.starts[:-1]
+    filled = sizes > 0
+    members = row_index[b.order]
+    # first and last negative bucket (in query order) of every small positive bucket
+    first = np.minimum.reduceat(members, b.starts[:-1][filled]) if len(members) else members
+    last = np.maximum.reduceat(members, b.starts[:-1][filled]) if len(members) else members
+    small = ((sizes > 1) & (sizes < DENSE_MIN_BUCKET))[filled]
+    small &= first >= 0  # a bucket with rows outside the query order fits no block anyway
+    first, last = first[small], last[small]
+    # small positive buckets with rows on both sides of bucket edge k (k = 1, 2, ...)
+    width = len(change) + 2
+    spanning = np.bincount(first + 1, minlength=width) - np.bincount(last + 1, minlength=width)
+    return change, np.cumsum(spanning)[1 : len(change) + 1]
 
 
 def run_blocks(n_blocks, run_block, consume, workers):
