@@ -225,3 +225,50 @@ def test_no_warning_without_degenerate_rows():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ap(meta, X, distance="cosine")
+
+
+# ------------------------------------------------------------------ scan and encoding overlap
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_non_finite_features_are_reported_before_metadata_problems(compiled_engine, n_jobs):
+    """The feature scan runs beside the metadata encoding; errors keep their order."""
+    meta, X = _frame(n=40)
+    X[7, 1] = np.nan
+    meta["cpd"] = meta["cpd"].astype(object)
+    meta.loc[3, "cpd"] = None
+    with pytest.raises(ValueError, match=r"NaN or infinite.*row 7"):
+        ap(meta, X, n_jobs=n_jobs)
+    X[7, 1] = 0.0
+    with pytest.raises(ValueError, match="pairing column 'cpd' has 1 missing"):
+        ap(meta, X, n_jobs=n_jobs)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_feature_scan_overlaps_metadata_encoding_only_with_two_threads(
+    compiled_engine, monkeypatch, n_jobs
+):
+    import threading
+
+    from pairmap import engine, features
+
+    seen = {}
+    scan, encode = features.FeatureSource.scan, engine.encode_columns
+
+    def spy_scan(self, *a, **k):
+        seen.setdefault("scan", threading.current_thread().name)
+        return scan(self, *a, **k)
+
+    def spy_encode(*a, **k):
+        seen.setdefault("encode", threading.current_thread().name)
+        return encode(*a, **k)
+
+    monkeypatch.setattr(features.FeatureSource, "scan", spy_scan)
+    monkeypatch.setattr(engine, "encode_columns", spy_encode)
+    meta, X = _frame(n=40)
+    expected = brute_force_ap(meta, X, *RULES)["average_precision"].to_numpy()
+    got = ap(meta, X, n_jobs=n_jobs)["average_precision"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert seen["encode"] == threading.main_thread().name
+    if n_jobs == 1:
+        assert seen["scan"] == threading.main_thread().name
+    else:
+        assert seen["scan"].startswith("pairmap-scan")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from . import _small as small_screen
 from ._ap_math import normalize_ap
-from ._parallel import thread_limits
+from ._parallel import resolve_n_jobs, thread_limits
 from ._progress import progress
 from ._ties import warn_if_tied
 from ._typing import DaskClient, Distance, Features, RuleSpec, Size
@@ -123,6 +124,31 @@ def _check_finite(source, names=None, compiled=True) -> None:
             f"feats contain {n_bad} NaN or infinite value(s); first at row {r}, feature "
             f"{col!r} (value {value}). Impute or drop those features/profiles first"
         )
+
+
+def _scan_while_encoding(source, meta, columns, n_jobs) -> np.ndarray:
+    """The pairing codes of ``meta``, encoded while another thread scans the features.
+
+    The scan (:meth:`FeatureSource.scan`: finiteness, norms, means, tie projection)
+    is compiled code that releases the GIL, and factorizing string columns runs
+    mostly in Arrow's C++ code, so with two threads allowed (``n_jobs``) the two
+    overlap. Errors keep their order: non-finite features are reported before
+    metadata problems, as when the two run one after the other.
+    """
+    if resolve_n_jobs(n_jobs) < 2:
+        _check_finite(source)
+        return encode_columns(meta, columns)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairmap-scan") as pool:
+        scanning = pool.submit(source.scan)
+        try:
+            codes, problem = encode_columns(meta, columns), None
+        except (ValueError, TypeError) as exc:
+            codes, problem = None, exc
+        scanning.result()
+    _check_finite(source)
+    if problem is not None:
+        raise problem
+    return codes
 
 
 def _rule_has_pairs(codes, columns, rule) -> bool:
@@ -328,9 +354,12 @@ def average_precision(
         meta = meta.loc[keep].reset_index(drop=True)
         source = source.subset(np.flatnonzero(keep))
     small = small_screen.applies(source.n_rows, distance)
-    if source.direct is None and not small:  # one pass for every whole-matrix statistic
-        source.scan(means=distance == "correlation")
-    _check_finite(source, compiled=not small)
+    columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
+    if small or multilabel_col is not None:
+        _check_finite(source, compiled=not small)
+        codes = None
+    else:  # one pass for every whole-matrix statistic, while the metadata is encoded
+        codes = _scan_while_encoding(source, meta, columns, n_jobs)
     if multilabel_col is not None:
         if client is not None or current_client() is not None:
             raise ValueError("multilabel_col does not run on Dask yet; call without client=")
@@ -352,8 +381,8 @@ def average_precision(
             progress_bar=progress_bar,
             request=request,
         )
-    columns = list(dict.fromkeys(pos_rule.columns + neg_rule.columns))
-    codes = encode_columns(meta, columns)
+    if codes is None:
+        codes = encode_columns(meta, columns)
     rules = (EncodedRule.from_rule(pos_rule, columns), EncodedRule.from_rule(neg_rule, columns))
     if small_screen.applies(source.n_rows, distance):
         if client is not None or current_client() is not None:
