@@ -208,3 +208,15 @@ def test_plans_with_preferred_cuts_match_for_every_layout(n_jobs):
         ]
     for table in tables[1:]:
         pd.testing.assert_frame_equal(table, tables[0], check_exact=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 12), min_size=0, max_size=200))
+def test_prepass_order_groups_buckets_by_first_use(key_list):
+    """Buckets in the order the query order first reaches them; rows in query order within."""
+    keys = np.asarray(key_list, dtype=np.int64)
+    rows = np.arange(100, 100 + len(keys), dtype=np.int64)  # stand-ins for row numbers
+    got = _retrieval._by_first_use(rows, keys, 13)
+    firsts = list(dict.fromkeys(key_list))
+    expected = [100 + i for k in firsts for i, key in enumerate(key_list) if key == k]
+    assert got.tolist() == expected

@@ -630,6 +630,23 @@ class KnownPositives:
         return found
 
 
+def _by_first_use(rows, keys, n_keys):
+    """``rows`` (in query order) grouped by bucket, buckets in the order the blocks reach them.
+
+    Each bucket's rows stay in query order. In that order the pre-pass reads the
+    rows of neighbouring plates together (with rows in random order too), and each
+    block finds its queries' lists in one or two chunks.
+    """
+    by_key = KO.lex_order(keys[None, :], np.array([n_keys], dtype=np.int64))
+    sorted_keys = keys[by_key]
+    head = np.ones(len(rows), dtype=bool)
+    head[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    first = np.empty(n_keys, dtype=np.int64)
+    first[sorted_keys[head]] = by_key[head]
+    rank = first[keys]
+    return rows[KO.lex_order(rank[None, :], np.array([len(rows)], dtype=np.int64))]
+
+
 def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=None):
     """Positive lists of the queries with small positive buckets, computed bucket by bucket.
 
@@ -659,7 +676,7 @@ def _positives_prepass(plan, prep, codes, queries, max_memory, workers, held=Non
     if need > max_memory // PREPASS_SHARE:
         logger.debug("positives pre-pass skipped: %d bytes needed", need)
         return None
-    rows = rows[np.argsort(plan.buckets.keys[rows], kind="stable")]
+    rows = _by_first_use(rows, plan.buckets.keys[rows], len(plan.buckets.starts) - 1)
     r = plan.rule.as_tuple()
     keys = plan.buckets.keys[rows]
     # chunks end at bucket boundaries, so each bucket's rows are read by one thread
