@@ -220,3 +220,31 @@ def test_prepass_order_groups_buckets_by_first_use(key_list):
     firsts = list(dict.fromkeys(key_list))
     expected = [100 + i for k in firsts for i, key in enumerate(key_list) if key == k]
     assert got.tolist() == expected
+
+
+def test_dense_group_queries_are_copied_from_their_gathered_plate(monkeypatch):
+    """Per-plate negatives: a plate's queries are taken from the plate's gathered rows
+    (not read again from the matrix), with identical results."""
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(6, 3))
+    cols = np.array([2, 5, 7, 11, 12, 20])
+    np.testing.assert_array_equal(
+        _retrieval._rows_of(Xc, cols, np.array([20, 5, 5])), Xc[[5, 1, 1]]
+    )
+    assert _retrieval._rows_of(Xc, cols, np.array([5, 6])) is None  # 6 is not gathered
+    assert _retrieval._rows_of(Xc, cols, np.array([21])) is None
+    assert _retrieval._rows_of(Xc[:0], cols[:0], np.array([1])) is None
+
+    meta, X = _grouped_screen(n_groups=2, seed=5)
+    rows_of = _retrieval._rows_of
+    monkeypatch.setattr(_retrieval, "_rows_of", lambda *a: None)  # always read the matrix
+    with compiled_only():
+        expected = pairmap.average_precision(meta, X, **PER_PLATE, progress_bar=False)
+    found = []
+    monkeypatch.setattr(
+        _retrieval, "_rows_of", lambda *a: found.append(rows_of(*a) is not None) or rows_of(*a)
+    )
+    with compiled_only():
+        got = pairmap.average_precision(meta, X, **PER_PLATE, progress_bar=False)
+    assert found and all(found)  # plates of 166 rows: dense groups, queries found in them
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)

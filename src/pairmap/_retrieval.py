@@ -421,9 +421,26 @@ def _dense_steps_k(prep, gather, group, budget, plan, codes):
         mask = _rule_mask(
             plan.rule, codes, qrows, group.cols, bucketed=True, excluded=group.excluded
         )
-        Xq = prep.X[qrows] if prep.X is not None else prep.source.take(qrows)
+        Xq = _rows_of(Xc, group.cols, qrows)
+        if Xq is None:
+            Xq = prep.X[qrows] if prep.X is not None else prep.source.take(qrows)
         kargs = _dense_args(prep, Xq, Xc, qrows, group.cols)
         yield group.slots[start : start + step], qrows, dense_block(prep, Xq, Xc), mask, kargs
+
+
+def _rows_of(Xc, cols, rows):
+    """The features of ``rows`` taken from ``Xc`` (the gathered ``cols``), or None.
+
+    With per-plate negatives a dense group's queries are rows of its own plate, so
+    their features are already in the plate's gathered (cache-hot) block: copying
+    them from there spares a second read of rows scattered over the matrix.
+    """
+    if not len(cols) or not len(rows):
+        return None
+    at = np.minimum(np.searchsorted(cols, rows), len(cols) - 1)
+    if not np.array_equal(cols[at], rows):
+        return None
+    return Xc[at]
 
 
 class _BlockRows:
