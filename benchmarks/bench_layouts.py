@@ -57,17 +57,17 @@ def main(argv=None) -> int:
     for d in (cache, tmp):
         d.mkdir(parents=True, exist_ok=True)
     common = ["--cache", str(cache), "--scale", "1", "--seed", "0"]
+
+    def run(name: str, tool: str) -> dict:
+        job = ["--scenario", name, "--tool", tool, *common]
+        r = run_worker(job, env, args.memory_limit_gb, None, tmp / f"{tool}.json")
+        if r["status"] != "ok":
+            raise SystemExit(f"{name} ({tool}): {r['status']} {r.get('error', '')}")
+        return r
+
     for base in bases:
         for name in variants_of(base):
-            info = run_worker(
-                ["--scenario", name, "--tool", "prepare", *common],
-                env,
-                args.memory_limit_gb,
-                None,
-                tmp / "prepare.json",
-            )
-            if info["status"] != "ok":
-                raise SystemExit(f"{name}: preparation failed: {info}")
+            run(name, "prepare")  # inputs generated and cached once
     results: dict = {"rounds": args.rounds, "bases": {}}
     for base in bases:
         names = variants_of(base)
@@ -77,15 +77,7 @@ def main(argv=None) -> int:
         for rnd in range(args.rounds):
             this_round = {}
             for name in names:
-                r = run_worker(
-                    ["--scenario", name, "--tool", "pairmap", *common],
-                    env,
-                    args.memory_limit_gb,
-                    None,
-                    tmp / "run.json",
-                )
-                if r["status"] != "ok":
-                    raise SystemExit(f"{name}: {r['status']} {r.get('error', '')}")
+                r = run(name, "pairmap")
                 this_round[name] = r["wall_s"]
                 times[name].append(round(r["wall_s"], 3))
                 working[name].append(round(r["working_gb"] * 1024))
