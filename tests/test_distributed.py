@@ -233,6 +233,15 @@ def test_lean_environment_gives_dask_the_lean_settings_in_a_new_process():
     assert json.loads(out.stdout) == pd_dask.LEAN_SETTINGS
 
 
+def test_local_cluster_of_threads_also_takes_the_lean_settings():
+    with (
+        pd_dask.local_cluster(1, processes=False) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        state = c.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        assert list(state.values()) == [False]
+
+
 def test_local_cluster_rejects_a_bad_worker_count():
     with pytest.raises(ValueError, match="n_workers must be a positive number"):
         pd_dask.local_cluster(-1)

@@ -184,9 +184,9 @@ def local_cluster(n_workers: int | None = None, *, threads_per_worker: int = 1, 
     kwargs.setdefault("dashboard_address", None)
     kwargs.setdefault("processes", True)
     with dask.config.set(LEAN_SETTINGS):
-        # also the workers started later (one replacing a worker that died): each nanny
-        # hands this configuration to its worker process
-        kwargs.setdefault("config", copy.deepcopy(dask.config.config))
+        if kwargs["processes"]:  # also workers started later (replacing one that died):
+            # each nanny hands this configuration to its worker process
+            kwargs.setdefault("config", copy.deepcopy(dask.config.config))
         return distributed.LocalCluster(
             n_workers=n_workers, threads_per_worker=threads_per_worker, **kwargs
         )
